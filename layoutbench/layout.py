@@ -261,7 +261,7 @@ def h5py_auto_chunks(shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
 
 
 def h5py_auto(shape: Sequence[int], itemsize: int) -> Layout:
-    """``chunks=True`` with neuroconv's gzip 4, so only the chunk shape differs from the baseline."""
+    """``chunks=True`` with gzip 4, so only the chunk shape differs from the baseline."""
     return Layout("hdf5", h5py_auto_chunks(shape, itemsize), "gzip", 4, label="h5py-auto")
 
 

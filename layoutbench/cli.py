@@ -1,0 +1,211 @@
+"""``layoutbench`` command line (DESIGN.md §6).
+
+Data goes to stdout (``--format json`` for machines); progress bars and logs go to stderr.
+A user mistake (missing file, not HDF5, unknown dataset, bad SPEC) is one line on stderr and
+exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from layoutbench.errors import UserError
+from layoutbench.layout import GRIDS, LayoutError
+
+log = logging.getLogger("layoutbench")
+
+
+class _Group(click.Group):
+    """Turns user errors into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (UserError, LayoutError) as exc:
+            click.echo(f"layoutbench: error: {exc}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("layoutbench: interrupted", err=True)
+            ctx.exit(130)
+
+
+def _profile_options(f: Any) -> Any:
+    f = click.option("--bandwidth-mbps", type=float, default=None,
+                     help="Override the profile's per-connection bandwidth (MB/s).")(f)
+    f = click.option("--latency-ms", type=float, default=None,
+                     help="Override the profile's per-request latency.")(f)
+    f = click.option("--profile", "profile_name", default="same-region", show_default=True,
+                     help="Network profile: loopback, same-region, cross-region, home.")(f)
+    return f
+
+
+def _profile(name: str, latency_ms: float | None, bandwidth_mbps: float | None) -> Any:
+    from layoutbench.store import get_profile
+
+    try:
+        return get_profile(name, latency_ms=latency_ms, bandwidth_mbps=bandwidth_mbps)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+@click.version_option(package_name="layoutbench")
+def main(verbose: int) -> None:
+    """Measure and recommend cloud-friendly layouts for NWB/HDF5 data."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["ophys", "ecephys"]))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--size", default=None, help="Raw size of the main dataset, e.g. 500MB or 10GB.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def generate(kind: str, out: Path, size: str | None, seed: int, fmt: str) -> None:
+    """Write a realistic synthetic NWB file (neuroconv's default layout)."""
+    from layoutbench.generate import GENERATORS, parse_size
+
+    try:
+        nbytes = parse_size(size) if size else None
+    except ValueError as exc:
+        raise UserError(f"--size: {exc}") from None
+    if out.parent and not out.parent.exists():
+        raise UserError(f"{out}: folder {out.parent} does not exist")
+    info = GENERATORS[kind](out, size=nbytes, seed=seed, progress=True)
+    if fmt == "json":
+        click.echo(json.dumps(info.to_dict(), indent=1))
+    else:
+        click.echo(f"{info.path}: {info.dataset} {info.shape} {info.dtype} chunks {info.chunks} "
+                   f"({info.nbytes / 1e6:.0f} MB raw) in {info.seconds:.1f}s")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--dataset", default=None, help="Dataset path (default: the largest array).")
+@click.option("--patterns", "specs", multiple=True,
+              help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable.")
+@_profile_options
+@click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
+@click.option("--readers", "reader_names", multiple=True, help="Readers to use (default: all).")
+@click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Results table (.parquet or .csv).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where verified variants are kept between runs.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def sweep(file: Path, dataset: str | None, specs: tuple[str, ...], profile_name: str,
+          latency_ms: float | None, bandwidth_mbps: float | None, grid: str,
+          reader_names: tuple[str, ...], repeats: int, output: Path, cache_dir: Path | None,
+          fmt: str) -> None:
+    """Rewrite FILE's dataset across a layout grid and measure every reader × pattern."""
+    from layoutbench.inspect import dataset_info
+    from layoutbench.patterns import parse_spec
+    from layoutbench.results import results_format, to_frame, write_results
+    from layoutbench.store import EmbeddedS3
+    from layoutbench.sweep import run_sweep
+
+    dataset_info(file, dataset)  # fail fast on bad input, before starting servers
+    results_format(output)
+    patterns = [parse_spec(s) for s in specs] or None
+    profile = _profile(profile_name, latency_ms, bandwidth_mbps)
+    with EmbeddedS3() as s3:
+        results = run_sweep(file, s3, profile, dataset=dataset, grid=grid,
+                            readers=list(reader_names) or None, patterns=patterns,
+                            cache_dir=cache_dir, progress=True, repeats=repeats)
+    write_results(results, output)
+    _print_results(to_frame(results), fmt)
+    click.echo(f"wrote {len(results)} rows to {output}", err=True)
+
+
+def _print_results(frame: Any, fmt: str) -> None:
+    from layoutbench.report import ranked, ranked_table
+
+    if fmt == "json":
+        click.echo(ranked(frame).to_json(orient="records", indent=1))
+    else:
+        click.echo(ranked_table(frame))
+
+
+@main.command()
+@_profile_options
+@click.option("--upload", "uploads", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="File or folder (Zarr store) to upload before serving; repeatable.")
+def serve(profile_name: str, latency_ms: float | None, bandwidth_mbps: float | None,
+          uploads: tuple[Path, ...]) -> None:
+    """Run the embedded S3 endpoint and gateway in the foreground until interrupted."""
+    import time
+
+    from layoutbench.store import EmbeddedS3
+
+    profile = _profile(profile_name, latency_ms, bandwidth_mbps)
+    with EmbeddedS3() as s3:
+        s3.set_profile(profile)
+        for path in uploads:
+            key = s3.upload_tree(path, path.name) if path.is_dir() else s3.upload_file(path,
+                                                                                      path.name)
+            click.echo(f"uploaded {path} -> {s3.http_url(key)}")
+        click.echo(f"endpoint {s3.endpoint_url}  bucket {s3.bucket}  profile {profile.name} "
+                   f"({profile.latency_ms} ms, {profile.bandwidth_mbps or 'unlimited'} MB/s)")
+        click.echo(f"  s3fs: s3fs.S3FileSystem(anon=True, client_kwargs={{'endpoint_url': "
+                   f"'{s3.endpoint_url}'}})")
+        click.echo(f"  stats: {s3.endpoint_url}/_layoutbench/stats  (Ctrl-C to stop)")
+        sys.stdout.flush()
+        while True:
+            time.sleep(3600)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo-output"), show_default=True)
+@_profile_options
+@click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
+         bandwidth_mbps: float | None, grid: str, fmt: str) -> None:
+    """Generate ophys and ecephys samples, sweep them on the embedded S3, print the rankings."""
+    from layoutbench.demo import run_demo
+
+    profile = _profile(profile_name, latency_ms, bandwidth_mbps)
+    frames = run_demo(out_dir, profile, grid=grid)
+    for frame in frames:
+        _print_results(frame, fmt)
+        click.echo()
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--dataset", default=None)
+@click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
+def layouts(file: Path, dataset: str | None, grid: str) -> None:
+    """List the layouts a sweep of FILE would compare."""
+    from layoutbench.inspect import dataset_info
+    from layoutbench.layout import default_grid
+
+    info = dataset_info(file, dataset)
+    for lay in default_grid(info.kind, info.shape, info.itemsize, grid):
+        click.echo(json.dumps(lay.to_dict()))
+
+
+@main.command("patterns")
+def list_patterns() -> None:
+    """List the access patterns and their parameters (for --patterns SPEC)."""
+    from layoutbench.patterns import PATTERNS
+
+    for d in PATTERNS.values():
+        click.echo(f"{d.name} ({d.kind}): {d.description}")
+        for p in d.params:
+            default = "x".join(map(str, p.default)) if isinstance(p.default, tuple) else p.default
+            click.echo(f"    {p.name}={default}  {p.help}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

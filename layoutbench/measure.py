@@ -1,0 +1,150 @@
+"""Run one (variant × reader × pattern) case against a counting endpoint: a :class:`Measurement`.
+
+Requests and bytes come from the gateway's counters (the server-side truth), never from the
+client. Opening the file and running the pattern are measured separately: ``requests``,
+``bytes_transferred`` and ``seconds`` are the pattern's reads (with the reader already open,
+as a user who keeps a file open experiences them), and ``open_*`` columns carry the cost of
+opening, which the ``open`` pattern studies on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, fields
+from importlib import metadata
+from typing import Any, Protocol
+
+import numpy as np
+
+from layoutbench.geometry import chunks_touched
+from layoutbench.layout import Layout
+from layoutbench.patterns import AccessPattern
+from layoutbench.readers import Reader, Target
+from layoutbench.rewrite import Variant
+
+log = logging.getLogger(__name__)
+
+_VERSIONED = ("layoutbench", "h5py", "hdf5plugin", "zarr", "numcodecs", "s3fs", "fsspec",
+              "remfile", "moto", "numpy", "scipy", "pynwb")
+
+
+class CountingEndpoint(Protocol):
+    """What a measurement needs from the store: counters it can zero and read."""
+
+    def reset_counters(self) -> None: ...
+
+    def stats(self) -> Any: ...
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages whose behaviour the figures depend on."""
+    out: dict[str, str] = {}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        import h5py
+
+        out["hdf5"] = h5py.version.hdf5_version
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One result row (DESIGN.md §3). Its :meth:`to_dict` is also the row written to disk."""
+
+    layout: Layout
+    reader: str
+    reader_options: dict[str, Any]
+    pattern: str
+    pattern_params: dict[str, Any]
+    profile: str
+    profile_params: dict[str, Any]
+    dataset: str
+    shape: tuple[int, ...]
+    dtype: str
+    requests: int
+    bytes_transferred: int
+    bytes_needed: int
+    read_amplification: float
+    read_amplification_raw: float
+    chunks_touched: int
+    seconds: float
+    open_requests: int
+    open_bytes: int
+    open_seconds: float
+    stored_bytes: int
+    compression_ratio: float
+    write_seconds: float
+    digest: str
+    versions: dict[str, str]
+    timestamp: str
+    fallback: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat row: nested values are JSON strings, ``layout`` is the layout's name."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["layout"] = self.layout.name
+        d["layout_json"] = json.dumps(self.layout.to_dict(), sort_keys=True)
+        d["shape"] = "x".join(map(str, self.shape))
+        for key in ("reader_options", "pattern_params", "profile_params", "versions"):
+            d[key] = json.dumps(d[key], sort_keys=True)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Measurement:
+        kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        kw["layout"] = Layout.from_dict(json.loads(d["layout_json"]))
+        kw["shape"] = tuple(int(v) for v in str(d["shape"]).split("x"))
+        for key in ("reader_options", "pattern_params", "profile_params", "versions"):
+            kw[key] = json.loads(d[key]) if isinstance(d[key], str) else d[key]
+        if isinstance(kw.get("fallback"), float):  # NaN from a CSV/Parquet round trip
+            kw["fallback"] = None
+        return cls(**kw)
+
+
+def _counts(endpoint: CountingEndpoint) -> tuple[int, int]:
+    s = endpoint.stats()
+    return int(s.requests), int(s.bytes_sent)
+
+
+def measure_case(endpoint: CountingEndpoint, variant: Variant, target: Target, reader: Reader,
+                 pattern: AccessPattern, profile: Any, *, rate: float | None = None) -> Measurement:
+    """Open ``target`` with a fresh ``reader``, run ``pattern``, and report what it cost."""
+    layout = variant.layout
+    endpoint.reset_counters()
+    t0 = time.perf_counter()
+    with reader.open(target) as arr:
+        open_seconds = time.perf_counter() - t0
+        open_requests, open_bytes = _counts(endpoint)
+        endpoint.reset_counters()
+        t1 = time.perf_counter()
+        run = pattern.run(arr, rate=rate)
+        seconds = time.perf_counter() - t1
+        requests, transferred = _counts(endpoint)
+    sels = pattern.selections(variant.shape, rate)
+    touched = sum(chunks_touched(s, layout.chunks) for s in sels)
+    ratio = variant.compression_ratio
+    compressed_needed = run.bytes_needed / ratio if ratio and math.isfinite(ratio) else np.nan
+    return Measurement(
+        layout=layout, reader=reader.name, reader_options=dict(reader.options),
+        pattern=pattern.label, pattern_params={k: list(v) if isinstance(v, tuple) else v
+                                               for k, v in pattern.params},
+        profile=profile.name, profile_params=profile.to_dict(),
+        dataset=variant.dataset, shape=tuple(variant.shape), dtype=variant.dtype,
+        requests=requests, bytes_transferred=transferred, bytes_needed=run.bytes_needed,
+        read_amplification=transferred / compressed_needed if compressed_needed else np.nan,
+        read_amplification_raw=transferred / run.bytes_needed if run.bytes_needed else np.nan,
+        chunks_touched=touched, seconds=seconds, open_requests=open_requests,
+        open_bytes=open_bytes, open_seconds=open_seconds, stored_bytes=variant.stored_bytes,
+        compression_ratio=ratio, write_seconds=variant.write_seconds, digest=run.digest,
+        versions=versions(), timestamp=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    )

@@ -1,0 +1,327 @@
+"""Write one dataset of a source file in a :class:`Layout`, and prove the copy is exact.
+
+A variant is only ever used after :func:`verify_variant` has compared it with the source,
+block by block, bit for bit; the proof is recorded in a ``.verified.json`` marker beside the
+variant, and a variant without its marker is never reused. Writes go to a temporary name and
+are renamed into place, so an interrupted run cannot leave a half-written variant that looks
+valid. Memory is bounded by ``block_bytes`` whatever the dataset size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from layoutbench.codecs import h5py_filter_kwargs, zarr_compressors
+from layoutbench.inspect import DatasetInfo, dataset_info
+from layoutbench.layout import Layout
+
+log = logging.getLogger(__name__)
+
+#: Default memory budget for one block of the copy (source slab plus its encoded form).
+BLOCK_BYTES = 256 * 2**20
+SUFFIX = {"hdf5": ".h5", "zarr": ".zarr"}
+
+
+class VerificationError(RuntimeError):
+    """A variant does not hold exactly the source data (or cannot be decoded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A verified copy of one source dataset in one layout."""
+
+    path: str
+    layout: Layout
+    source_id: str
+    dataset: str
+    shape: tuple[int, ...]
+    dtype: str
+    stored_bytes: int
+    write_seconds: float
+    verify_seconds: float
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
+
+    @property
+    def compression_ratio(self) -> float:
+        return self.nbytes / self.stored_bytes if self.stored_bytes else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "layout": self.layout.to_dict(),
+            "source_id": self.source_id,
+            "dataset": self.dataset,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "stored_bytes": self.stored_bytes,
+            "write_seconds": self.write_seconds,
+            "verify_seconds": self.verify_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Variant:
+        return cls(
+            path=d["path"],
+            layout=Layout.from_dict(d["layout"]),
+            source_id=d["source_id"],
+            dataset=d["dataset"],
+            shape=tuple(d["shape"]),
+            dtype=d["dtype"],
+            stored_bytes=int(d["stored_bytes"]),
+            write_seconds=float(d["write_seconds"]),
+            verify_seconds=float(d["verify_seconds"]),
+        )
+
+
+# -- pure helpers -----------------------------------------------------------------------------
+def source_id(path: str | os.PathLike[str], dataset: str) -> str:
+    """Identity of (file content, dataset) cheap enough to compute on every run.
+
+    Path, size and modification time stand in for the content: a rewritten source gets a new
+    id, so stale variants are never reused.
+    """
+    st = os.stat(path)
+    key = f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}|{dataset}"
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def block_shape(shape: Sequence[int], unit: Sequence[int], itemsize: int,
+                budget: int = BLOCK_BYTES) -> tuple[int, ...]:
+    """A copy block: whole units (chunks or shards), as long in axis 0 as ``budget`` allows.
+
+    Blocks aligned to the target's units mean each chunk (or shard) is encoded exactly once;
+    trailing axes are split (at unit multiples) only when a single unit-row exceeds the budget.
+    """
+    unit = [max(1, min(u, n)) for u, n in zip(unit, shape, strict=True)]
+    block = [unit[0], *shape[1:]]
+    for ax in range(1, len(shape)):  # split outer trailing axes first: rows stay contiguous
+        while math.prod(block) * itemsize > budget and block[ax] > unit[ax]:
+            block[ax] = max(unit[ax], (block[ax] // 2 // unit[ax]) * unit[ax])
+    rows = max(1, budget // max(1, math.prod(block) * itemsize))
+    block[0] = min(shape[0], unit[0] * rows) if shape[0] else 1
+    return tuple(max(1, b) for b in block)
+
+
+def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[tuple[slice, ...]]:
+    """Every block of the array, in C order, as a tuple of slices."""
+    counts = [math.ceil(n / b) if n else 0 for n, b in zip(shape, block, strict=True)]
+    for idx in np.ndindex(*counts):
+        yield tuple(
+            slice(i * b, min((i + 1) * b, n)) for i, b, n in zip(idx, block, shape, strict=True)
+        )
+
+
+def _unit(layout: Layout) -> tuple[int, ...]:
+    return layout.shards or layout.chunks
+
+
+# -- writing ----------------------------------------------------------------------------------
+def _tree_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+def _copy_blocks(src: Any, write: Any, shape: tuple[int, ...], layout: Layout, itemsize: int,
+                 budget: int) -> None:
+    for sel in iter_blocks(shape, block_shape(shape, _unit(layout), itemsize, budget)):
+        write(sel, src[sel])
+
+
+def _write_hdf5(src: Any, info: DatasetInfo, layout: Layout, tmp: Path, budget: int) -> None:
+    import h5py
+
+    file_kw: dict[str, Any] = {}
+    if layout.page_size:
+        file_kw.update(fs_strategy="page", fs_page_size=layout.page_size, fs_persist=True)
+    with h5py.File(tmp, "w", **file_kw) as f:
+        dst = f.create_dataset(
+            info.path, shape=info.shape, dtype=info.dtype, chunks=layout.chunks,
+            **h5py_filter_kwargs(layout),
+        )
+
+        def write(sel: tuple[slice, ...], block: np.ndarray) -> None:
+            dst[sel] = block
+
+        _copy_blocks(src, write, info.shape, layout, info.itemsize, budget)
+
+
+def _open_zarr_array(path: Path, dataset: str, mode: str = "r") -> Any:
+    import zarr
+
+    return zarr.open_array(store=zarr.storage.LocalStore(path, read_only=mode == "r"),
+                           path=dataset.strip("/"), mode=mode)
+
+
+def _write_zarr(src: Any, info: DatasetInfo, layout: Layout, tmp: Path, budget: int) -> None:
+    import zarr
+
+    root = zarr.open_group(zarr.storage.LocalStore(tmp), mode="w", zarr_format=3)
+    dst = root.create_array(
+        name=info.path.strip("/"), shape=info.shape, dtype=info.dtype, chunks=layout.chunks,
+        shards=layout.shards, compressors=zarr_compressors(layout), fill_value=0,
+        # every chunk is stored, even all-zero ones, so requests map one-to-one onto chunks
+        config={"write_empty_chunks": True},
+    )
+
+    def write(sel: tuple[slice, ...], block: np.ndarray) -> None:
+        dst[sel] = block
+
+    _copy_blocks(src, write, info.shape, layout, info.itemsize, budget)
+
+
+def write_variant(source: str | os.PathLike[str], dataset: str, layout: Layout, out: Path, *,
+                  budget: int = BLOCK_BYTES) -> Variant:
+    """Write ``dataset`` of ``source`` to ``out`` in ``layout``, verify it, and return it.
+
+    The result is renamed into place only after verification succeeds; on any failure the
+    temporary file is removed and nothing is left at ``out``.
+    """
+    import h5py
+
+    info = dataset_info(source, dataset)
+    layout = layout.fitted(info.shape)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    _remove(tmp)
+    try:
+        t0 = time.perf_counter()
+        with h5py.File(source, "r") as f:
+            src = f[info.path]
+            if layout.format == "hdf5":
+                _write_hdf5(src, info, layout, tmp, budget)
+            else:
+                _write_zarr(src, info, layout, tmp, budget)
+        write_seconds = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        verify_variant(source, info.path, tmp, layout, budget=budget)
+        verify_seconds = time.perf_counter() - t1
+        _remove(out)
+        os.replace(tmp, out)
+    except BaseException:
+        _remove(tmp)
+        raise
+    variant = Variant(
+        path=str(out), layout=layout, source_id=source_id(source, info.path), dataset=info.path,
+        shape=info.shape, dtype=info.dtype, stored_bytes=_tree_size(out),
+        write_seconds=write_seconds, verify_seconds=verify_seconds,
+    )
+    marker_tmp = out.with_name(f".{out.name}.verified.json.tmp")
+    marker_tmp.write_text(json.dumps(variant.to_dict(), indent=1))
+    os.replace(marker_tmp, _marker(out))
+    log.info("wrote %s (%.1f MB, ratio %.2f) in %.1fs, verified in %.1fs", out.name,
+             variant.stored_bytes / 1e6, variant.compression_ratio, write_seconds, verify_seconds)
+    return variant
+
+
+def _marker(out: Path) -> Path:
+    return out.with_name(out.name + ".verified.json")
+
+
+# -- verification -----------------------------------------------------------------------------
+def _open_variant(path: Path, dataset: str, layout: Layout) -> tuple[Any, Any]:
+    """(array, closer) for a local variant, checking it is stored as the layout says."""
+    if layout.format == "hdf5":
+        import h5py
+
+        f = h5py.File(path, "r")
+        arr = f[dataset]
+        if tuple(arr.chunks or ()) != layout.chunks:
+            f.close()
+            raise VerificationError(f"{path}: chunks {arr.chunks} differ from {layout.chunks}")
+        return arr, f.close
+    arr = _open_zarr_array(path, dataset)
+    if tuple(arr.chunks) != layout.chunks or (layout.shards and arr.shards != layout.shards):
+        raise VerificationError(f"{path}: chunks/shards differ from layout {layout.name}")
+    return arr, lambda: None
+
+
+def verify_variant(source: str | os.PathLike[str], dataset: str, variant: str | os.PathLike[str],
+                   layout: Layout, *, budget: int = BLOCK_BYTES) -> None:
+    """Raise :class:`VerificationError` unless ``variant`` holds exactly the source data.
+
+    Compares shape, dtype, storage layout and every element (bitwise: NaNs must match NaNs
+    with the same payload), reading both sides block by block so memory stays bounded.
+    A chunk that fails to decode counts as a mismatch, not a crash.
+    """
+    import h5py
+
+    path = Path(variant)
+    with h5py.File(source, "r") as f:
+        src = f[dataset]
+        arr, close = _open_variant(path, dataset, layout)
+        try:
+            if tuple(arr.shape) != tuple(src.shape) or np.dtype(arr.dtype) != src.dtype:
+                raise VerificationError(
+                    f"{path}: shape/dtype {arr.shape}/{arr.dtype} != source {src.shape}/{src.dtype}"
+                )
+            itemsize = src.dtype.itemsize
+            for sel in iter_blocks(src.shape, block_shape(src.shape, _unit(layout), itemsize,
+                                                          budget // 2)):
+                expected = np.ascontiguousarray(src[sel])
+                try:
+                    got = np.ascontiguousarray(arr[sel])
+                except Exception as exc:  # decode failures of corrupted chunks
+                    raise VerificationError(f"{path}: cannot decode block {sel}: {exc}") from exc
+                if got.tobytes() != expected.tobytes():
+                    bad = int(np.count_nonzero(got != expected))
+                    raise VerificationError(f"{path}: {bad} elements differ in block {sel}")
+        finally:
+            close()
+
+
+# -- cache --------------------------------------------------------------------------------------
+def variant_path(cache_dir: Path, sid: str, layout: Layout) -> Path:
+    return Path(cache_dir) / sid / (layout.name + SUFFIX[layout.format])
+
+
+def cached_variant(cache_dir: Path, source: str | os.PathLike[str], dataset: str,
+                   layout: Layout) -> Variant | None:
+    """A previously written *and verified* variant of the same source and layout, if any."""
+    layout = layout.fitted(dataset_info(source, dataset).shape)
+    sid = source_id(source, dataset)
+    out = variant_path(cache_dir, sid, layout)
+    marker = _marker(out)
+    if not (out.exists() and marker.exists()):
+        return None
+    try:
+        v = Variant.from_dict(json.loads(marker.read_text()))
+    except (ValueError, KeyError):
+        return None
+    if v.source_id != sid or v.layout != layout or v.stored_bytes != _tree_size(out):
+        return None
+    return v
+
+
+def build_variant(cache_dir: Path, source: str | os.PathLike[str], dataset: str,
+                  layout: Layout) -> Variant:
+    """The verified variant for (source, dataset, layout): reused from the cache or written."""
+    hit = cached_variant(cache_dir, source, dataset, layout)
+    if hit is not None:
+        log.info("reusing verified variant %s", hit.path)
+        return hit
+    sid = source_id(source, dataset)
+    return write_variant(source, dataset, layout, variant_path(cache_dir, sid, layout))

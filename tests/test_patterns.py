@@ -1,0 +1,85 @@
+"""Access patterns: SPEC parsing, errors that list valid names, and selections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from layoutbench.patterns import PatternError, default_patterns, make_pattern, parse_spec
+
+
+@pytest.mark.parametrize(
+    ("spec", "name", "params", "weight"),
+    [
+        # defaults only
+        ("ophys-patch", "ophys-patch", {"patch": (32, 32), "frames": 1000}, 1.0),
+        # sizes are AxB and weights follow @
+        ("ophys-patch:patch=48x48,frames=400@2", "ophys-patch",
+         {"patch": (48, 48), "frames": 400}, 2.0),
+        # float parameters and spaces around items
+        ("ecephys-channel-filter: channels=4, seconds=30", "ecephys-channel-filter",
+         {"channels": 4, "seconds": 30.0}, 1.0),
+        ("ecephys-window:seconds=0.5@0.25", "ecephys-window", {"seconds": 0.5}, 0.25),
+    ],
+)
+def test_parse_spec(spec: str, name: str, params: dict, weight: float) -> None:
+    p = parse_spec(spec)
+    assert p.name == name and p.weight == weight
+    for key, value in params.items():
+        assert p.kwargs[key] == value
+    assert parse_spec(p.spec) == p  # the canonical spec parses back to the same pattern
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("ophys-pach", "valid: ophys-patch, ophys-frames"),  # typo in the name lists names
+        ("ophys-patch:size=4x4", "valid keys: patch, frames"),  # unknown key lists keys
+        ("ophys-patch:patch=4", "not a valid AxB"),  # a size needs two numbers
+        ("ophys-patch:frames=ten", "not a valid int"),
+        ("ophys-patch@0", "weight must be a positive"),
+        ("ophys-patch@x", "is not a number"),
+        ("ophys-patch:frames", "expected KEY=VALUE"),
+    ],
+)
+def test_bad_specs(spec: str, message: str) -> None:
+    with pytest.raises(PatternError, match=message):
+        parse_spec(spec)
+
+
+def test_round_trip_dict() -> None:
+    p = parse_spec("ophys-patch:patch=48x16,offsets=2@3")
+    assert type(p).from_dict(p.to_dict()) == p
+
+
+def test_ophys_patch_selections_are_in_bounds_and_deterministic() -> None:
+    p = make_pattern("ophys-patch", {"offsets": 5})
+    shape = (300, 100, 90)
+    sels = p.selections(shape)
+    assert sels == p.selections(shape) and len(sels) == 5
+    for s in sels:
+        assert s[0] == slice(0, 300)  # frames clipped to the movie
+        assert s[1].stop - s[1].start == 32 and 0 <= s[1].start and s[1].stop <= 100
+        assert s[2].stop - s[2].start == 32 and s[2].stop <= 90
+    assert p.bytes_needed(shape, 2) == 5 * 300 * 32 * 32 * 2
+
+
+def test_ecephys_channel_filter_runs_the_bandpass() -> None:
+    rate = 1000.0
+    t = np.arange(4000) / rate
+    slow = (1000 * np.sin(2 * np.pi * 2 * t)).astype(np.int16)  # 2 Hz: outside the band
+    data = np.repeat(slow[:, None], 8, axis=1)
+    p = make_pattern("ecephys-channel-filter", {"channels": 2, "seconds": 0, "low": 50.0,
+                                                "high": 200.0})
+    sels = p.selections(data.shape, rate)
+    assert [s[1] for s in sels] == [slice(0, 1), slice(7, 8)]
+    filtered = p.definition.compute(data[sels[0]], p.kwargs, rate)
+    assert np.abs(filtered[500:-500]).max() < 0.05 * np.abs(slow).max()  # 2 Hz removed
+    run = p.run(data, rate)
+    assert run.reads == 2 and run.bytes_needed == 2 * 4000 * 2
+
+
+def test_defaults_per_kind() -> None:
+    assert [p.name for p in default_patterns("ophys")] == ["ophys-patch", "ophys-frames"]
+    assert [p.name for p in default_patterns("ecephys")] == ["ecephys-channel-filter",
+                                                             "ecephys-window"]
