@@ -1,0 +1,5 @@
+"""``python -m layoutbench`` is the ``layoutbench`` command."""
+
+from layoutbench.cli import main
+
+main()

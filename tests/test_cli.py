@@ -1,0 +1,77 @@
+"""CLI: user mistakes give one line on stderr naming the input, a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "layoutbench", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("cli")
+    text = d / "notes.nwb"
+    text.write_text("this is not HDF5\n")
+    h5 = d / "small.h5"
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("/acquisition/X/data", data=np.arange(6000, dtype=np.int16).reshape(
+            3000, 2), chunks=(1000, 2))
+        f.create_dataset("/labels", data=np.array([b"a", b"b"]))
+    return {"text": text, "h5": h5, "dir": d}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        # a missing file is named, with the problem
+        (["sweep", "{dir}/missing.nwb", "-o", "{dir}/r.csv"], "missing.nwb: no such file"),
+        # a file that is not HDF5
+        (["sweep", "{text}", "-o", "{dir}/r.csv"], "notes.nwb: not an HDF5/NWB file"),
+        # a dataset path that does not exist
+        (["sweep", "{h5}", "--dataset", "/acquisition/Y/data", "-o", "{dir}/r.csv"],
+         "dataset '/acquisition/Y/data' does not exist"),
+        # a group given as dataset
+        (["sweep", "{h5}", "--dataset", "/acquisition", "-o", "{dir}/r.csv"], "is a group"),
+        # a non-numeric dataset
+        (["sweep", "{h5}", "--dataset", "/labels", "-o", "{dir}/r.csv"], "not a numeric"),
+        # an unknown pattern lists the valid ones
+        (["sweep", "{h5}", "--patterns", "ecephys-windw", "-o", "{dir}/r.csv"],
+         "unknown pattern 'ecephys-windw' (valid: ophys-patch"),
+        # an unknown key
+        (["sweep", "{h5}", "--patterns", "ecephys-window:secs=2", "-o", "{dir}/r.csv"],
+         "valid keys: seconds, start"),
+        # a pattern for the wrong kind of data
+        (["sweep", "{h5}", "--patterns", "ophys-patch", "-o", "{dir}/r.csv"],
+         "pattern ophys-patch is for ophys data"),
+        # a results file of unknown type
+        (["sweep", "{h5}", "-o", "{dir}/r.xlsx"], "r.xlsx: results must end in .parquet or .csv"),
+        # an unknown network profile
+        (["sweep", "{h5}", "--profile", "moon", "-o", "{dir}/r.csv"], "moon"),
+        # a bad size
+        (["generate", "ophys", "{dir}/o.nwb", "--size", "lots"], "--size"),
+        (["layouts", "{dir}/missing.nwb"], "missing.nwb: no such file"),
+    ],
+)
+def test_user_errors_are_one_line(files: dict[str, Path], args: list[str], expected: str) -> None:
+    proc = run(*[a.format(**files) for a in args])
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert expected in lines[0]
+
+
+def test_patterns_and_layouts_listing(files: dict[str, Path]) -> None:
+    proc = run("patterns")
+    assert proc.returncode == 0 and "ophys-patch (ophys)" in proc.stdout
+    proc = run("layouts", str(files["h5"]))
+    assert proc.returncode == 0 and '"name": "neuroconv-default"' in proc.stdout
