@@ -25,14 +25,15 @@ def h5py_filter_kwargs(layout: Layout) -> dict[str, Any]:
         if layout.shuffle:
             kw["shuffle"] = True
         return kw
+    level = int(layout.level or 0)
     if layout.codec == "gzip":
-        kw.update(compression="gzip", compression_opts=layout.level)
+        kw.update(compression="gzip", compression_opts=level)
     elif layout.codec == "zstd":
-        kw.update(hdf5plugin.Zstd(clevel=layout.level))
+        kw.update(hdf5plugin.Zstd(clevel=level))
     elif layout.codec in ("blosc-zstd", "blosc-lz4"):
         shuffle = hdf5plugin.Blosc.SHUFFLE if layout.shuffle else hdf5plugin.Blosc.NOSHUFFLE
-        cname = layout.codec.split("-", 1)[1]
-        kw.update(hdf5plugin.Blosc(cname=cname, clevel=layout.level, shuffle=shuffle))
+        cname: Any = _blosc_cname(layout)
+        kw.update(hdf5plugin.Blosc(cname=cname, clevel=level, shuffle=shuffle))
         return kw
     else:  # pragma: no cover - Layout.validate rejects unknown codecs
         raise ValueError(f"unsupported codec {layout.codec!r}")
@@ -47,13 +48,16 @@ def zarr_compressors(layout: Layout) -> list[Any] | None:
 
     if layout.codec == "none":
         return None
+    level = int(layout.level or 0)
     if layout.codec == "gzip":
-        return [GzipCodec(level=layout.level)]
+        return [GzipCodec(level=level)]
     if layout.codec == "zstd":
-        return [ZstdCodec(level=layout.level)]
-    cname = layout.codec.split("-", 1)[1]
-    return [
-        BloscCodec(
-            cname=cname, clevel=layout.level, shuffle="shuffle" if layout.shuffle else "noshuffle"
-        )
-    ]
+        return [ZstdCodec(level=level)]
+    cname: Any = _blosc_cname(layout)
+    return [BloscCodec(cname=cname, clevel=level,
+                       shuffle="shuffle" if layout.shuffle else "noshuffle")]
+
+
+def _blosc_cname(layout: Layout) -> str:
+    """Blosc's inner compressor name: ``blosc-zstd`` -> ``zstd``."""
+    return layout.codec.split("-", 1)[1]

@@ -59,7 +59,7 @@ def test_ophys_patch_selections_are_in_bounds_and_deterministic() -> None:
     assert sels == p.selections(shape) and len(sels) == 5
     for s in sels:
         assert s[0] == slice(0, 300)  # frames clipped to the movie
-        assert s[1].stop - s[1].start == 32 and 0 <= s[1].start and s[1].stop <= 100
+        assert s[1].stop - s[1].start == 32 and s[1].start >= 0 and s[1].stop <= 100
         assert s[2].stop - s[2].start == 32 and s[2].stop <= 90
     assert p.bytes_needed(shape, 2) == 5 * 300 * 32 * 32 * 2
 

@@ -168,5 +168,6 @@ def test_block_shape(shape: tuple, unit: tuple, budget: int, expected: tuple) ->
     block = block_shape(shape, unit, 2, budget)
     assert block == expected
     assert all(b % u == 0 or b == n for b, u, n in zip(block, unit, shape, strict=True))
-    covered = sum(int(np.prod([s.stop - s.start for s in sel])) for sel in iter_blocks(shape, block))
+    blocks = iter_blocks(shape, block)
+    covered = sum(int(np.prod([s.stop - s.start for s in sel])) for sel in blocks)
     assert covered == int(np.prod(shape))

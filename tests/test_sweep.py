@@ -25,7 +25,7 @@ def ophys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from layoutbench.generate import generate_ophys
 
     path = tmp_path_factory.mktemp("sweep") / "ophys.nwb"
-    generate_ophys(path, shape=(120, 64, 64), seed=3)
+    generate_ophys(path, shape=(120, 128, 128), seed=3)
     return path
 
 
@@ -78,8 +78,8 @@ def test_small_sweep_end_to_end(s3, ophys: Path, tmp_path: Path) -> None:
     for m in rows:
         assert m.requests > 0 and m.bytes_transferred > 0
         assert m.bytes_needed == (2 * 120 * 32 * 32 * 2 if m.pattern.startswith("ophys-patch")
-                                  else 10 * 64 * 64 * 2)
-        assert m.profile == "loopback" and m.shape == (120, 64, 64)
+                                  else 10 * 128 * 128 * 2)
+        assert m.profile == "loopback" and m.shape == (120, 128, 128)
     patch = {(m.layout.name, m.reader): m for m in rows if m.pattern.startswith("ophys-patch")}
     base = patch[("neuroconv-default", "h5py-fsspec")]
     narrow = patch[("h5-120x16x16-zstd3-shuf", "h5py-fsspec")]
