@@ -11,6 +11,16 @@ from typing import Any
 from layoutbench.layout import Layout
 
 
+def ensure_hdf5_filters() -> None:
+    """Register hdf5plugin's filters (zstd, Blosc, LZ4, ...) with the HDF5 library.
+
+    Importing hdf5plugin is what registers them; any code that decodes HDF5 chunks (readers,
+    verification) must call this, not rely on the writer having imported it earlier in the
+    same process: a variant reused from the cache is read without being written.
+    """
+    import hdf5plugin  # noqa: F401
+
+
 def h5py_filter_kwargs(layout: Layout) -> dict[str, Any]:
     """Keyword arguments for ``h5py.Group.create_dataset`` that realise the layout's codec.
 

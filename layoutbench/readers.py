@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.errors import UserError
 
 
@@ -79,6 +80,7 @@ H5_CHUNK_CACHE = {"rdcc_nbytes": 1024**2, "rdcc_nslots": 521}
 def _h5_dataset(fileobj: Any, dataset: str) -> Any:
     import h5py
 
+    ensure_hdf5_filters()
     f = h5py.File(fileobj, "r", **H5_CHUNK_CACHE)
     return f, f[dataset]
 

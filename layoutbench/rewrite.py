@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from layoutbench.codecs import h5py_filter_kwargs, zarr_compressors
+from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs, zarr_compressors
 from layoutbench.inspect import DatasetInfo, dataset_info
 from layoutbench.layout import Layout
 
@@ -201,6 +201,7 @@ def write_variant(source: str | os.PathLike[str], dataset: str, layout: Layout, 
     """
     import h5py
 
+    ensure_hdf5_filters()
     info = dataset_info(source, dataset)
     layout = layout.fitted(info.shape)
     out = Path(out)
@@ -247,6 +248,7 @@ def _open_variant(path: Path, dataset: str, layout: Layout) -> tuple[Any, Any]:
     if layout.format == "hdf5":
         import h5py
 
+        ensure_hdf5_filters()
         f = h5py.File(path, "r")
         arr = f[dataset]
         if tuple(arr.chunks or ()) != layout.chunks:
@@ -269,6 +271,7 @@ def verify_variant(source: str | os.PathLike[str], dataset: str, variant: str | 
     """
     import h5py
 
+    ensure_hdf5_filters()  # the source itself may use plugin filters
     path = Path(variant)
     with h5py.File(source, "r") as f:
         src = f[dataset]

@@ -171,3 +171,19 @@ def test_block_shape(shape: tuple, unit: tuple, budget: int, expected: tuple) ->
     blocks = iter_blocks(shape, block)
     covered = sum(int(np.prod([s.stop - s.start for s in sel])) for sel in blocks)
     assert covered == int(np.prod(shape))
+
+
+def test_cached_plugin_variant_reads_in_a_fresh_process(source: Path, tmp_path: Path) -> None:
+    """Readers register hdf5plugin's filters themselves: a cached zstd variant read in a new
+    process (where nothing was written, so nothing imported hdf5plugin) must decode."""
+    import subprocess
+    import sys
+
+    v = write_variant(source, OPHYS, Layout("hdf5", (30, 16, 16), "zstd"), tmp_path / "z.h5")
+    code = ("from layoutbench.readers import _h5_dataset; import sys; "
+            f"f, d = _h5_dataset({v.path!r}, {OPHYS!r}); print(int(d[0:2, 0:4, 0:4].sum()))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with h5py.File(source) as f:
+        assert int(proc.stdout) == int(f[OPHYS][0:2, 0:4, 0:4].sum())
