@@ -168,17 +168,37 @@ def serve(profile_name: str, latency_ms: float | None, bandwidth_mbps: float | N
               default=Path("demo-output"), show_default=True)
 @_profile_options
 @click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
+@click.option("--ophys-shape", default=None,
+              help="Sample movie shape TxYxX (default 1000x256x256).")
+@click.option("--ecephys-shape", default=None,
+              help="Sample recording shape TxC (default 1800000x64).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
-         bandwidth_mbps: float | None, grid: str, fmt: str) -> None:
+         bandwidth_mbps: float | None, grid: str, ophys_shape: str | None,
+         ecephys_shape: str | None, fmt: str) -> None:
     """Generate ophys and ecephys samples, sweep them on the embedded S3, print the rankings."""
     from layoutbench.demo import run_demo
 
     profile = _profile(profile_name, latency_ms, bandwidth_mbps)
-    frames = run_demo(out_dir, profile, grid=grid)
+    shapes = {}
+    for kind, text, ndim in (("ophys", ophys_shape, 3), ("ecephys", ecephys_shape, 2)):
+        if text:
+            shapes[kind] = _parse_shape(f"--{kind}-shape", text, ndim)
+    frames = run_demo(out_dir, profile, grid=grid, shapes=shapes)
     for frame in frames:
         _print_results(frame, fmt)
         click.echo()
+
+
+def _parse_shape(option: str, text: str, ndim: int) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != ndim or min(shape) < 1:
+        raise UserError(f"{option}: expected {ndim} positive sizes like "
+                        f"{'x'.join(['N'] * ndim)}, got {text!r}")
+    return shape
 
 
 @main.command()

@@ -17,27 +17,38 @@ log = logging.getLogger(__name__)
 SAMPLES = ("ophys", "ecephys")
 
 
-def _sample(out_dir: Path, kind: str) -> Path:
-    from layoutbench.generate import GENERATORS
-    from layoutbench.inspect import check_hdf5_file
+def _sample(out_dir: Path, kind: str, shape: tuple[int, ...] | None) -> Path:
+    """The sample file for ``kind``: reused when it exists with the wanted shape."""
+    from layoutbench.errors import UserError
+    from layoutbench.generate import DATASET_PATHS, GENERATORS
+    from layoutbench.inspect import dataset_info
 
-    path = out_dir / f"{kind}.nwb"
+    path = out_dir / (f"{kind}.nwb" if shape is None else
+                      f"{kind}-{'x'.join(map(str, shape))}.nwb")
     try:
-        check_hdf5_file(path)
-        log.info("reusing sample %s", path)
-    except Exception:
-        log.warning("generating %s sample %s", kind, path)
-        GENERATORS[kind](path, seed=0, progress=True)
+        info = dataset_info(path, DATASET_PATHS[kind])
+        if shape is None or info.shape == shape:
+            log.info("reusing sample %s", path)
+            return path
+    except UserError:
+        pass
+    log.warning("generating %s sample %s", kind, path)
+    GENERATORS[kind](path, shape=shape, seed=0, progress=True)
     return path
 
 
-def run_demo(out_dir: Path, profile: Any, *, grid: str = "default") -> list[Any]:
-    """Generate (or reuse) the samples, sweep each, write ``KIND.parquet``; return the frames."""
+def run_demo(out_dir: Path, profile: Any, *, grid: str = "default",
+             shapes: dict[str, tuple[int, ...]] | None = None) -> list[Any]:
+    """Generate (or reuse) the samples, sweep each, write ``KIND.parquet``; return the frames.
+
+    ``shapes`` overrides the generators' default shapes per kind (e.g. 512x512 frames).
+    """
     from layoutbench.store import EmbeddedS3
     from layoutbench.sweep import run_sweep
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    samples = {kind: _sample(out_dir, kind) for kind in SAMPLES}
+    shapes = shapes or {}
+    samples = {kind: _sample(out_dir, kind, shapes.get(kind)) for kind in SAMPLES}
     frames = []
     with EmbeddedS3() as s3:
         for kind, path in samples.items():
