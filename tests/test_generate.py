@@ -301,3 +301,23 @@ def test_progress_bar_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[st
     captured = capsys.readouterr()
     assert "ecephys blocks" in captured.err and "1/1" in captured.err
     assert captured.out == ""
+
+
+def test_generation_memory_is_bounded_by_blocks_not_file_size(tmp_path: Path) -> None:
+    """A 1 GB recording is generated with a peak RSS far below 1 GB (blocks, not the file)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "big.nwb"
+    code = (
+        "import resource, sys\n"
+        "from layoutbench.generate import generate_ecephys\n"
+        f"generate_ecephys({str(out)!r}, size=10**9, seed=1)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    peak = int(proc.stdout.strip().splitlines()[-1])
+    print(f"peak RSS for a 1 GB recording: {peak / 1e6:.0f} MB")
+    assert peak < 700e6
