@@ -36,7 +36,9 @@ def h5py_filter_kwargs(layout: Layout) -> dict[str, Any]:
             kw["shuffle"] = True
         return kw
     level = int(layout.level or 0)
-    if layout.codec == "gzip":
+    if layout.codec == "lz4":
+        kw.update(hdf5plugin.LZ4())
+    elif layout.codec == "gzip":
         kw.update(compression="gzip", compression_opts=level)
     elif layout.codec == "zstd":
         kw.update(hdf5plugin.Zstd(clevel=level))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FORMATS = ("hdf5", "zarr")
-CODECS = ("none", "gzip", "zstd", "blosc-zstd", "blosc-lz4")
+CODECS = ("none", "gzip", "zstd", "blosc-zstd", "blosc-lz4", "lz4")
 
 #: The level each codec gets when a layout does not name one. gzip 4 is neuroconv's (and
 #: h5py's) customary default; zstd 3 is zstd's own default; 5 is Blosc's.
@@ -24,6 +24,7 @@ DEFAULT_LEVELS: dict[str, int | None] = {
     "zstd": 3,
     "blosc-zstd": 5,
     "blosc-lz4": 5,
+    "lz4": None,
 }
 _LEVEL_RANGES = {"gzip": (0, 9), "zstd": (1, 22), "blosc-zstd": (0, 9), "blosc-lz4": (0, 9)}
 _SHORT_CODEC = {
@@ -32,6 +33,7 @@ _SHORT_CODEC = {
     "zstd": "zstd",
     "blosc-zstd": "bzstd",
     "blosc-lz4": "lz4b",
+    "lz4": "lz4",
 }
 MiB = 2**20
 
@@ -109,9 +111,9 @@ class Layout:
             raise LayoutError(f"unknown codec {self.codec!r}; expected one of {CODECS}")
         if not self.chunks or any(c < 1 for c in self.chunks):
             raise LayoutError(f"chunks must be positive integers, got {self.chunks}")
-        if self.codec == "none":
+        if self.codec in ("none", "lz4"):
             if self.level is not None:
-                raise LayoutError("codec 'none' takes no level")
+                raise LayoutError(f"codec {self.codec!r} takes no level")
         else:
             lo, hi = _LEVEL_RANGES[self.codec]
             if self.level is None or not lo <= self.level <= hi:
@@ -128,6 +130,8 @@ class Layout:
                 raise LayoutError("page_size (paged aggregation) applies to HDF5 layouts only")
             if self.page_size < 512:
                 raise LayoutError(f"page_size must be at least 512 bytes, got {self.page_size}")
+        if self.format == "zarr" and self.codec == "lz4":
+            raise LayoutError("codec 'lz4' (HDF5 filter 32004) is for HDF5 layouts; use blosc-lz4")
         if self.format == "zarr" and self.shuffle and not self.codec.startswith("blosc"):
             raise LayoutError("Zarr layouts support shuffle only inside Blosc codecs")
         if shape is not None and len(shape) != len(self.chunks):

@@ -46,6 +46,8 @@ def test_names(layout: Layout, name: str) -> None:
         ({"format": "zarr", "chunks": (4,), "shards": (6,)}, "multiples"),
         ({"format": "zarr", "chunks": (4,), "page_size": 2**20}, "HDF5 layouts only"),
         ({"format": "zarr", "chunks": (4,), "codec": "zstd", "shuffle": True}, "Blosc"),
+        ({"format": "zarr", "chunks": (4,), "codec": "lz4"}, "for HDF5 layouts"),
+        ({"format": "hdf5", "chunks": (4,), "codec": "lz4", "level": 3}, "takes no level"),
     ],
 )
 def test_invalid_layouts(kwargs: dict, message: str) -> None:

@@ -75,6 +75,13 @@ def test_every_grid_layout_round_trips_bit_exact(source: Path, tmp_path: Path, d
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
 
 
+def test_hdf5_lz4_filter_round_trips(source: Path, tmp_path: Path) -> None:
+    v = write_variant(source, OPHYS, Layout("hdf5", (30, 16, 16), "lz4", shuffle=True),
+                      tmp_path / "lz4.h5")
+    with h5py.File(v.path) as f:
+        assert "32004" in f[OPHYS]._filters
+
+
 @pytest.mark.parametrize("page_size", [2**20, 4 * 2**20])
 def test_paged_hdf5_layout(source: Path, tmp_path: Path, page_size: int) -> None:
     layout = Layout("hdf5", (90, 16, 16), "zstd", shuffle=True, page_size=page_size)
