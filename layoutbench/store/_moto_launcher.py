@@ -32,10 +32,10 @@ from __future__ import annotations
 import argparse
 import inspect
 import logging
-import os
-import sys
 import threading
 from typing import Any
+
+from layoutbench.store._child import exit_with_stdin
 
 logger = logging.getLogger(__name__)
 
@@ -178,16 +178,6 @@ def apply_range_patch() -> bool:
     return True
 
 
-def _watch_stdin() -> None:
-    """Exit when stdin reaches EOF: the parent died or closed our pipe, so never orphan."""
-    try:  # the raw fd, not sys.stdin: a buffered read would hold a lock at shutdown
-        while os.read(sys.stdin.fileno(), 65536):
-            pass
-    except (OSError, ValueError):
-        pass
-    os._exit(0)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Apply the patch (unless ``--no-patch``) and run ``moto.server.main``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -209,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         apply_range_patch()
     if args.exit_with_stdin:
-        threading.Thread(target=_watch_stdin, name="stdin-watch", daemon=True).start()
+        exit_with_stdin()
 
     from moto.server import main as moto_main
 

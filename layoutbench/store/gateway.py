@@ -25,7 +25,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -33,6 +32,8 @@ from http.client import HTTPConnection, HTTPException, HTTPResponse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from layoutbench.store._child import exit_with_stdin
 
 from .profiles import PROFILES, NetworkProfile, get_profile
 
@@ -355,16 +356,6 @@ def _bandwidth_arg(text: str) -> float | None:
     return None if value <= 0 else value
 
 
-def _watch_stdin() -> None:
-    """Exit when stdin reaches EOF: the parent died or closed our pipe, so never orphan."""
-    try:  # the raw fd, not sys.stdin: a buffered read would hold a lock at shutdown
-        while os.read(sys.stdin.fileno(), 65536):
-            pass
-    except (OSError, ValueError):
-        pass
-    os._exit(0)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Command line: bind, print ``LISTENING <port>``, serve until killed."""
     parser = argparse.ArgumentParser(description="layoutbench counting/throttling S3 gateway")
@@ -390,7 +381,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     server = GatewayServer((args.host, args.port), args.upstream, profile)
     if args.exit_with_stdin:
-        threading.Thread(target=_watch_stdin, name="stdin-watch", daemon=True).start()
+        exit_with_stdin()
     print(f"LISTENING {server.server_address[1]}", flush=True)
     logger.info("gateway -> %s with %s", args.upstream, profile)
     try:
