@@ -65,7 +65,7 @@ def main(verbose: int) -> None:
 
 
 @main.command()
-@click.argument("kind", type=click.Choice(["ophys", "ecephys"]))
+@click.argument("kind", type=click.Choice(["ophys", "ecephys", "many-series"]))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--size", default=None, help="Raw size of the main dataset, e.g. 500MB or 10GB.")
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -213,6 +213,54 @@ def layouts(file: Path, dataset: str | None, grid: str) -> None:
     info = dataset_info(file, dataset)
     for lay in default_grid(info.kind, info.shape, info.itemsize, grid):
         click.echo(json.dumps(lay.to_dict()))
+
+
+@main.group()
+def refs() -> None:
+    """kerchunk references: open a remote HDF5/NWB file without walking its metadata."""
+
+
+@refs.command("build")
+@click.argument("source")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the references (with identity and notes) to this JSON file.")
+@click.option("--endpoint-url", default=None, help="S3 endpoint for s3:// URLs (e.g. "
+              "the one `layoutbench serve` prints).")
+@click.option("--anon/--no-anon", default=True, show_default=True,
+              help="Anonymous S3 access (public buckets such as DANDI's).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--sidecar", is_flag=True, help="Also use/write FILE.refs.json next to an s3:// "
+              "object, so other machines skip the translation too.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def refs_build(source: str, output: Path | None, endpoint_url: str | None, anon: bool,
+               cache_dir: Path | None, sidecar: bool, fmt: str) -> None:
+    """Translate SOURCE (path, s3:// or http(s):// URL) into cached kerchunk references."""
+    from layoutbench.refs import load_refs, write_refs_json
+
+    storage_options: dict[str, Any] | None = None
+    if source.startswith("s3://"):
+        storage_options = {"anon": anon}
+        if endpoint_url:
+            storage_options["client_kwargs"] = {"endpoint_url": endpoint_url}
+    elif "://" not in source:
+        from layoutbench.inspect import check_hdf5_file
+
+        check_hdf5_file(source)
+    refset = load_refs(source, storage_options, cache_dir=cache_dir, sidecar=sidecar)
+    if output:
+        write_refs_json(refset, output)
+    summary = {
+        "source": source, "obtained": refset.source, "chunks": refset.n_chunks,
+        "build_seconds": round(refset.build_seconds, 3), "unsupported": refset.unsupported,
+        "identity": refset.identity.to_dict(), "output": str(output) if output else None,
+    }
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=1))
+        return
+    click.echo(f"{source}: {refset.n_chunks} chunk references ({refset.source}, built in "
+               f"{refset.build_seconds:.2f}s)" + (f" -> {output}" if output else ""))
+    for path, reason in refset.unsupported.items():
+        click.echo(f"  not expressible, readers fall back to h5py: {path}: {reason}")
 
 
 @main.command("patterns")

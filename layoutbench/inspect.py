@@ -33,6 +33,9 @@ class DatasetInfo:
     neurodata_type: str | None
     rate: float | None
     storage_bytes: int
+    codec: str = "none"
+    level: int | None = None
+    shuffle: bool = False
 
     @property
     def kind(self) -> str:
@@ -62,15 +65,15 @@ class DatasetInfo:
             "storage_bytes": self.storage_bytes,
         }
 
-    def current_layout(self) -> Layout | None:
-        """The file's own layout as a :class:`Layout`, when it is one we can express."""
-        if self.chunks is None:
-            return None
-        codec = {None: "none", "gzip": "gzip"}.get(self.compression)
-        if codec is None:
-            return None
-        level = self.compression_opts if codec == "gzip" else None
-        return Layout("hdf5", self.chunks, codec, level, label="current")
+    def current_layout(self, label: str = "current", page_size: int | None = None) -> Layout:
+        """The file's own storage of this dataset as a :class:`Layout`.
+
+        A contiguous dataset is described as one chunk of its whole shape, which is what a
+        reader fetches to get any element of it.
+        """
+        chunks = self.chunks or tuple(max(1, n) for n in self.shape)
+        return Layout("hdf5", chunks, self.codec, self.level, shuffle=self.shuffle,
+                      page_size=page_size, label=label)
 
 
 def check_hdf5_file(path: str | os.PathLike[str]) -> Path:
@@ -108,7 +111,30 @@ def _rate(dset: Any) -> float | None:
     return None
 
 
+_BLOSC_CNAMES = ("blosclz", "lz4", "lz4hc", "snappy", "zlib", "zstd")
+
+
+def _codec(dset: Any) -> tuple[str, int | None, bool]:
+    """(codec, level, shuffle) from the dataset's HDF5 filter pipeline, in Layout's terms."""
+    filters = dset._filters
+    shuffle = "shuffle" in filters
+    if "gzip" in filters:
+        return "gzip", int(filters["gzip"]), shuffle
+    if "32015" in filters:  # zstd
+        opts = filters["32015"]
+        return "zstd", int(opts[0]) if opts else 3, shuffle
+    if "32004" in filters:  # lz4
+        return "lz4", None, shuffle
+    if "32001" in filters:  # blosc: (..., clevel, shuffle, compressor)
+        opts = filters["32001"]
+        cname = _BLOSC_CNAMES[opts[6]] if len(opts) > 6 else "lz4"
+        codec = "blosc-zstd" if cname == "zstd" else "blosc-lz4"
+        return codec, int(opts[4]) if len(opts) > 4 else 5, bool(len(opts) > 5 and opts[5])
+    return "none", None, shuffle
+
+
 def _info(file: Path, dset: Any) -> DatasetInfo:
+    codec, level, shuffle = _codec(dset)
     return DatasetInfo(
         file=str(file),
         path=dset.name,
@@ -120,6 +146,9 @@ def _info(file: Path, dset: Any) -> DatasetInfo:
         neurodata_type=_neurodata_type(dset),
         rate=_rate(dset),
         storage_bytes=int(dset.id.get_storage_size()),
+        codec=codec,
+        level=level,
+        shuffle=shuffle,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 FORMATS = ("hdf5", "zarr")
@@ -270,7 +270,9 @@ def h5py_auto(shape: Sequence[int], itemsize: int) -> Layout:
 
 
 # -- grids ------------------------------------------------------------------------------------
-GRIDS = ("default", "quick")
+GRIDS = ("default", "quick", "paged")
+#: Page sizes the ``paged`` grid compares (HDF5 paged aggregation), 1, 4 and 8 MiB.
+PAGE_SIZES = (1 * MiB, 4 * MiB, 8 * MiB)
 
 
 def kind_of(neurodata_type: str | None, ndim: int) -> str:
@@ -333,7 +335,8 @@ def default_grid(kind: str, shape: Sequence[int], itemsize: int, grid: str = "de
 
     The baselines come first (``neuroconv-default``, ``h5py-auto``). ``"quick"`` keeps the
     baselines and the two or three layouts that matter most for the kind's patterns, for tests
-    and smoke runs. Duplicates that arise from clipping (for example on a small test file)
+    and smoke runs. ``"paged"`` takes ``neuroconv-default`` and the kind's leading narrow
+    layout, each unpaged and with HDF5 paged aggregation at :data:`PAGE_SIZES`. Duplicates that arise from clipping (for example on a small test file)
     are dropped, first occurrence wins.
     """
     if grid not in GRIDS:
@@ -357,7 +360,14 @@ def default_grid(kind: str, shape: Sequence[int], itemsize: int, grid: str = "de
     else:
         raise LayoutError(f"unknown data kind {kind!r}; expected ophys, ecephys or volume")
     base = [neuroconv_default(kind, shape, itemsize), h5py_auto(shape, itemsize)]
-    layouts = base + (quick if grid == "quick" else body)
+    if grid == "paged":
+        layouts = [
+            replace(lay, page_size=p, label=lay.label if lay.label is None or p is None
+                    else f"{lay.label}-p{_fmt_page(p)}")
+            for lay in (base[0], quick[1]) for p in (None, *PAGE_SIZES)
+        ]
+    else:
+        layouts = base + (quick if grid == "quick" else body)
     out: list[Layout] = []
     seen: set[Layout] = set()
     for layout in layouts:

@@ -130,12 +130,15 @@ def measure_case(endpoint: CountingEndpoint, variant: Variant, target: Target, r
         run = pattern.run(arr, rate=rate)
         seconds = time.perf_counter() - t1
         requests, transferred = _counts(endpoint)
+    if pattern.definition.includes_open:  # the pattern *is* opening: its cost includes it
+        requests, transferred = requests + open_requests, transferred + open_bytes
+        seconds += open_seconds
     sels = pattern.selections(variant.shape, rate)
     touched = sum(chunks_touched(s, layout.chunks) for s in sels)
     ratio = variant.compression_ratio
     compressed_needed = run.bytes_needed / ratio if ratio and math.isfinite(ratio) else np.nan
     return Measurement(
-        layout=layout, reader=reader.name, reader_options=dict(reader.options),
+        layout=layout, reader=reader.name, reader_options=reader.options_for(target),
         pattern=pattern.label, pattern_params={k: list(v) if isinstance(v, tuple) else v
                                                for k, v in pattern.params},
         profile=profile.name, profile_params=profile.to_dict(),

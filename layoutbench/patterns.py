@@ -44,6 +44,8 @@ class PatternDef:
     description: str
     selections: Callable[[dict[str, Any], tuple[int, ...], float | None], list[Selection]]
     compute: Callable[[np.ndarray, dict[str, Any], float | None], np.ndarray] | None = None
+    #: the pattern's cost includes opening the file (the ``open`` pattern measures exactly that)
+    includes_open: bool = False
 
 
 # -- selections -------------------------------------------------------------------------------
@@ -119,6 +121,11 @@ def _ecephys_window(p: dict[str, Any], shape: tuple[int, ...], rate: float | Non
     return [(slice(start, start + n), slice(None))]
 
 
+def _no_selection(p: dict[str, Any], shape: tuple[int, ...], rate: float | None
+                  ) -> list[Selection]:
+    return []
+
+
 PATTERNS: dict[str, PatternDef] = {
     d.name: d
     for d in (
@@ -165,6 +172,12 @@ PATTERNS: dict[str, PatternDef] = {
             ),
             "a short window of all channels",
             _ecephys_window,
+        ),
+        PatternDef(
+            "open", "any", (),
+            "open the file and reach a dataset's shape, dtype and attributes (no data)",
+            _no_selection,
+            includes_open=True,
         ),
     )
 }
@@ -216,6 +229,9 @@ class AccessPattern:
 
     def selections(self, shape: Sequence[int], rate: float | None = None) -> list[Selection]:
         shape = tuple(int(n) for n in shape)
+        if self.definition.kind == "any":
+            return [normalise(s, shape) for s in self.definition.selections(self.kwargs, shape,
+                                                                            rate)]
         expected = 3 if self.definition.kind == "ophys" else 2
         if len(shape) != expected:
             raise PatternError(
@@ -235,6 +251,11 @@ class AccessPattern:
         """
         h = hashlib.blake2b(digest_size=16)
         needed = 0
+        if self.definition.includes_open:
+            # reach the metadata a viewer shows; attributes are read, but only shape and dtype
+            # enter the digest (kerchunk adds attributes of its own, e.g. _ARRAY_DIMENSIONS)
+            dict(getattr(array, "attrs", {}))
+            h.update(repr((tuple(array.shape), str(np.dtype(array.dtype)))).encode())
         sels = self.selections(array.shape, rate)
         for sel in sels:
             data = np.ascontiguousarray(array[sel])

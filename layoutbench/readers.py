@@ -22,13 +22,17 @@ from layoutbench.errors import UserError
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where a variant lives, in every addressing scheme a reader may want."""
+    """Where a variant lives, in every addressing scheme a reader may want, and what a reader
+    needs to know about its layout to configure itself (page size, chunk size)."""
 
     http_url: str
     s3_url: str
     storage_options: dict[str, Any] = field(hash=False)
     dataset: str
     format: str
+    page_size: int | None = None
+    chunk_nbytes: int | None = None
+    cache_dir: str | None = None
 
 
 class Reader(ABC):
@@ -41,6 +45,14 @@ class Reader(ABC):
 
     def supports(self, fmt: str) -> bool:
         return fmt in self.formats
+
+    def options_for(self, target: Target) -> dict[str, Any]:
+        """The settings in force for ``target`` (recorded with its results)."""
+        return dict(self.options)
+
+    def prepare(self, target: Target) -> None:
+        """Work done once per variant, outside any measurement (e.g. building references)."""
+        return None
 
     @abstractmethod
     @contextlib.contextmanager
@@ -75,18 +87,45 @@ def readers_for(fmt: str, names: list[str] | None = None) -> list[Reader]:
 #: h5py's chunk cache as users get it by default: 1 MiB, 521 slots. Set explicitly so the value
 #: recorded with results is the one in force, not an assumption about h5py's defaults.
 H5_CHUNK_CACHE = {"rdcc_nbytes": 1024**2, "rdcc_nslots": 521}
+#: Pages of metadata the page buffer keeps (paged files only).
+PAGE_BUFFER_PAGES = 4
 
 
-def _h5_dataset(fileobj: Any, dataset: str) -> Any:
+def h5_file_options(target: Target) -> dict[str, Any]:
+    """h5py.File options fitted to the layout.
+
+    The chunk cache holds at least one whole chunk: HDF5 bypasses the cache for chunks larger
+    than it, so a chunk straddling two reads of one pattern would be fetched twice. A paged file
+    gets a page buffer of a few pages, so each metadata page is fetched once; an unpaged file
+    gets none (it would only cache small scattered reads).
+    """
+    opts = dict(H5_CHUNK_CACHE)
+    if target.chunk_nbytes:
+        opts["rdcc_nbytes"] = max(opts["rdcc_nbytes"], int(target.chunk_nbytes))
+    if target.page_size:
+        opts["page_buf_size"] = PAGE_BUFFER_PAGES * int(target.page_size)
+    return opts
+
+
+def _h5_dataset(fileobj: Any, dataset: str, options: dict[str, Any] | None = None) -> Any:
     import h5py
 
     ensure_hdf5_filters()
-    f = h5py.File(fileobj, "r", **H5_CHUNK_CACHE)
+    f = h5py.File(fileobj, "r", **(options if options is not None else H5_CHUNK_CACHE))
     return f, f[dataset]
 
 
+class _H5Reader(Reader):
+    """Shared option fitting for the h5py-based readers."""
+
+    formats = ("hdf5",)
+
+    def options_for(self, target: Target) -> dict[str, Any]:
+        return {**self.options, **h5_file_options(target)}
+
+
 @register_reader
-class H5pyRemfile(Reader):
+class H5pyRemfile(_H5Reader):
     """h5py over remfile, DANDI's recommended way to stream an NWB file by HTTP URL.
 
     remfile's defaults are kept (100 KiB minimum request, growing for sequential reads, a new
@@ -94,15 +133,14 @@ class H5pyRemfile(Reader):
     """
 
     name = "h5py-remfile"
-    formats = ("hdf5",)
-    options = {"min_chunk_size": 100 * 1024, "max_threads": 1, **H5_CHUNK_CACHE}
+    options = {"min_chunk_size": 100 * 1024, "max_threads": 1}
 
     @contextlib.contextmanager
     def open(self, target: Target) -> Iterator[Any]:
         import remfile
 
         rf = remfile.File(target.http_url)
-        f, dset = _h5_dataset(rf, target.dataset)
+        f, dset = _h5_dataset(rf, target.dataset, h5_file_options(target))
         try:
             yield dset
         finally:
@@ -111,7 +149,7 @@ class H5pyRemfile(Reader):
 
 
 @register_reader
-class H5pyFsspec(Reader):
+class H5pyFsspec(_H5Reader):
     """h5py over an s3fs file object.
 
     ``cache_type="readahead"`` with a 64 KiB block: h5py asks for metadata in many small,
@@ -122,8 +160,7 @@ class H5pyFsspec(Reader):
     """
 
     name = "h5py-fsspec"
-    formats = ("hdf5",)
-    options = {"cache_type": "readahead", "block_size": 64 * 1024, **H5_CHUNK_CACHE}
+    options = {"cache_type": "readahead", "block_size": 64 * 1024}
 
     @contextlib.contextmanager
     def open(self, target: Target) -> Iterator[Any]:
@@ -134,7 +171,7 @@ class H5pyFsspec(Reader):
         try:
             fobj = fs.open(target.s3_url, "rb", cache_type=self.options["cache_type"],
                            block_size=self.options["block_size"])
-            f, dset = _h5_dataset(fobj, target.dataset)
+            f, dset = _h5_dataset(fobj, target.dataset, h5_file_options(target))
             try:
                 yield dset
             finally:
@@ -143,6 +180,65 @@ class H5pyFsspec(Reader):
         finally:
             if getattr(fs, "_s3", None) is not None:
                 sync(fs.loop, fs._s3.close)
+
+
+@register_reader
+class PynwbRemfile(_H5Reader):
+    """pynwb over remfile: what a DANDI user's ``NWBHDF5IO(file=h5py.File(remfile.File(url)))``
+    costs. ``read()`` builds the whole NWB object tree, walking every object's metadata, which
+    is why opening is slow on files with many objects; the dataset is then read through h5py."""
+
+    name = "pynwb-remfile"
+    options = {"min_chunk_size": 100 * 1024, "max_threads": 1, "load_namespaces": True}
+
+    @contextlib.contextmanager
+    def open(self, target: Target) -> Iterator[Any]:
+        import warnings
+
+        import remfile
+        from pynwb import NWBHDF5IO
+
+        rf = remfile.File(target.http_url)
+        f, dset = _h5_dataset(rf, target.dataset, h5_file_options(target))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # namespace-version chatter, not our concern
+                io = NWBHDF5IO(file=f, mode="r", load_namespaces=True)
+                io.read()
+            try:
+                yield dset
+            finally:
+                io.close()
+        finally:
+            f.close()
+            rf.close()
+
+
+@register_reader
+class KerchunkReader(Reader):
+    """zarr over kerchunk references: no HDF5 metadata walk; chunk bytes come by range from the
+    original HDF5 object. References are built once per variant (:meth:`prepare`) and then
+    loaded from the local cache, at the cost of one request that checks the object is unchanged.
+    """
+
+    name = "kerchunk"
+    formats = ("hdf5",)
+    options = {"refs": "local-cache", "async.concurrency": 10, "s3fs.max_concurrency": 1}
+
+    def prepare(self, target: Target) -> None:
+        from layoutbench.refs import load_refs
+
+        load_refs(target.s3_url, target.storage_options, cache_dir=target.cache_dir)
+
+    @contextlib.contextmanager
+    def open(self, target: Target) -> Iterator[Any]:
+        from layoutbench.refs import load_refs, open_refs
+
+        refset = load_refs(target.s3_url, target.storage_options, cache_dir=target.cache_dir)
+        remote = {**target.storage_options, "max_concurrency": self.options["s3fs.max_concurrency"]}
+        with open_refs(refset, target.dataset, remote_protocol="s3",
+                       remote_options=remote) as arr:
+            yield arr
 
 
 # -- zarr ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -192,6 +192,13 @@ def _write_zarr(src: Any, info: DatasetInfo, layout: Layout, tmp: Path, budget: 
     _copy_blocks(src, write, info.shape, layout, info.itemsize, budget)
 
 
+class Writer(Protocol):
+    """Makes a verified variant of ``dataset`` of ``source`` in ``layout`` at ``out``."""
+
+    def __call__(self, source: str | os.PathLike[str], dataset: str, layout: Layout,
+                 out: Path) -> Variant: ...
+
+
 def write_variant(source: str | os.PathLike[str], dataset: str, layout: Layout, out: Path, *,
                   budget: int = BLOCK_BYTES) -> Variant:
     """Write ``dataset`` of ``source`` to ``out`` in ``layout``, verify it, and return it.
@@ -230,12 +237,18 @@ def write_variant(source: str | os.PathLike[str], dataset: str, layout: Layout, 
         shape=info.shape, dtype=info.dtype, stored_bytes=_tree_size(out),
         write_seconds=write_seconds, verify_seconds=verify_seconds,
     )
-    marker_tmp = out.with_name(f".{out.name}.verified.json.tmp")
-    marker_tmp.write_text(json.dumps(variant.to_dict(), indent=1))
-    os.replace(marker_tmp, _marker(out))
+    mark_verified(variant)
     log.info("wrote %s (%.1f MB, ratio %.2f) in %.1fs, verified in %.1fs", out.name,
              variant.stored_bytes / 1e6, variant.compression_ratio, write_seconds, verify_seconds)
     return variant
+
+
+def mark_verified(variant: Variant) -> None:
+    """Record that ``variant`` was verified: only marked variants are ever reused."""
+    out = Path(variant.path)
+    marker_tmp = out.with_name(f".{out.name}.verified.json.tmp")
+    marker_tmp.write_text(json.dumps(variant.to_dict(), indent=1))
+    os.replace(marker_tmp, _marker(out))
 
 
 def _marker(out: Path) -> Path:
@@ -320,11 +333,15 @@ def cached_variant(cache_dir: Path, source: str | os.PathLike[str], dataset: str
 
 
 def build_variant(cache_dir: Path, source: str | os.PathLike[str], dataset: str,
-                  layout: Layout) -> Variant:
-    """The verified variant for (source, dataset, layout): reused from the cache or written."""
+                  layout: Layout, writer: Writer | None = None) -> Variant:
+    """The verified variant for (source, dataset, layout): reused from the cache or written.
+
+    ``writer`` makes the variant (default :func:`write_variant`, one dataset in ``layout``);
+    whole-file writers (:func:`layoutbench.repack.write_file_variant`) share the cache.
+    """
     hit = cached_variant(cache_dir, source, dataset, layout)
     if hit is not None:
         log.info("reusing verified variant %s", hit.path)
         return hit
     sid = source_id(source, dataset)
-    return write_variant(source, dataset, layout, variant_path(cache_dir, sid, layout))
+    return (writer or write_variant)(source, dataset, layout, variant_path(cache_dir, sid, layout))

@@ -9,6 +9,7 @@ and pattern before removing it from the store.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -16,13 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from layoutbench.errors import UserError
 from layoutbench.inspect import DatasetInfo, dataset_info
 from layoutbench.layout import Layout, default_grid
 from layoutbench.measure import Measurement, measure_case
 from layoutbench.patterns import AccessPattern, PatternError, default_patterns
-from layoutbench.readers import Reader, Target, get_reader, readers_for
-from layoutbench.rewrite import SUFFIX, Variant, build_variant, source_id
+from layoutbench.readers import Reader, Target, get_reader
+from layoutbench.rewrite import SUFFIX, Variant, Writer, build_variant, source_id
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +57,17 @@ def plan_cases(layouts: Sequence[Layout], readers: Sequence[Reader],
 
 
 def check_patterns(info: DatasetInfo, patterns: Sequence[AccessPattern]) -> None:
-    """Reject patterns that do not fit the dataset's kind, naming both."""
+    """Reject patterns that do not fit the dataset's kind, naming both.
+
+    ``open`` is measured on whole files (paged copies of the source), the others on rewritten
+    datasets, so the two cannot share a sweep.
+    """
+    file_level = {p.definition.includes_open for p in patterns}
+    if len(file_level) > 1:
+        raise PatternError(f"{info.file}: 'open' compares whole files and cannot be swept with "
+                           "data patterns; run it in a sweep of its own")
     for p in patterns:
-        if p.definition.kind != info.kind:
+        if p.definition.kind not in (info.kind, "any"):
             raise PatternError(
                 f"{info.file}: pattern {p.name} is for {p.definition.kind} data but "
                 f"{info.path} looks like {info.kind} data (shape {info.shape})"
@@ -70,10 +81,39 @@ def _upload(endpoint: Any, variant: Variant, key: str) -> None:
         endpoint.upload_tree(variant.path, key)
 
 
-def _target(endpoint: Any, key: str, variant: Variant) -> Target:
+def _target(endpoint: Any, key: str, variant: Variant, cache: Path) -> Target:
+    layout = variant.layout
+    itemsize = int(np.dtype(variant.dtype).itemsize)
     return Target(http_url=endpoint.http_url(key), s3_url=endpoint.s3_url(key),
                   storage_options=endpoint.storage_options(), dataset=variant.dataset,
-                  format=variant.layout.format)
+                  format=layout.format, page_size=layout.page_size,
+                  chunk_nbytes=layout.chunk_nbytes(itemsize), cache_dir=str(cache / "refs"))
+
+
+#: Readers a sweep uses unless told otherwise. pynwb-remfile reads data exactly as
+#: h5py-remfile once open, so it only joins the ``open`` sweep, where opening is the point.
+DATA_READERS = ("h5py-remfile", "h5py-fsspec", "kerchunk", "zarr")
+OPEN_READERS = ("h5py-remfile", "h5py-fsspec", "pynwb-remfile", "kerchunk")
+
+#: Where a case goes when its reader cannot express the dataset (recorded in ``fallback``).
+FALLBACK_READER = "h5py-fsspec"
+
+
+def _measure(endpoint: Any, variant: Variant, target: Target, reader: Reader,
+             pattern: AccessPattern, profile: Any, rate: float | None) -> Measurement:
+    """One case; a dataset the reader cannot express is measured with the fallback reader and
+    the row says so (``reader`` stays the one asked for, ``fallback`` names what ran and why)."""
+    from layoutbench.refs import ReferencesUnsupported
+
+    try:
+        return measure_case(endpoint, variant, target, reader, pattern, profile, rate=rate)
+    except ReferencesUnsupported as exc:
+        log.warning("%s cannot read %s (%s); measuring with %s instead", reader.name,
+                    variant.path, exc, FALLBACK_READER)
+        row = measure_case(endpoint, variant, target, get_reader(FALLBACK_READER), pattern,
+                           profile, rate=rate)
+        return dataclasses.replace(row, reader=reader.name,
+                                   fallback=f"{FALLBACK_READER}: {exc}")
 
 
 @contextlib.contextmanager
@@ -99,14 +139,21 @@ def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: Any, *,
     row: deterministic columns must agree between repeats, times can be summarised later.
     """
     info = dataset_info(source, dataset)
-    layouts = list(layouts) if layouts is not None else default_grid(
-        info.kind, info.shape, info.itemsize, grid)
-    layouts = [lay.fitted(info.shape) for lay in layouts]
     patterns = list(patterns) if patterns else default_patterns(info.kind)
     check_patterns(info, patterns)
-    reader_objs = [get_reader(n) for n in readers] if readers else []
-    if not reader_objs:
-        reader_objs = readers_for("hdf5") + readers_for("zarr")
+    whole_file = patterns[0].definition.includes_open
+    writer: Writer | None = None
+    if whole_file:  # opening is a property of the whole file: compare paged copies of it
+        from layoutbench.repack import file_layouts, write_file_variant
+
+        layouts = list(layouts) if layouts is not None else file_layouts(source, info.path)
+        writer = write_file_variant
+    else:
+        layouts = list(layouts) if layouts is not None else default_grid(
+            info.kind, info.shape, info.itemsize, grid)
+        layouts = [lay.fitted(info.shape) for lay in layouts]
+    names = list(readers) if readers else list(OPEN_READERS if whole_file else DATA_READERS)
+    reader_objs = [get_reader(n) for n in names]
     cases = plan_cases(layouts, reader_objs, patterns)
     cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE / "variants"
     sid = source_id(source, info.path)
@@ -120,17 +167,19 @@ def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: Any, *,
             if not layout_cases:
                 continue
             bar.set_description(f"writing {layout.name}")
-            variant = build_variant(cache, source, info.path, layout)
+            variant = build_variant(cache, source, info.path, layout, writer)
             key = f"{sid}/{layout.name}{SUFFIX[layout.format]}"
             _upload(endpoint, variant, key)
-            target = _target(endpoint, key, variant)
+            target = _target(endpoint, key, variant, cache)
             try:
+                for name in dict.fromkeys(c.reader for c in layout_cases):
+                    get_reader(name).prepare(target)
                 for case in layout_cases:
                     reader = get_reader(case.reader)
                     for _ in range(repeats):
                         bar.set_description(f"{layout.name} {case.reader} {case.pattern.name}")
-                        results.append(measure_case(endpoint, variant, target, reader,
-                                                    case.pattern, profile, rate=info.rate))
+                        results.append(_measure(endpoint, variant, target, reader, case.pattern,
+                                                profile, info.rate))
                         bar.update()
             finally:
                 endpoint.delete_prefix(key)

@@ -1,0 +1,195 @@
+"""Copy a whole HDF5/NWB file into a new file-space strategy (HDF5 paged aggregation).
+
+Paged aggregation (``fs_strategy="page"``) packs metadata into a few pages that a page buffer
+fetches in one request each, instead of the dozens of small reads an unpaged file costs to
+open remotely. Here we produce the same file, object for object, in a paged layout, so that
+opening it can be measured against the original.
+
+NWB files are full of HDF5 object references (``DynamicTableRegion.table``, electrode groups,
+``.specloc``). Copying the root's children one by one would leave those references pointing
+into the source file, so the whole tree is copied with **one** ``H5Ocopy`` call with
+``expand_refs`` (HDF5 then maps every reference inside the copied hierarchy to its copy), and
+its children are re-linked to the root. Root attributes are not part of that copy; references
+among them are re-pointed by path. The result is verified before it is used: every dataset bit
+for bit and every attribute (references compared by the path they point to).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from layoutbench.codecs import ensure_hdf5_filters
+from layoutbench.inspect import check_hdf5_file, dataset_info
+from layoutbench.layout import Layout
+from layoutbench.rewrite import Variant, VerificationError, iter_blocks, mark_verified, source_id
+
+log = logging.getLogger(__name__)
+
+_TMP_ROOT = "__layoutbench_root__"
+
+
+def _file_kwargs(page_size: int | None) -> dict[str, Any]:
+    if not page_size:
+        return {}
+    return {"fs_strategy": "page", "fs_page_size": int(page_size), "fs_persist": True}
+
+
+def _map_attr(value: Any, src: Any, dst: Any) -> Any:
+    import h5py
+
+    if isinstance(value, h5py.Reference) and value:
+        return dst[src[value].name].ref
+    return value
+
+
+def repack_file(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                page_size: int | None) -> Path:
+    """Write ``source`` to ``out`` with the given page size (``None``: unpaged), verified.
+
+    Written under a temporary name and renamed into place only after verification.
+    """
+    import h5py
+
+    ensure_hdf5_filters()
+    src_path = check_hdf5_file(source)
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    t0 = time.perf_counter()
+    try:
+        with h5py.File(src_path, "r") as src, h5py.File(tmp, "w", **_file_kwargs(page_size)) as dst:
+            src.copy(src["/"], dst, name=_TMP_ROOT, expand_refs=True)
+            for name in list(dst[_TMP_ROOT]):
+                dst.move(f"{_TMP_ROOT}/{name}", name)
+            del dst[_TMP_ROOT]
+            for key, value in src["/"].attrs.items():
+                dst.attrs[key] = _map_attr(value, src, dst)
+        verify_same_file(src_path, tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    log.info("repacked %s -> %s (page size %s) in %.1fs", src_path.name, out.name, page_size,
+             time.perf_counter() - t0)
+    return out
+
+
+def _attrs_equal(a: Any, b: Any, fa: Any, fb: Any) -> bool:
+    import h5py
+
+    if isinstance(a, h5py.Reference):
+        return isinstance(b, h5py.Reference) and bool(a) == bool(b) and (
+            not a or fa[a].name == fb[b].name)
+    if isinstance(a, np.ndarray) and a.dtype.kind == "O":
+        return len(a) == len(b) and all(_attrs_equal(x, y, fa, fb) for x, y in zip(a, b,
+                                                                                    strict=True))
+    return bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) else bool(a == b)
+
+
+def verify_same_file(source: str | os.PathLike[str], copy: str | os.PathLike[str],
+                     budget: int = 128 * 2**20) -> None:
+    """Raise :class:`VerificationError` unless ``copy`` holds the same objects, data and attrs.
+
+    Datasets are compared block by block (bounded memory); references (in datasets or
+    attributes) are compared by the path of the object they point to, since their raw tokens
+    necessarily differ between files.
+    """
+    import h5py
+
+    with h5py.File(source, "r") as fa, h5py.File(copy, "r") as fb:
+        names_a: list[str] = []
+        fa.visit(names_a.append)
+        names_b: set[str] = set()
+        fb.visit(names_b.add)
+        missing = sorted(set(names_a) - names_b)
+        if missing or len(names_b) != len(set(names_a)):
+            raise VerificationError(
+                f"{copy}: objects differ from {source} (missing: {missing[:5]})")
+        for name in ["/", *names_a]:
+            a, b = fa[name], fb[name]
+            if set(a.attrs) != set(b.attrs) or not all(
+                _attrs_equal(a.attrs[k], b.attrs[k], fa, fb) for k in a.attrs
+            ):
+                raise VerificationError(f"{copy}: attributes of {name} differ")
+            if isinstance(a, h5py.Dataset):
+                _compare_dataset(a, b, fa, fb, name, budget)
+
+
+def _compare_dataset(a: Any, b: Any, fa: Any, fb: Any, name: str, budget: int) -> None:
+    import h5py
+
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise VerificationError(f"{name}: shape/dtype differ ({a.shape}/{a.dtype} vs "
+                                f"{b.shape}/{b.dtype})")
+    if a.shape == () or a.size == 0:
+        va, vb = a[()], b[()]
+        same = _attrs_equal(va, vb, fa, fb) if a.dtype.kind == "O" else np.array_equal(va, vb)
+        if not same:
+            raise VerificationError(f"{name}: values differ")
+        return
+    ref_like = h5py.check_dtype(ref=a.dtype) is not None or a.dtype.kind in "OV"
+    rows = max(1, budget // max(1, a.dtype.itemsize * int(np.prod(a.shape[1:]))))
+    for sel in iter_blocks(a.shape, (rows, *a.shape[1:])):
+        va, vb = a[sel], b[sel]
+        if ref_like:
+            if not _structured_equal(va, vb, fa, fb):
+                raise VerificationError(f"{name}: values differ in block {sel}")
+        elif va.tobytes() != vb.tobytes():
+            raise VerificationError(f"{name}: values differ in block {sel}")
+
+
+def _structured_equal(va: Any, vb: Any, fa: Any, fb: Any) -> bool:
+    if va.dtype.names:
+        return all(_structured_equal(va[n], vb[n], fa, fb) for n in va.dtype.names)
+    flat_a, flat_b = np.ravel(va), np.ravel(vb)
+    return all(_attrs_equal(x, y, fa, fb) for x, y in zip(flat_a, flat_b, strict=True))
+
+
+def file_layouts(source: str | os.PathLike[str], dataset: str | None,
+                 page_sizes: tuple[int, ...] = (2**20, 4 * 2**20, 8 * 2**20)) -> list[Layout]:
+    """Whole-file variants to compare for opening: the file as it is, then paged copies.
+
+    Each is described by the dataset's own storage plus the file's page size, so result rows
+    say both how the data and how the metadata are laid out.
+    """
+    info = dataset_info(source, dataset)
+    return [info.current_layout("as-is")] + [
+        info.current_layout(f"paged-{p // 2**20}m" if p % 2**20 == 0 else f"paged-{p}",
+                            page_size=p)
+        for p in page_sizes
+    ]
+
+
+def write_file_variant(source: str | os.PathLike[str], dataset: str, layout: Layout,
+                       out: Path) -> Variant:
+    """A whole-file variant: a byte copy for an unpaged layout, a verified paged repack else.
+
+    The unpaged variant is the original file byte for byte (a repack would also compact its
+    metadata and flatter the baseline).
+    """
+    import shutil
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if layout.page_size:
+        repack_file(source, out, page_size=layout.page_size)
+    else:
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    info = dataset_info(source, dataset)
+    variant = Variant(path=str(out), layout=layout, source_id=source_id(source, info.path),
+                      dataset=info.path, shape=info.shape, dtype=info.dtype,
+                      stored_bytes=out.stat().st_size, write_seconds=time.perf_counter() - t0,
+                      verify_seconds=0.0)
+    mark_verified(variant)
+    return variant
