@@ -80,12 +80,16 @@ def generate(kind: str, out: Path, size: str | None, seed: int, fmt: str) -> Non
         raise UserError(f"--size: {exc}") from None
     if out.parent and not out.parent.exists():
         raise UserError(f"{out}: folder {out.parent} does not exist")
-    info = GENERATORS[kind](out, size=nbytes, seed=seed, progress=True)
+    try:
+        info = GENERATORS[kind](out, size=nbytes, seed=seed, progress=True)
+    except ValueError as exc:  # a size too small, a negative seed, ...: the user's arguments
+        raise UserError(f"{out}: {exc}") from None
     if fmt == "json":
         click.echo(json.dumps(info.to_dict(), indent=1))
     else:
-        click.echo(f"{info.path}: {info.dataset} {info.shape} {info.dtype} chunks {info.chunks} "
-                   f"({info.nbytes / 1e6:.0f} MB raw) in {info.seconds:.1f}s")
+        size = Path(info.path).stat().st_size
+        click.echo(f"{info.path}: {size / 1e6:.1f} MB file in {info.seconds:.1f}s; dataset "
+                   f"{info.dataset} {info.shape} {info.dtype} chunks {info.chunks}")
 
 
 @main.command()

@@ -58,6 +58,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         (["sweep", "{h5}", "--profile", "moon", "-o", "{dir}/r.csv"], "moon"),
         # a bad size
         (["generate", "ophys", "{dir}/o.nwb", "--size", "lots"], "--size"),
+        # a generator argument the kind does not take
+        (["generate", "many-series", "{dir}/m.nwb", "--size", "3MB"], "m.nwb: many-series has"),
+        (["generate", "ophys", "{dir}/o.nwb", "--seed", "-1"], "o.nwb:"),
         (["layouts", "{dir}/missing.nwb"], "missing.nwb: no such file"),
     ],
 )

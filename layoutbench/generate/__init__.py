@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from layoutbench.generate._nwb import DATASET_PATHS, GeneratedInfo
 from layoutbench.generate.ecephys import generate_ecephys
+from layoutbench.generate.many import generate_many_series
 from layoutbench.generate.ophys import generate_ophys
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "GENERATORS",
     "GeneratedInfo",
     "generate_ecephys",
+    "generate_many_series",
     "generate_ophys",
     "parse_size",
 ]
@@ -27,6 +29,7 @@ __all__ = [
 GENERATORS: dict[str, Callable[..., GeneratedInfo]] = {
     "ophys": generate_ophys,
     "ecephys": generate_ecephys,
+    "many-series": generate_many_series,  # takes n_series, not size/shape (see its docstring)
 }
 
 #: Decimal units follow SI (1 MB = 10**6 B), binary units IEC (1 MiB = 2**20 B); a bare

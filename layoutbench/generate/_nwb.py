@@ -38,9 +38,10 @@ logger = logging.getLogger(__name__)
 DATASET_PATHS: dict[str, str] = {
     "ophys": "/acquisition/TwoPhotonSeries/data",
     "ecephys": "/acquisition/ElectricalSeries/data",
+    "many-series": "/acquisition/data_00000_AD0/data",  # first sweep's response (int16)
 }
-#: Integers mixed into every seed so the two kinds never share random streams.
-KIND_IDS: dict[str, int] = {"ophys": 1, "ecephys": 2}
+#: Integers mixed into every seed so that no two kinds share random streams.
+KIND_IDS: dict[str, int] = {"ophys": 1, "ecephys": 2, "many-series": 11}
 #: Target size of one write buffer (whole chunks along time): big enough for h5py to write
 #: many chunks per call, small enough that a 10 GB file is generated in well under 2 GB.
 DEFAULT_BUFFER_BYTES = 128 * 2**20
@@ -293,19 +294,55 @@ class BlockIterator(GenericDataChunkIterator):
             self._bar = None
 
 
+def _temp_name(final: str) -> str:
+    """``<final>.tmp-<pid>``, after checking that the destination folder exists."""
+    folder = os.path.dirname(os.path.abspath(final))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"output folder does not exist: {folder}")
+    return f"{final}.tmp-{os.getpid()}"
+
+
+def write_nwbfile(path: str | os.PathLike[str], nwbfile: NWBFile, *,
+                  page_size: int | None = None) -> str:
+    """Write an assembled ``nwbfile`` to ``path`` atomically; return the final path.
+
+    The file is written as ``<path>.tmp-<pid>`` in the destination folder and renamed over
+    ``path`` only once complete, so an interrupted run never leaves a valid-looking file;
+    on any error (including Ctrl-C) the temporary file is removed. ``page_size`` (bytes)
+    turns on HDF5 paged aggregation, a file-creation property, so NWBHDF5IO is then handed
+    an h5py file opened with it.
+    """
+    final = os.fspath(path)
+    tmp = _temp_name(final)
+    try:
+        with warnings.catch_warnings():
+            # the temporary name deliberately does not end in .nwb; pynwb would warn about it
+            warnings.filterwarnings("ignore", message=".*does not end in '.nwb'.*")
+            if page_size:
+                with h5py.File(tmp, "w", fs_strategy="page", fs_page_size=page_size,
+                               fs_persist=True) as h5, NWBHDF5IO(mode="w", file=h5) as io:
+                    io.write(nwbfile)
+            else:
+                with NWBHDF5IO(tmp, "w") as io:
+                    io.write(nwbfile)
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return final
+
+
 def write_nwb(path: str | os.PathLike[str], kind: str, model: BlockModel, layout: Layout,
               build: Callable[[H5DataIO], NWBFile], *, progress: bool = False) -> GeneratedInfo:
     """Write the NWB file that ``build`` assembles around the model's data, atomically.
 
     The file is written as ``<path>.tmp-<pid>`` in the destination folder and renamed over
-    ``path`` only once complete, so an interrupted run never leaves a valid-looking file;
-    on any error (including Ctrl-C) the temporary file is removed.
+    ``path`` only once complete (see :func:`write_nwbfile`), so an interrupted run never
+    leaves a valid-looking file; on any error (including Ctrl-C) the temporary file is removed.
     """
     final = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(final))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"output folder does not exist: {folder}")
-    tmp = f"{final}.tmp-{os.getpid()}"
+    _temp_name(final)  # fail on a missing folder before any work
     started = time.perf_counter()
     iterator = BlockIterator(model, layout.chunks, progress=progress, desc=f"{kind} blocks")
     logger.info("writing %s %s %s chunks=%s codec=%s to %s", kind, model.shape, model.dtype,
@@ -313,23 +350,8 @@ def write_nwb(path: str | os.PathLike[str], kind: str, model: BlockModel, layout
     complete = False
     try:
         nwbfile = build(make_dataio(iterator, layout))
-        with warnings.catch_warnings():
-            # the temporary name deliberately does not end in .nwb; pynwb would warn about it
-            warnings.filterwarnings("ignore", message=".*does not end in '.nwb'.*")
-            if layout.page_size:
-                # paged aggregation is a file-creation property: hand NWBHDF5IO an open file
-                with h5py.File(tmp, "w", fs_strategy="page", fs_page_size=layout.page_size,
-                               fs_persist=True) as h5, NWBHDF5IO(mode="w", file=h5) as io:
-                    io.write(nwbfile)
-            else:
-                with NWBHDF5IO(tmp, "w") as io:
-                    io.write(nwbfile)
-        os.replace(tmp, final)
+        write_nwbfile(final, nwbfile, page_size=layout.page_size)
         complete = True
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     finally:
         iterator.close_progress(complete)
     seconds = time.perf_counter() - started
