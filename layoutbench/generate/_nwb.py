@@ -180,6 +180,27 @@ def identifier(kind: str, seed: int, shape: tuple[int, ...]) -> str:
     return str(uuid.uuid5(_UUID_NAMESPACE, f"layoutbench-{kind}-{seed}-{shape}"))
 
 
+def synthetic_nwbfile(kind: str, seed: int, shape: tuple[int, ...], session_description: str,
+                      **fields: Any) -> NWBFile:
+    """The session every synthetic file shares: stable identifier, fixed dates, a fake mouse.
+
+    Fixed dates (not "now") make the same inputs give the same file, byte for byte.
+    """
+    from pynwb.file import Subject
+
+    return NWBFile(
+        session_description=session_description,
+        identifier=identifier(kind, seed, shape),
+        session_start_time=SESSION_START,
+        file_create_date=SESSION_START,
+        lab="layoutbench (synthetic)",
+        institution="layoutbench",
+        subject=Subject(subject_id="synthetic-mouse", species="Mus musculus", age="P90D",
+                        sex="U", description="not a real animal"),
+        **fields,
+    )
+
+
 class BlockModel(ABC):
     """Deterministic source of an array along its first (time) axis, in generation blocks.
 
