@@ -87,8 +87,8 @@ def generate(kind: str, out: Path, size: str | None, seed: int, fmt: str) -> Non
     if fmt == "json":
         click.echo(json.dumps(info.to_dict(), indent=1))
     else:
-        size = Path(info.path).stat().st_size
-        click.echo(f"{info.path}: {size / 1e6:.1f} MB file in {info.seconds:.1f}s; dataset "
+        file_bytes = Path(info.path).stat().st_size
+        click.echo(f"{info.path}: {file_bytes / 1e6:.1f} MB file in {info.seconds:.1f}s; dataset "
                    f"{info.dataset} {info.shape} {info.dtype} chunks {info.chunks}")
 
 

@@ -336,8 +336,8 @@ def default_grid(kind: str, shape: Sequence[int], itemsize: int, grid: str = "de
     The baselines come first (``neuroconv-default``, ``h5py-auto``). ``"quick"`` keeps the
     baselines and the two or three layouts that matter most for the kind's patterns, for tests
     and smoke runs. ``"paged"`` takes ``neuroconv-default`` and the kind's leading narrow
-    layout, each unpaged and with HDF5 paged aggregation at :data:`PAGE_SIZES`. Duplicates that arise from clipping (for example on a small test file)
-    are dropped, first occurrence wins.
+    layout, each unpaged and with HDF5 paged aggregation at :data:`PAGE_SIZES`. Duplicates
+    that arise from clipping (for example on a small test file) are dropped, first wins.
     """
     if grid not in GRIDS:
         raise LayoutError(f"unknown grid {grid!r}; expected one of {GRIDS}")

@@ -69,6 +69,7 @@ def repack_file(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
             del dst[_TMP_ROOT]
             for key, value in src["/"].attrs.items():
                 dst.attrs[key] = _map_attr(value, src, dst)
+            _remap_compound_references(src, dst)
         verify_same_file(src_path, tmp)
         os.replace(tmp, out)
     except BaseException:
@@ -77,6 +78,44 @@ def repack_file(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
     log.info("repacked %s -> %s (page size %s) in %.1fs", src_path.name, out.name, page_size,
              time.perf_counter() - t0)
     return out
+
+
+def _reference_fields(dtype: Any) -> list[str]:
+    import h5py
+
+    return [n for n in (dtype.names or ()) if h5py.check_dtype(ref=dtype.fields[n][0])]
+
+
+def _remap_compound_references(src: Any, dst: Any, budget: int = 64 * 2**20) -> None:
+    """Re-point references stored inside compound datasets (e.g. NWB TimeSeriesReference).
+
+    ``H5Ocopy`` with ``expand_refs`` remaps reference datasets and attributes, but copies
+    reference fields of compound types verbatim, leaving tokens of the source file. Each such
+    field is rewritten here, mapping every reference through the path of its target.
+    """
+    import h5py
+
+    found: list[str] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and _reference_fields(obj.dtype):
+            found.append(name)
+
+    src.visititems(visit)
+    for name in found:
+        s_ds, d_ds = src[name], dst[name]
+        if s_ds.shape == () or s_ds.size == 0:
+            continue
+        rows = max(1, budget // max(1, s_ds.dtype.itemsize * int(np.prod(s_ds.shape[1:]))))
+        for sel in iter_blocks(s_ds.shape, (rows, *s_ds.shape[1:])):
+            block = s_ds[sel]
+            for field in _reference_fields(s_ds.dtype):
+                flat = block[field].reshape(-1)
+                for i, ref in enumerate(flat):
+                    flat[i] = dst[src[ref].name].ref if ref else ref
+                block[field] = flat.reshape(block[field].shape)
+            d_ds[sel] = block
+        log.debug("re-pointed references in compound dataset %s", name)
 
 
 def _attrs_equal(a: Any, b: Any, fa: Any, fb: Any) -> bool:

@@ -126,3 +126,23 @@ def test_chunk_cache_fits_a_chunk() -> None:
     assert opts["rdcc_nbytes"] == 10 * 10**6 and "page_buf_size" not in opts
     assert h5_file_options(Target("", "", {}, "/x", "hdf5", chunk_nbytes=1000))["rdcc_nbytes"] \
         == MiB  # never below h5py's default
+
+
+def test_repack_remaps_references_inside_compound_datasets(tmp_path: Path) -> None:
+    """icephys tables store TimeSeriesReference compounds (idx_start, count, timeseries ref);
+    H5Ocopy leaves those tokens pointing into the source, so repack re-points them."""
+    from layoutbench.generate import generate_many_series
+
+    src = generate_many_series(tmp_path / "many.nwb", n_series=8, seed=2).path
+    out = repack_file(src, tmp_path / "paged.nwb", page_size=MiB)
+
+    def responses(path: str | Path) -> list[tuple[int, int, str]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pynwb.NWBHDF5IO(path, "r") as nio:
+                table = nio.read().intracellular_recordings["responses"]["response"]
+                return [(int(r.idx_start), int(r.count), r.timeseries.name)
+                        for r in (table[i] for i in range(len(table)))]
+
+    expected = responses(src)
+    assert expected and responses(out) == expected

@@ -73,7 +73,8 @@ def test_small_sweep_end_to_end(s3, ophys: Path, tmp_path: Path) -> None:
     layouts = {m.layout.name for m in rows}
     assert {"neuroconv-default", "h5py-auto"} <= layouts
     readers = {(m.layout.format, m.reader) for m in rows}
-    assert readers == {("hdf5", "h5py-remfile"), ("hdf5", "h5py-fsspec"), ("zarr", "zarr")}
+    assert readers == {("hdf5", "h5py-remfile"), ("hdf5", "h5py-fsspec"), ("hdf5", "kerchunk"),
+                       ("zarr", "zarr")}
     assert len({m.digest for m in rows if m.pattern.startswith("ophys-patch")}) == 1
     for m in rows:
         assert m.requests > 0 and m.bytes_transferred > 0
