@@ -229,6 +229,6 @@ def write_file_variant(source: str | os.PathLike[str], dataset: str, layout: Lay
     variant = Variant(path=str(out), layout=layout, source_id=source_id(source, info.path),
                       dataset=info.path, shape=info.shape, dtype=info.dtype,
                       stored_bytes=out.stat().st_size, write_seconds=time.perf_counter() - t0,
-                      verify_seconds=0.0)
+                      verify_seconds=0.0, dataset_bytes=info.storage_bytes or None)
     mark_verified(variant)
     return variant

@@ -51,6 +51,8 @@ class Variant:
     stored_bytes: int
     write_seconds: float
     verify_seconds: float
+    #: stored size of the dataset alone, when the variant holds more than it (whole files)
+    dataset_bytes: int | None = None
 
     @property
     def nbytes(self) -> int:
@@ -58,7 +60,8 @@ class Variant:
 
     @property
     def compression_ratio(self) -> float:
-        return self.nbytes / self.stored_bytes if self.stored_bytes else float("nan")
+        stored = self.dataset_bytes or self.stored_bytes
+        return self.nbytes / stored if stored else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class Variant:
             "stored_bytes": self.stored_bytes,
             "write_seconds": self.write_seconds,
             "verify_seconds": self.verify_seconds,
+            "dataset_bytes": self.dataset_bytes,
         }
 
     @classmethod
@@ -85,6 +89,7 @@ class Variant:
             stored_bytes=int(d["stored_bytes"]),
             write_seconds=float(d["write_seconds"]),
             verify_seconds=float(d["verify_seconds"]),
+            dataset_bytes=d.get("dataset_bytes"),
         )
 
 

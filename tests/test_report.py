@@ -30,3 +30,13 @@ def test_ratios_use_same_reader_else_fastest_baseline() -> None:
     assert table.loc[("zarr-narrow", "zarr"), "speedup"] == pytest.approx(8.0)
     assert table.loc[("zarr-narrow", "zarr"), "bytes_reduction"] == pytest.approx(10.0)
     assert "zarr-narrow" in ranked_table(frame).splitlines()[2]  # fastest first
+
+
+def test_open_sweeps_compare_with_the_file_as_it_is() -> None:
+    frame = pd.DataFrame([
+        {**_row("as-is", "pynwb-remfile", 3.0, 100), "pattern": "open"},
+        {**_row("paged-4m", "pynwb-remfile", 1.0, 50), "pattern": "open"},
+    ])
+    table = ranked(frame).set_index("layout")
+    assert table.loc["paged-4m", "speedup"] == pytest.approx(3.0)
+    assert "vs as-is" in ranked_table(frame)
