@@ -77,12 +77,6 @@ def get_reader(name: str) -> Reader:
         raise UserError(f"unknown reader {name!r} (valid: {', '.join(READERS)})") from None
 
 
-def readers_for(fmt: str, names: list[str] | None = None) -> list[Reader]:
-    """The readers (all, or those named) that can open variants of format ``fmt``."""
-    chosen = [get_reader(n) for n in (names or list(READERS))]
-    return [r for r in chosen if r.supports(fmt)]
-
-
 # -- h5py-based readers -----------------------------------------------------------------------
 #: h5py's chunk cache as users get it by default: 1 MiB, 521 slots. Set explicitly so the value
 #: recorded with results is the one in force, not an assumption about h5py's defaults.
