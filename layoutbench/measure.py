@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from layoutbench.geometry import chunks_touched
+from layoutbench.h5threads import gc_paused
 from layoutbench.layout import Layout
 from layoutbench.patterns import AccessPattern
 from layoutbench.readers import Reader, Target
@@ -120,16 +121,17 @@ def measure_case(endpoint: CountingEndpoint, variant: Variant, target: Target, r
                  pattern: AccessPattern, profile: Any, *, rate: float | None = None) -> Measurement:
     """Open ``target`` with a fresh ``reader``, run ``pattern``, and report what it cost."""
     layout = variant.layout
-    endpoint.reset_counters()
-    t0 = time.perf_counter()
-    with reader.open(target) as arr:
-        open_seconds = time.perf_counter() - t0
-        open_requests, open_bytes = _counts(endpoint)
+    with gc_paused():  # collections run before the clock starts and after it stops
         endpoint.reset_counters()
-        t1 = time.perf_counter()
-        run = pattern.run(arr, rate=rate)
-        seconds = time.perf_counter() - t1
-        requests, transferred = _counts(endpoint)
+        t0 = time.perf_counter()
+        with reader.open(target) as arr:
+            open_seconds = time.perf_counter() - t0
+            open_requests, open_bytes = _counts(endpoint)
+            endpoint.reset_counters()
+            t1 = time.perf_counter()
+            run = pattern.run(arr, rate=rate)
+            seconds = time.perf_counter() - t1
+            requests, transferred = _counts(endpoint)
     if pattern.definition.includes_open:  # the pattern *is* opening: its cost includes it
         requests, transferred = requests + open_requests, transferred + open_bytes
         seconds += open_seconds

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.errors import UserError
+from layoutbench.h5threads import gc_paused
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,23 @@ class _H5Reader(Reader):
         return {**self.options, **h5_file_options(target)}
 
 
+@contextlib.contextmanager
+def _remfile_h5(target: Target) -> Iterator[tuple[Any, Any]]:
+    """(h5py.File, dataset) over a fresh remfile.File with remfile's defaults."""
+    import remfile
+
+    with gc_paused():
+        rf = remfile.File(target.http_url)
+        try:
+            f, dset = _h5_dataset(rf, target.dataset, h5_file_options(target))
+            try:
+                yield f, dset
+            finally:
+                f.close()
+        finally:
+            rf.close()
+
+
 @register_reader
 class H5pyRemfile(_H5Reader):
     """h5py over remfile, DANDI's recommended way to stream an NWB file by HTTP URL.
@@ -131,15 +149,8 @@ class H5pyRemfile(_H5Reader):
 
     @contextlib.contextmanager
     def open(self, target: Target) -> Iterator[Any]:
-        import remfile
-
-        rf = remfile.File(target.http_url)
-        f, dset = _h5_dataset(rf, target.dataset, h5_file_options(target))
-        try:
+        with _remfile_h5(target) as (_, dset):
             yield dset
-        finally:
-            f.close()
-            rf.close()
 
 
 @register_reader
@@ -163,14 +174,15 @@ class H5pyFsspec(_H5Reader):
 
         fs = s3fs.S3FileSystem(**target.storage_options)
         try:
-            fobj = fs.open(target.s3_url, "rb", cache_type=self.options["cache_type"],
-                           block_size=self.options["block_size"])
-            f, dset = _h5_dataset(fobj, target.dataset, h5_file_options(target))
-            try:
-                yield dset
-            finally:
-                f.close()
-                fobj.close()
+            with gc_paused():
+                fobj = fs.open(target.s3_url, "rb", cache_type=self.options["cache_type"],
+                               block_size=self.options["block_size"])
+                f, dset = _h5_dataset(fobj, target.dataset, h5_file_options(target))
+                try:
+                    yield dset
+                finally:
+                    f.close()
+                    fobj.close()
         finally:
             if getattr(fs, "_s3", None) is not None:
                 sync(fs.loop, fs._s3.close)
@@ -189,12 +201,9 @@ class PynwbRemfile(_H5Reader):
     def open(self, target: Target) -> Iterator[Any]:
         import warnings
 
-        import remfile
         from pynwb import NWBHDF5IO
 
-        rf = remfile.File(target.http_url)
-        f, dset = _h5_dataset(rf, target.dataset, h5_file_options(target))
-        try:
+        with _remfile_h5(target) as (f, dset):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # namespace-version chatter, not our concern
                 io = NWBHDF5IO(file=f, mode="r", load_namespaces=True)
@@ -203,9 +212,6 @@ class PynwbRemfile(_H5Reader):
                 yield dset
             finally:
                 io.close()
-        finally:
-            f.close()
-            rf.close()
 
 
 @register_reader

@@ -26,6 +26,7 @@ from typing import Any
 
 from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.errors import UserError
+from layoutbench.h5threads import gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +369,7 @@ def build_refs(url: str, storage_options: dict[str, Any] | None = None, *,
                     "index lookup at a time, quadratic in the number of chunks", h5py.__version__)
     identity = identity or object_identity(url, storage_options)
     t0 = time.perf_counter()
-    with _open_source(identity, storage_options) as fobj:
+    with gc_paused(), _open_source(identity, storage_options) as fobj:
         try:
             translator = _make_translator(fobj, identity.url, max_contiguous_bytes)
         except OSError as exc:
