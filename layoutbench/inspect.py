@@ -36,11 +36,16 @@ class DatasetInfo:
     codec: str = "none"
     level: int | None = None
     shuffle: bool = False
+    #: HDF5 dimension labels, when the file names its axes (``None`` when none is labelled)
+    axes: tuple[str, ...] | None = None
 
     @property
     def kind(self) -> str:
-        """``ophys``/``ecephys``/``volume``: which access patterns and grid apply."""
-        return kind_of(self.neurodata_type, len(self.shape))
+        """``ophys``/``ecephys``/``volume``: which access patterns and grid apply.
+
+        Decided by :func:`layoutbench.layout.kind_of` from the axis labels, NWB type and shape.
+        """
+        return kind_of(self.neurodata_type, len(self.shape), self.axes)
 
     @property
     def itemsize(self) -> int:
@@ -133,6 +138,12 @@ def _codec(dset: Any) -> tuple[str, int | None, bool]:
     return "none", None, shuffle
 
 
+def _axes(dset: Any) -> tuple[str, ...] | None:
+    """The dataset's HDF5 dimension labels, or ``None`` if no axis is labelled."""
+    labels = tuple(str(dim.label) for dim in dset.dims)
+    return labels if any(labels) else None
+
+
 def _info(file: Path, dset: Any) -> DatasetInfo:
     codec, level, shuffle = _codec(dset)
     return DatasetInfo(
@@ -149,6 +160,7 @@ def _info(file: Path, dset: Any) -> DatasetInfo:
         codec=codec,
         level=level,
         shuffle=shuffle,
+        axes=_axes(dset),
     )
 
 

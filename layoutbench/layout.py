@@ -275,13 +275,41 @@ GRIDS = ("default", "quick", "paged")
 PAGE_SIZES = (1 * MiB, 4 * MiB, 8 * MiB)
 
 
-def kind_of(neurodata_type: str | None, ndim: int) -> str:
-    """Data kind (``ophys``/``ecephys``/``volume``) from an NWB type, falling back on ``ndim``."""
-    if neurodata_type in {"TwoPhotonSeries", "OnePhotonSeries", "ImageSeries"}:
+#: NWB types whose data are a time series of images (``ophys``) or of voltages (``ecephys``).
+OPHYS_TYPES = frozenset({"TwoPhotonSeries", "OnePhotonSeries", "ImageSeries"})
+ECEPHYS_TYPES = frozenset({"ElectricalSeries", "SpikeEventSeries"})
+#: First-axis names (HDF5 dimension labels, case-insensitive) that say what the array is:
+#: a stack of planes in depth, or a series in time.
+VOLUME_AXES = frozenset({"z", "depth", "plane", "planes", "slice", "slices"})
+TIME_AXES = frozenset({"t", "time", "frame", "frames"})
+
+
+def kind_of(neurodata_type: str | None, ndim: int, axes: Sequence[str] | None = None) -> str:
+    """Data kind (``ophys``/``ecephys``/``volume``): which access patterns and grid apply.
+
+    The rule, most explicit evidence first:
+
+    1. Axis names. A 3-d array whose first axis is labelled ``z`` (or ``depth``, ``plane``,
+       ``slice``) is a volume, whatever its NWB type: NWB has no volume type, so z-stacks are
+       stored as ``ImageSeries`` whose frames are planes, and only the labels tell them from
+       movies. Anyone can label a file (``dset.dims[0].label = "z"`` in h5py); the volume
+       generator does.
+    2. The NWB type: imaging series are ``ophys``, electrical series ``ecephys``.
+    3. The shape: 2-d is ``ecephys``. 3-d is ``ophys`` if the array belongs to some other NWB
+       type (NWB series are time-first) or its first axis is labelled as time, and a volume
+       otherwise: a 3-d array in a plain HDF5 file (no NWB type) is most often an image stack
+       (BigDataViewer, Imaris, ilastik), and a movie there can say so with a ``t`` label.
+    """
+    first = axes[0].strip().lower() if axes and axes[0] else None
+    if ndim == 3 and first in VOLUME_AXES:
+        return "volume"
+    if neurodata_type in OPHYS_TYPES:
         return "ophys"
-    if neurodata_type in {"ElectricalSeries", "SpikeEventSeries"}:
+    if neurodata_type in ECEPHYS_TYPES:
         return "ecephys"
-    return "ophys" if ndim == 3 else "ecephys" if ndim == 2 else "volume"
+    if ndim == 3:
+        return "ophys" if neurodata_type is not None or first in TIME_AXES else "volume"
+    return "ecephys" if ndim == 2 else "volume"
 
 
 def _ophys_grid(t: int, y: int, x: int) -> list[Layout]:
@@ -319,13 +347,30 @@ def _ecephys_grid(t: int, c: int) -> list[Layout]:
 
 
 def _volume_grid(z: int, y: int, x: int) -> list[Layout]:
+    """Slabs (what microscopes write plane by plane) against cubes, codecs and sharding.
+
+    Three orthogonal planes through slabs of whole planes read every slab for the XZ and YZ
+    planes, i.e. the whole volume twice; chunks of ``(cz, cy, cx)`` read ``cz`` XY planes,
+    ``cy`` XZ planes and ``cx`` YZ planes. Small chunks win on bytes (a 16 x 32 x 32 chunk
+    moves ~11x fewer bytes than one-plane slabs on the default volume) and lose on requests,
+    which sharding (one object, inner chunks by range) and concurrent readers recover. Chunks
+    half as deep as wide suit stacks whose planes are larger than their depth (z is often the
+    shortest axis), since an XY plane then has the most voxels.
+    """
     return [
-        Layout("hdf5", (1, y, x), "zstd", label="one-plane"),
+        Layout("hdf5", (1, y, x), "zstd", shuffle=True, label="one-plane"),
+        Layout("hdf5", (16, y, x), "zstd", shuffle=True),
+        Layout("hdf5", (32, 32, 32), "zstd", shuffle=True),
         Layout("hdf5", (64, 64, 64), "zstd", shuffle=True),
         Layout("hdf5", (128, 128, 128), "zstd", shuffle=True),
+        Layout("hdf5", (16, 32, 32), "zstd", shuffle=True),
         Layout("hdf5", (32, 32, 32), "blosc-zstd", shuffle=True),
+        Layout("hdf5", (64, 64, 64), "gzip", 4, shuffle=True),
+        Layout("hdf5", (128, 128, 128), "blosc-lz4", shuffle=True),
+        Layout("zarr", (1, y, x), "zstd"),
         Layout("zarr", (64, 64, 64), "blosc-zstd", shuffle=True),
         Layout("zarr", (32, 32, 32), "blosc-zstd", shuffle=True, shards=(256, 256, 256)),
+        Layout("zarr", (16, 32, 32), "blosc-zstd", shuffle=True, shards=(128, 256, 256)),
     ]
 
 
@@ -356,7 +401,7 @@ def default_grid(kind: str, shape: Sequence[int], itemsize: int, grid: str = "de
         if len(shape) != 3:
             raise LayoutError(f"volume data must be 3-d (z, y, x), got shape {shape}")
         body = _volume_grid(*shape)
-        quick = [body[0], body[1], body[5]]
+        quick = [body[0], body[5], body[2], body[12]]  # one-plane + the best for planes
     else:
         raise LayoutError(f"unknown data kind {kind!r}; expected ophys, ecephys or volume")
     base = [neuroconv_default(kind, shape, itemsize), h5py_auto(shape, itemsize)]

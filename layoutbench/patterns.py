@@ -26,7 +26,10 @@ class PatternError(UserError):
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """One parameter of a pattern: its name, type (``int``, ``float``, ``size``) and default."""
+    """One parameter of a pattern: its name, type (``int``, ``float``, ``size``) and default.
+
+    A ``size`` is written ``AxB`` or ``AxBxC``: as many positive integers as its default has.
+    """
 
     name: str
     type: str
@@ -121,6 +124,47 @@ def _ecephys_window(p: dict[str, Any], shape: tuple[int, ...], rate: float | Non
     return [(slice(start, start + n), slice(None))]
 
 
+def _centre_or(value: int, n: int) -> int:
+    """``value`` clipped into ``[0, n)``, with a negative value meaning the middle."""
+    return n // 2 if value < 0 else min(value, n - 1)
+
+
+def _volume_planes(p: dict[str, Any], shape: tuple[int, ...], rate: float | None
+                   ) -> list[Selection]:
+    """One XY, one XZ and one YZ plane through the point (z, y, x): an orthogonal viewer.
+
+    The three orientations are what make volume layouts differ: slabs of whole planes serve
+    XY planes with one chunk but must fetch every chunk of the volume for an XZ or YZ plane,
+    while cubic chunks cost about the same in every orientation.
+    """
+    nz, ny, nx = shape
+    z, y, x = _centre_or(p["z"], nz), _centre_or(p["y"], ny), _centre_or(p["x"], nx)
+    return [
+        (slice(z, z + 1), slice(None), slice(None)),
+        (slice(None), slice(y, y + 1), slice(None)),
+        (slice(None), slice(None), slice(x, x + 1)),
+    ]
+
+
+def _volume_cutout(p: dict[str, Any], shape: tuple[int, ...], rate: float | None
+                   ) -> list[Selection]:
+    """``cutouts`` sub-volumes of ``size``, at random positions (or centred with seed=-1).
+
+    Random positions, as for patches, because an analysis crops around a cell, not around a
+    chunk boundary; centred cutouts are available for exact, hand-checkable figures.
+    """
+    size = [min(c, n) for c, n in zip(p["size"], shape, strict=True)]
+    count = max(0, p["cutouts"])
+    if p["seed"] < 0:
+        starts = [[(n - c) // 2 for c, n in zip(size, shape, strict=True)]] * count
+    else:
+        per_axis = [_spread(count, 0, n - c, p["seed"] + axis)
+                    for axis, (c, n) in enumerate(zip(size, shape, strict=True))]
+        starts = [list(s) for s in zip(*per_axis, strict=True)]
+    return [tuple(slice(s, s + c) for s, c in zip(start, size, strict=True))
+            for start in starts]
+
+
 def _no_selection(p: dict[str, Any], shape: tuple[int, ...], rate: float | None
                   ) -> list[Selection]:
     return []
@@ -174,6 +218,26 @@ PATTERNS: dict[str, PatternDef] = {
             _ecephys_window,
         ),
         PatternDef(
+            "volume-planes", "volume",
+            (
+                Param("z", "int", -1, "depth of the XY plane (-1: the middle)"),
+                Param("y", "int", -1, "row of the XZ plane (-1: the middle)"),
+                Param("x", "int", -1, "column of the YZ plane (-1: the middle)"),
+            ),
+            "one XY, one XZ and one YZ plane through a point (an orthogonal viewer)",
+            _volume_planes,
+        ),
+        PatternDef(
+            "volume-cutout", "volume",
+            (
+                Param("size", "size", (128, 128, 128), "cutout depth x height x width in voxels"),
+                Param("cutouts", "int", 1, "how many cutouts are read"),
+                Param("seed", "int", 0, "seed of the cutout positions (-1: centred)"),
+            ),
+            "a sub-volume around a region of interest (an analysis crop)",
+            _volume_cutout,
+        ),
+        PatternDef(
             "open", "any", (),
             "open the file and reach a dataset's shape, dtype and attributes (no data)",
             _no_selection,
@@ -185,7 +249,10 @@ PATTERNS: dict[str, PatternDef] = {
 DEFAULT_PATTERNS: dict[str, tuple[str, ...]] = {
     "ophys": ("ophys-patch", "ophys-frames"),
     "ecephys": ("ecephys-channel-filter", "ecephys-window"),
+    "volume": ("volume-planes", "volume-cutout"),
 }
+#: The number of axes each data kind's arrays have.
+KIND_NDIM: dict[str, int] = {"ophys": 3, "ecephys": 2, "volume": 3}
 
 
 # -- the noun -----------------------------------------------------------------------------------
@@ -232,7 +299,7 @@ class AccessPattern:
         if self.definition.kind == "any":
             return [normalise(s, shape) for s in self.definition.selections(self.kwargs, shape,
                                                                             rate)]
-        expected = 3 if self.definition.kind == "ophys" else 2
+        expected = KIND_NDIM[self.definition.kind]
         if len(shape) != expected:
             raise PatternError(
                 f"pattern {self.name} needs a {expected}-d {self.definition.kind} array, "
@@ -306,9 +373,14 @@ def _parse_value(name: str, key: str, text: str) -> Any:
             return parts
         value = int(text) if p.type == "int" else float(text)
     except ValueError:
-        form = "AxB" if p.type == "size" else p.type
+        form = _size_form(len(p.default)) if p.type == "size" else p.type
         raise PatternError(f"pattern {name}: {key}={text!r} is not a valid {form}") from None
     return value
+
+
+def _size_form(ndim: int) -> str:
+    """How a size of ``ndim`` axes is written: ``AxB``, ``AxBxC``, ..."""
+    return "x".join("ABCDEFGH"[:ndim])
 
 
 def make_pattern(name: str, overrides: dict[str, Any] | None = None, weight: float = 1.0

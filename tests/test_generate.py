@@ -52,7 +52,7 @@ def ecephys_data() -> np.ndarray:
 
 
 def test_registry() -> None:
-    assert set(GENERATORS) == set(DATASET_PATHS) == {"ophys", "ecephys", "many-series"}
+    assert set(GENERATORS) == set(DATASET_PATHS) == {"ophys", "ecephys", "many-series", "volume"}
     assert GENERATORS["ophys"] is generate_ophys and GENERATORS["ecephys"] is generate_ecephys
     assert DATASET_PATHS["ophys"] == "/acquisition/TwoPhotonSeries/data"
     assert DATASET_PATHS["ecephys"] == "/acquisition/ElectricalSeries/data"

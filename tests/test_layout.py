@@ -56,7 +56,8 @@ def test_invalid_layouts(kwargs: dict, message: str) -> None:
 
 
 def test_round_trip_through_json() -> None:
-    for kind, shape in [("ophys", (1000, 256, 256)), ("ecephys", (1_800_000, 64))]:
+    for kind, shape in [("ophys", (1000, 256, 256)), ("ecephys", (1_800_000, 64)),
+                        ("volume", (256, 512, 512))]:
         for layout in default_grid(kind, shape, 2):
             back = Layout.from_dict(json.loads(json.dumps(layout.to_dict())))
             assert back == layout and back.name == layout.name
@@ -102,6 +103,29 @@ def test_default_grid_contents(kind: str, shape: tuple[int, ...]) -> None:
     for lay in grid:
         lay.validate(shape)
         assert all(c <= n for c, n in zip(lay.chunks, shape, strict=True))
+
+
+def test_volume_grid_contents() -> None:
+    shape = (256, 512, 512)
+    grid = default_grid("volume", shape, 2)
+    names = [lay.name for lay in grid]
+    assert len(grid) >= 12 and len(set(names)) == len(names)
+    assert names[:2] == ["neuroconv-default", "h5py-auto"]
+    chunks = {lay.chunks for lay in grid}
+    assert {(64, 64, 64), (128, 128, 128), (32, 32, 32)} <= chunks  # cubes, big and small
+    one_plane = grid[names.index("one-plane")]
+    assert one_plane.chunks == (1, 512, 512)  # the slab a microscope writes plane by plane
+    assert any(1 < lay.chunks[0] <= 16 and lay.chunks[1:] == shape[1:] for lay in grid)
+    assert any(lay.shards for lay in grid if lay.format == "zarr")  # a sharded Zarr v3 layout
+    assert {"zstd", "blosc-zstd"} <= {lay.codec for lay in grid}
+    for lay in grid:
+        lay.validate(shape)
+
+
+def test_volume_quick_grid() -> None:
+    quick = [lay.name for lay in default_grid("volume", (256, 512, 512), 2, "quick")]
+    assert quick[:3] == ["neuroconv-default", "h5py-auto", "one-plane"]
+    assert len(quick) <= 6 and any(name.startswith("zarr") and "-s" in name for name in quick)
 
 
 def test_grid_is_fitted_and_deduplicated_for_small_data() -> None:

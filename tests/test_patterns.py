@@ -20,6 +20,13 @@ from layoutbench.patterns import PatternError, default_patterns, make_pattern, p
         ("ecephys-channel-filter: channels=4, seconds=30", "ecephys-channel-filter",
          {"channels": 4, "seconds": 30.0}, 1.0),
         ("ecephys-window:seconds=0.5@0.25", "ecephys-window", {"seconds": 0.5}, 0.25),
+        # volume planes default to the middle (-1) and take explicit positions
+        ("volume-planes", "volume-planes", {"z": -1, "y": -1, "x": -1}, 1.0),
+        ("volume-planes:z=10,x=3@4", "volume-planes", {"z": 10, "y": -1, "x": 3}, 4.0),
+        # a 3-d size is AxBxC
+        ("volume-cutout:size=64x32x16,cutouts=2", "volume-cutout",
+         {"size": (64, 32, 16), "cutouts": 2, "seed": 0}, 1.0),
+        ("volume-cutout", "volume-cutout", {"size": (128, 128, 128)}, 1.0),
     ],
 )
 def test_parse_spec(spec: str, name: str, params: dict, weight: float) -> None:
@@ -40,6 +47,9 @@ def test_parse_spec(spec: str, name: str, params: dict, weight: float) -> None:
         ("ophys-patch@0", "weight must be a positive"),
         ("ophys-patch@x", "is not a number"),
         ("ophys-patch:frames", "expected KEY=VALUE"),
+        ("volume-cutout:size=64x64", "not a valid AxBxC"),  # a 3-d size needs three numbers
+        ("volume-cutout:size=64x64x0", "not a valid AxBxC"),  # and positive ones
+        ("volume-planes:depth=3", "valid keys: z, y, x"),
     ],
 )
 def test_bad_specs(spec: str, message: str) -> None:
@@ -79,7 +89,53 @@ def test_ecephys_channel_filter_runs_the_bandpass() -> None:
     assert run.reads == 2 and run.bytes_needed == 2 * 4000 * 2
 
 
+SHAPE = (100, 300, 200)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        # the middle of every axis by default: XY, XZ and YZ planes
+        ("volume-planes", [(slice(50, 51), slice(0, 300), slice(0, 200)),
+                           (slice(0, 100), slice(150, 151), slice(0, 200)),
+                           (slice(0, 100), slice(0, 300), slice(100, 101))]),
+        # explicit positions; beyond the array they clip to its last plane
+        ("volume-planes:z=0,y=7,x=999", [(slice(0, 1), slice(0, 300), slice(0, 200)),
+                                         (slice(0, 100), slice(7, 8), slice(0, 200)),
+                                         (slice(0, 100), slice(0, 300), slice(199, 200))]),
+        # a centred cutout, clipped to the 100-plane depth
+        ("volume-cutout:seed=-1", [(slice(0, 100), slice(86, 214), slice(36, 164))]),
+        # a small centred cutout
+        ("volume-cutout:size=10x20x30,seed=-1", [(slice(45, 55), slice(140, 160),
+                                                  slice(85, 115))]),
+    ],
+)
+def test_volume_selections(spec: str, expected: list) -> None:
+    assert parse_spec(spec).selections(SHAPE) == expected
+
+
+def test_volume_cutouts_are_random_in_bounds_and_deterministic() -> None:
+    p = parse_spec("volume-cutout:size=32x64x16,cutouts=6,seed=3")
+    sels = p.selections(SHAPE)
+    assert sels == p.selections(SHAPE) and len(sels) == 6
+    assert len({s[0].start for s in sels}) > 1  # not all at one depth
+    for s in sels:
+        assert [(a.stop - a.start) for a in s] == [32, 64, 16]
+        assert all(a.start >= 0 and a.stop <= n for a, n in zip(s, SHAPE, strict=True))
+    assert p.bytes_needed(SHAPE, 2) == 6 * 32 * 64 * 16 * 2
+    assert parse_spec("volume-cutout:cutouts=6,seed=4").selections(SHAPE) != sels
+
+
+def test_volume_planes_run_and_need_3d() -> None:
+    data = np.arange(4 * 5 * 6, dtype=np.uint16).reshape(4, 5, 6)
+    run = parse_spec("volume-planes").run(data)
+    assert run.reads == 3 and run.bytes_needed == (5 * 6 + 4 * 6 + 4 * 5) * 2
+    with pytest.raises(PatternError, match="needs a 3-d volume array"):
+        parse_spec("volume-planes").selections((100, 4))
+
+
 def test_defaults_per_kind() -> None:
     assert [p.name for p in default_patterns("ophys")] == ["ophys-patch", "ophys-frames"]
     assert [p.name for p in default_patterns("ecephys")] == ["ecephys-channel-filter",
                                                              "ecephys-window"]
+    assert [p.name for p in default_patterns("volume")] == ["volume-planes", "volume-cutout"]

@@ -15,6 +15,7 @@ from layoutbench.generate._nwb import DATASET_PATHS, GeneratedInfo
 from layoutbench.generate.ecephys import generate_ecephys
 from layoutbench.generate.many import generate_many_series
 from layoutbench.generate.ophys import generate_ophys
+from layoutbench.generate.volume import generate_volume
 
 __all__ = [
     "DATASET_PATHS",
@@ -23,12 +24,14 @@ __all__ = [
     "generate_ecephys",
     "generate_many_series",
     "generate_ophys",
+    "generate_volume",
     "parse_size",
 ]
 
 GENERATORS: dict[str, Callable[..., GeneratedInfo]] = {
     "ophys": generate_ophys,
     "ecephys": generate_ecephys,
+    "volume": generate_volume,  # also takes plain=True (plain HDF5) and dtype="uint8"
     "many-series": generate_many_series,  # takes n_series, not size/shape (see its docstring)
 }
 

@@ -18,7 +18,8 @@ import time
 import uuid
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,9 +40,10 @@ DATASET_PATHS: dict[str, str] = {
     "ophys": "/acquisition/TwoPhotonSeries/data",
     "ecephys": "/acquisition/ElectricalSeries/data",
     "many-series": "/acquisition/data_00000_AD0/data",  # first sweep's response (int16)
+    "volume": "/acquisition/volume/data",  # a z-stack as an ImageSeries (see volume.py)
 }
 #: Integers mixed into every seed so that no two kinds share random streams.
-KIND_IDS: dict[str, int] = {"ophys": 1, "ecephys": 2, "many-series": 11}
+KIND_IDS: dict[str, int] = {"ophys": 1, "ecephys": 2, "volume": 3, "many-series": 11}
 #: Target size of one write buffer (whole chunks along time): big enough for h5py to write
 #: many chunks per call, small enough that a 10 GB file is generated in well under 2 GB.
 DEFAULT_BUFFER_BYTES = 128 * 2**20
@@ -323,19 +325,50 @@ def _temp_name(final: str) -> str:
     return f"{final}.tmp-{os.getpid()}"
 
 
+@contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield ``<path>.tmp-<pid>`` to write to; rename it over ``path`` only on success.
+
+    An interrupted run (an error, Ctrl-C) never leaves a valid-looking file behind: the
+    temporary file is removed and the exception propagates.
+    """
+    final = os.fspath(path)
+    tmp = _temp_name(final)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def label_axes(dset: h5py.Dataset, axes: Sequence[str]) -> None:
+    """Name the axes of ``dset`` with HDF5 dimension labels (``dset.dims[i].label``).
+
+    Labels are HDF5's own way of saying what each axis is, readable by any HDF5 tool;
+    :func:`layoutbench.layout.kind_of` uses them to tell a z-stack from a movie.
+    """
+    if len(axes) != dset.ndim:
+        raise ValueError(f"{len(axes)} axis labels for a {dset.ndim}-d dataset {dset.name}")
+    for dim, name in zip(dset.dims, axes, strict=True):
+        dim.label = name
+
+
 def write_nwbfile(path: str | os.PathLike[str], nwbfile: NWBFile, *,
-                  page_size: int | None = None) -> str:
+                  page_size: int | None = None,
+                  finalize: Callable[[h5py.File], None] | None = None) -> str:
     """Write an assembled ``nwbfile`` to ``path`` atomically; return the final path.
 
     The file is written as ``<path>.tmp-<pid>`` in the destination folder and renamed over
     ``path`` only once complete, so an interrupted run never leaves a valid-looking file;
     on any error (including Ctrl-C) the temporary file is removed. ``page_size`` (bytes)
     turns on HDF5 paged aggregation, a file-creation property, so NWBHDF5IO is then handed
-    an h5py file opened with it.
+    an h5py file opened with it. ``finalize`` is called on the written file (opened ``r+``)
+    before the rename, for what pynwb cannot express, such as HDF5 dimension labels.
     """
     final = os.fspath(path)
-    tmp = _temp_name(final)
-    try:
+    with atomic_output(final) as tmp:
         with warnings.catch_warnings():
             # the temporary name deliberately does not end in .nwb; pynwb would warn about it
             warnings.filterwarnings("ignore", message=".*does not end in '.nwb'.*")
@@ -346,21 +379,21 @@ def write_nwbfile(path: str | os.PathLike[str], nwbfile: NWBFile, *,
             else:
                 with NWBHDF5IO(tmp, "w") as io:
                     io.write(nwbfile)
-        os.replace(tmp, final)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        if finalize is not None:
+            with h5py.File(tmp, "r+") as h5:
+                finalize(h5)
     return final
 
 
 def write_nwb(path: str | os.PathLike[str], kind: str, model: BlockModel, layout: Layout,
-              build: Callable[[H5DataIO], NWBFile], *, progress: bool = False) -> GeneratedInfo:
+              build: Callable[[H5DataIO], NWBFile], *, progress: bool = False,
+              finalize: Callable[[h5py.File], None] | None = None) -> GeneratedInfo:
     """Write the NWB file that ``build`` assembles around the model's data, atomically.
 
     The file is written as ``<path>.tmp-<pid>`` in the destination folder and renamed over
-    ``path`` only once complete (see :func:`write_nwbfile`), so an interrupted run never
-    leaves a valid-looking file; on any error (including Ctrl-C) the temporary file is removed.
+    ``path`` only once complete (see :func:`write_nwbfile`, which also applies ``finalize``),
+    so an interrupted run never leaves a valid-looking file; on any error (including Ctrl-C)
+    the temporary file is removed.
     """
     final = os.fspath(path)
     _temp_name(final)  # fail on a missing folder before any work
@@ -371,7 +404,7 @@ def write_nwb(path: str | os.PathLike[str], kind: str, model: BlockModel, layout
     complete = False
     try:
         nwbfile = build(make_dataio(iterator, layout))
-        write_nwbfile(final, nwbfile, page_size=layout.page_size)
+        write_nwbfile(final, nwbfile, page_size=layout.page_size, finalize=finalize)
         complete = True
     finally:
         iterator.close_progress(complete)
@@ -382,3 +415,47 @@ def write_nwb(path: str | os.PathLike[str], kind: str, model: BlockModel, layout
     return GeneratedInfo(path=final, kind=kind, dataset=DATASET_PATHS[kind],
                          shape=tuple(model.shape), dtype=str(model.dtype),
                          chunks=tuple(layout.chunks), nbytes=nbytes, seconds=seconds)
+
+
+def write_hdf5(path: str | os.PathLike[str], kind: str, model: BlockModel, layout: Layout,
+               dataset: str, *, attrs: dict[str, Any] | None = None,
+               axes: Sequence[str] | None = None, progress: bool = False) -> GeneratedInfo:
+    """Write the model's data as one dataset of a plain HDF5 file (no NWB), atomically.
+
+    For data that do not live in NWB files (microscopy volumes usually do not), the same
+    blocks, buffers and codecs as :func:`write_nwb`, written with h5py directly: the data are
+    bit-identical to the NWB variant's. ``attrs`` are set on the dataset and ``axes`` become
+    its HDF5 dimension labels.
+    """
+    final = os.fspath(path)
+    _temp_name(final)  # fail on a missing folder before any work
+    started = time.perf_counter()
+    iterator = BlockIterator(model, layout.chunks, progress=progress, desc=f"{kind} blocks")
+    kwargs = dataio_kwargs(layout)
+    kwargs.pop("allow_plugin_filters", None)  # an hdmf option; h5py takes filter ids as they are
+    logger.info("writing plain HDF5 %s %s %s chunks=%s codec=%s to %s", kind, model.shape,
+                model.dtype, layout.chunks, layout.name, final)
+    complete = False
+    try:
+        with atomic_output(final) as tmp, \
+                h5py.File(tmp, "w", **_page_kwargs(layout.page_size)) as h5:
+            dset = h5.create_dataset(dataset, shape=model.shape, dtype=model.dtype, **kwargs)
+            for name, value in (attrs or {}).items():
+                dset.attrs[name] = value
+            if axes is not None:
+                label_axes(dset, axes)
+            for chunk in iterator:
+                dset[chunk.selection] = chunk.data
+        complete = True
+    finally:
+        iterator.close_progress(complete)
+    seconds = time.perf_counter() - started
+    return GeneratedInfo(path=final, kind=kind, dataset=dataset, shape=tuple(model.shape),
+                         dtype=str(model.dtype), chunks=tuple(layout.chunks),
+                         nbytes=math.prod(model.shape) * model.dtype.itemsize, seconds=seconds)
+
+
+def _page_kwargs(page_size: int | None) -> dict[str, Any]:
+    if not page_size:
+        return {}
+    return {"fs_strategy": "page", "fs_page_size": page_size, "fs_persist": True}
