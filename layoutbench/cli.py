@@ -65,23 +65,32 @@ def main(verbose: int) -> None:
 
 
 @main.command()
-@click.argument("kind", type=click.Choice(["ophys", "ecephys", "many-series"]))
+@click.argument("kind", type=click.Choice(["ophys", "ecephys", "volume", "many-series"]))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--size", default=None, help="Raw size of the main dataset, e.g. 500MB or 10GB.")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--plain", is_flag=True,
+              help="volume only: a plain HDF5 file with the volume at /volume, not NWB.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def generate(kind: str, out: Path, size: str | None, seed: int, fmt: str) -> None:
-    """Write a realistic synthetic NWB file (neuroconv's default layout)."""
+def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, fmt: str) -> None:
+    """Write a realistic synthetic NWB file (neuroconv's default layout).
+
+    With --plain (volume only), a plain HDF5 file holding just the volume, as stacks outside
+    NWB are stored.
+    """
     from layoutbench.generate import GENERATORS, parse_size
 
+    if plain and kind != "volume":
+        raise UserError(f"--plain applies to volume data only, not {kind}")
     try:
         nbytes = parse_size(size) if size else None
     except ValueError as exc:
         raise UserError(f"--size: {exc}") from None
     if out.parent and not out.parent.exists():
         raise UserError(f"{out}: folder {out.parent} does not exist")
+    options = {"plain": True} if plain else {}
     try:
-        info = GENERATORS[kind](out, size=nbytes, seed=seed, progress=True)
+        info = GENERATORS[kind](out, size=nbytes, seed=seed, progress=True, **options)
     except ValueError as exc:  # a size too small, a negative seed, ...: the user's arguments
         raise UserError(f"{out}: {exc}") from None
     if fmt == "json":
@@ -265,6 +274,42 @@ def refs_build(source: str, output: Path | None, endpoint_url: str | None, anon:
                f"{refset.build_seconds:.2f}s)" + (f" -> {output}" if output else ""))
     for path, reason in refset.unsupported.items():
         click.echo(f"  not expressible, readers fall back to h5py: {path}: {reason}")
+
+
+@main.command("apply")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--recommendation", "rec", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON from `layoutbench recommend --format json` (DESIGN.md §6).")
+@click.option("-o", "--output", "out", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The rewritten file.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (never FILE).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def apply_cmd(file: Path, rec: Path, out: Path, overwrite: bool, fmt: str) -> None:
+    """Rewrite the whole NWB/HDF5 FILE with the recommended datasets in their new layout.
+
+    Everything else (groups, datasets, attributes, links, references) is copied unchanged;
+    the output is verified bit for bit against FILE before it is renamed into place.
+    """
+    from layoutbench.apply import VerificationError, apply_layouts, read_recommendation
+
+    layouts = read_recommendation(rec)
+    try:
+        result = apply_layouts(file, layouts, out, overwrite=overwrite, progress=True)
+    except VerificationError as exc:
+        raise UserError(f"{out}: not written, verification failed: {exc}") from None
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    for change in result.to_dict()["datasets"]:
+        click.echo(f"{change['path']}: chunks {change['old_chunks']} {change['old_codec']} -> "
+                   f"{change['new_chunks']} {change['new_codec']}; stored "
+                   f"{change['stored_bytes_before'] / 1e6:.1f} MB -> "
+                   f"{change['stored_bytes_after'] / 1e6:.1f} MB")
+    click.echo(f"wrote {result.output} (verified bit-exact)")
+    if any(lay.codec not in ("none", "gzip") for lay in layouts.values()):
+        click.echo("note: readers need `import hdf5plugin` (or HDF5_PLUGIN_PATH) to decode "
+                   "zstd/Blosc/LZ4 datasets", err=True)
 
 
 @main.command("patterns")
