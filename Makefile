@@ -1,13 +1,14 @@
 # Two commands from a fresh machine (see README):
 #   make demo   create .venv from pinned versions, then generate samples, sweep, print rankings
-#   make test   the same install, then lint, type-check and the whole test suite
+#   make test   the same install, then lint, type-check, the whole test suite and an asv smoke run
+# Benchmarks (README, "Benchmarks with asv"): make bench, make dashboard, make preview
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: install demo test lint check clean
+.PHONY: install demo test lint pytest asv-smoke bench dashboard preview clean
 
 install: $(STAMP)
 
@@ -23,11 +24,38 @@ demo: $(STAMP)
 	$(BIN)/layoutbench demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check layoutbench tests
+	$(BIN)/ruff check layoutbench tests benchmarks
 	$(BIN)/mypy layoutbench
 
-test: lint
+pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+test: lint pytest asv-smoke
+
+# asv in the project's environment; results are recorded against the checked-out commit.
+ASV        := $(BIN)/asv
+ASV_RUN    := $(ASV) run --python=same --set-commit-hash $$(git rev-parse HEAD)
+ASV_STOP   := $(BIN)/python -c 'from layoutbench.benchkit import stop; stop()'
+SMOKE_MACHINE ?= ci-smoke
+BENCH_MACHINE ?= $(shell hostname)
+
+# Every suite once, on small samples, with a fixed machine name; fails if any benchmark fails.
+asv-smoke: $(STAMP)
+	$(ASV) machine --yes --machine $(SMOKE_MACHINE) >/dev/null
+	$(ASV) check --python=same
+	LAYOUTBENCH_BENCH_SIZE=small $(ASV_RUN) --quick --machine $(SMOKE_MACHINE); \
+	  status=$$?; $(ASV_STOP); exit $$status
+
+# The real thing: demo-size samples, LAYOUTBENCH_PROFILE (default same-region).
+bench: $(STAMP)
+	$(ASV) machine --yes --machine $(BENCH_MACHINE) >/dev/null
+	$(ASV_RUN) --machine $(BENCH_MACHINE); status=$$?; $(ASV_STOP); exit $$status
+
+dashboard: $(STAMP)
+	$(ASV) publish
+
+preview: dashboard
+	$(ASV) preview
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

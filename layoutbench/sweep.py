@@ -74,14 +74,16 @@ def check_patterns(info: DatasetInfo, patterns: Sequence[AccessPattern]) -> None
             )
 
 
-def _upload(endpoint: Any, variant: Variant, key: str) -> None:
+def upload_variant(endpoint: Any, variant: Variant, key: str) -> None:
+    """Put a variant (file or Zarr store) at ``key`` on the endpoint."""
     if variant.layout.format == "hdf5":
         endpoint.upload_file(variant.path, key)
     else:
         endpoint.upload_tree(variant.path, key)
 
 
-def _target(endpoint: Any, key: str, variant: Variant, cache: Path) -> Target:
+def variant_target(endpoint: Any, key: str, variant: Variant, cache: Path) -> Target:
+    """What a reader needs to open ``variant`` uploaded at ``key`` (refs cached in ``cache``)."""
     layout = variant.layout
     itemsize = int(np.dtype(variant.dtype).itemsize)
     return Target(http_url=endpoint.http_url(key), s3_url=endpoint.s3_url(key),
@@ -99,8 +101,8 @@ OPEN_READERS = ("h5py-remfile", "h5py-fsspec", "pynwb-remfile", "kerchunk")
 FALLBACK_READER = "h5py-fsspec"
 
 
-def _measure(endpoint: Any, variant: Variant, target: Target, reader: Reader,
-             pattern: AccessPattern, profile: Any, rate: float | None) -> Measurement:
+def measure_with_fallback(endpoint: Any, variant: Variant, target: Target, reader: Reader,
+                          pattern: AccessPattern, profile: Any, rate: float | None) -> Measurement:
     """One case; a dataset the reader cannot express is measured with the fallback reader and
     the row says so (``reader`` stays the one asked for, ``fallback`` names what ran and why)."""
     from layoutbench.refs import ReferencesUnsupported
@@ -169,8 +171,8 @@ def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: Any, *,
             bar.set_description(f"writing {layout.name}")
             variant = build_variant(cache, source, info.path, layout, writer)
             key = f"{sid}/{layout.name}{SUFFIX[layout.format]}"
-            _upload(endpoint, variant, key)
-            target = _target(endpoint, key, variant, cache)
+            upload_variant(endpoint, variant, key)
+            target = variant_target(endpoint, key, variant, cache)
             try:
                 for name in dict.fromkeys(c.reader for c in layout_cases):
                     get_reader(name).prepare(target)
@@ -178,8 +180,8 @@ def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: Any, *,
                     reader = get_reader(case.reader)
                     for _ in range(repeats):
                         bar.set_description(f"{layout.name} {case.reader} {case.pattern.name}")
-                        results.append(_measure(endpoint, variant, target, reader, case.pattern,
-                                                profile, info.rate))
+                        results.append(measure_with_fallback(
+                            endpoint, variant, target, reader, case.pattern, profile, info.rate))
                         bar.update()
             finally:
                 endpoint.delete_prefix(key)

@@ -29,7 +29,7 @@ from typing import Any, Literal, overload
 from urllib.parse import quote
 
 from .profiles import NetworkProfile, get_profile
-from .server import GatewayProcess, GatewayStats, MotoServer
+from .server import GatewayClient, GatewayProcess, GatewayStats, MotoServer
 
 logger = logging.getLogger(__name__)
 
@@ -102,21 +102,39 @@ class EmbeddedS3:
         self.initial_profile = get_profile(profile) if isinstance(profile, str) else profile
         self.upload_workers = upload_workers
         self._moto = MotoServer(host=host, patch_ranges=patch_ranges)
-        self._gateway: GatewayProcess | None = None
+        self._gateway: GatewayClient | None = None
+        self._upstream: str | None = None  # set when attached to servers another process owns
         self._host = host
         self._client: Any = None
         self._client_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------
+    @classmethod
+    def attach(cls, endpoint_url: str, upstream_url: str, bucket: str) -> EmbeddedS3:
+        """The same interface on servers another process runs (see :mod:`.shared`).
+
+        ``start``/``stop`` then neither start nor stop anything and ``reset`` is refused: the
+        servers and their objects belong to their owner.
+        """
+        self = cls(bucket=bucket)
+        self._gateway = GatewayClient(endpoint_url)
+        self._upstream = upstream_url
+        return self
+
+    @property
+    def attached(self) -> bool:
+        return self._upstream is not None
+
     def start(self) -> EmbeddedS3:
         """Start moto, create the bucket, start the gateway. Idempotent."""
-        if self._gateway is not None and self._gateway.running:
+        if self.attached or (isinstance(self._gateway, GatewayProcess) and self._gateway.running):
             return self
         try:
             self._moto.start()
             self._create_bucket()
-            self._gateway = GatewayProcess(self._moto.url, self.initial_profile, host=self._host)
-            self._gateway.start()
+            gateway = GatewayProcess(self._moto.url, self.initial_profile, host=self._host)
+            self._gateway = gateway
+            gateway.start()
         except BaseException:
             self.stop()
             raise
@@ -125,7 +143,9 @@ class EmbeddedS3:
 
     def stop(self) -> None:
         """Stop both processes. Idempotent; also runs at interpreter exit."""
-        if self._gateway is not None:
+        if self.attached:
+            return
+        if isinstance(self._gateway, GatewayProcess):
             self._gateway.stop()
             self._gateway = None
         self._moto.stop()
@@ -139,6 +159,8 @@ class EmbeddedS3:
 
     def reset(self) -> None:
         """Empty moto, recreate the bucket, zero the counters, restore the initial profile."""
+        if self.attached:
+            raise RuntimeError("an attached endpoint cannot be reset: its owner shares it")
         self._moto.reset()
         self._create_bucket()
         gateway = self._require_gateway()
@@ -154,7 +176,7 @@ class EmbeddedS3:
     @property
     def upstream_url(self) -> str:
         """moto itself: for uploads (neither throttled nor counted)."""
-        return self._moto.url
+        return self._upstream or self._moto.url
 
     @property
     def range_patched(self) -> bool | None:
@@ -182,7 +204,7 @@ class EmbeddedS3:
         }
 
     # -- gateway control -----------------------------------------------------------------
-    def _require_gateway(self) -> GatewayProcess:
+    def _require_gateway(self) -> GatewayClient:
         if self._gateway is None:
             raise RuntimeError("EmbeddedS3 is not started (use it as a context manager)")
         return self._gateway

@@ -280,7 +280,44 @@ class MotoServer(_ChildProcess):
         self.stop()
 
 
-class GatewayProcess(_ChildProcess):
+class GatewayClient:
+    """The gateway's control API (counters, profile) over HTTP, given its URL.
+
+    Separate from :class:`GatewayProcess` so a process that did not start the gateway (an asv
+    benchmark attached to a shared endpoint, see :mod:`.shared`) controls it the same way.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def _control(self, method: str, call: str, payload: Any = None) -> dict[str, Any]:
+        body = None if payload is None else json.dumps(payload).encode()
+        status, answer = http_call(self.url, method, CONTROL_PREFIX + call, body)
+        if status != 200:
+            raise RuntimeError(f"gateway {call} failed: HTTP {status} {answer[:200]!r}")
+        result: dict[str, Any] = json.loads(answer)
+        return result
+
+    def stats(self) -> GatewayStats:
+        """Counters since the last reset."""
+        return GatewayStats.from_dict(self._control("GET", "stats"))
+
+    def profile(self) -> NetworkProfile:
+        """The profile the gateway applies now."""
+        return NetworkProfile.from_dict(self._control("GET", "stats")["profile"])
+
+    def reset_counters(self) -> None:
+        self._control("POST", "reset", {})
+
+    def set_profile(self, profile: NetworkProfile) -> None:
+        self._control("POST", "profile", profile.to_dict())
+
+
+class GatewayProcess(_ChildProcess, GatewayClient):
     """The gateway (:mod:`.gateway`) as a child process, plus a client for its control API."""
 
     def __init__(
@@ -329,28 +366,6 @@ class GatewayProcess(_ChildProcess):
         self.set_profile(p)  # keeps the name too (the command line only carries the numbers)
         logger.info("gateway at %s -> %s", self.url, self.upstream)
         return self
-
-    def _control(self, method: str, call: str, payload: Any = None) -> dict[str, Any]:
-        body = None if payload is None else json.dumps(payload).encode()
-        status, answer = http_call(self.url, method, CONTROL_PREFIX + call, body)
-        if status != 200:
-            raise RuntimeError(f"gateway {call} failed: HTTP {status} {answer[:200]!r}")
-        result: dict[str, Any] = json.loads(answer)
-        return result
-
-    def stats(self) -> GatewayStats:
-        """Counters since the last reset."""
-        return GatewayStats.from_dict(self._control("GET", "stats"))
-
-    def profile(self) -> NetworkProfile:
-        """The profile the gateway applies now."""
-        return NetworkProfile.from_dict(self._control("GET", "stats")["profile"])
-
-    def reset_counters(self) -> None:
-        self._control("POST", "reset", {})
-
-    def set_profile(self, profile: NetworkProfile) -> None:
-        self._control("POST", "profile", profile.to_dict())
 
     def __enter__(self) -> GatewayProcess:
         return self.start()
