@@ -1,13 +1,37 @@
-"""Pure geometry of selections against chunk grids (no I/O).
+"""Pure geometry of selections against chunk grids and of the reads that fetch them (no I/O).
 
-These are the deterministic figures a result row carries beside its measurements
-(``bytes_needed``, ``chunks_touched``) and, later, the inputs of the cost model.
+The first half gives the deterministic figures a result row carries beside its measurements
+(``bytes_needed``, ``chunks_touched``). The second, :func:`plan_reads`, turns the chunks a
+pattern touches into the requests and bytes each reader sends for them (a :class:`ReadPlan`),
+the input of the cost model (:mod:`layoutbench.model`); for HDF5 readers it replays the chunk
+reads through :mod:`layoutbench.h5sim`. Like rechunker's ``algorithm`` module it decides without
+touching data, so it is tested without a network and checked against one.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+# the HDF5 reader constants live with the simulation that uses them; re-exported as before
+from layoutbench.h5sim import BTREE_ENTRIES as BTREE_ENTRIES
+from layoutbench.h5sim import BTREE_KEEP as BTREE_KEEP
+from layoutbench.h5sim import H5_CACHE_BYTES as H5_CACHE_BYTES
+from layoutbench.h5sim import H5_CACHE_SLOTS as H5_CACHE_SLOTS
+from layoutbench.h5sim import H5_CACHE_W0 as H5_CACHE_W0
+from layoutbench.h5sim import READAHEAD_BLOCK as READAHEAD_BLOCK
+from layoutbench.h5sim import REMFILE_BLOCK as REMFILE_BLOCK
+from layoutbench.h5sim import REMFILE_CACHE_BLOCKS as REMFILE_CACHE_BLOCKS
+from layoutbench.h5sim import REMFILE_GROWTH as REMFILE_GROWTH
+from layoutbench.h5sim import REMFILE_MAX_BLOCKS as REMFILE_MAX_BLOCKS
+from layoutbench.h5sim import BTree, plan_hdf5
+
+if TYPE_CHECKING:
+    from layoutbench.layout import Layout
 
 Selection = tuple[slice, ...]
 
@@ -75,3 +99,217 @@ def chunk_selection(index: Sequence[int], chunks: Sequence[int], shape: Sequence
     return tuple(
         slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(index, chunks, shape, strict=True)
     )
+
+
+# -- reads: how each reader turns the chunks of a selection into requests ----------------------
+#
+# Everything below is a transcription of what the readers' libraries do, checked against logs of
+# their reads and against the gateway's counts (tests/test_model_measured.py). Constants mirror
+# the options readers.py declares (tests/test_geometry.py checks they agree); HDF5's B-tree, chunk
+# cache and the readers' file objects are simulated in layoutbench.h5sim, whose constants are
+# re-exported here.
+
+#: zarr's ``async.concurrency`` (zarr and kerchunk readers).
+CONCURRENCY = 10
+#: Offset of the chunk B-tree root in a variant written by :mod:`layoutbench.rewrite` (chunk 0
+#: follows it), measured with h5py 3.16 / HDF5 2.0: the object header grows with the named
+#: plugin filters (zstd, lz4) and shuffle. After opening, the first ``8 + READAHEAD_BLOCK`` bytes
+#: (h5py-fsspec) or the first remfile block are already in the reader's cache.
+H5_ROOT_OFFSET = 3464
+_H5_HEADER_EXTRA = {(3, False): 32, (3, True): 56, (2, False): 8, (2, True): 32}
+
+READER_MODES = {"h5py-fsspec": "readahead", "h5py-remfile": "remfile", "pynwb-remfile": "remfile",
+                "kerchunk": "concurrent", "zarr": "concurrent"}
+READER_FORMATS = {"zarr": "zarr"}  # every other reader reads HDF5
+
+ChunkBytes = float | int | Callable[[tuple[int, ...]], int]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """What reading some selections costs in requests and bytes, before any clock runs.
+
+    ``chunks_touched`` counts (selection, chunk) pairs like :class:`~layoutbench.measure.
+    Measurement`; ``chunks_read`` those fetched (HDF5's chunk cache saves the others).
+    ``rounds`` is the number of request round trips on the critical path (every request for a
+    serial reader; batches of ``concurrency`` for zarr), ``serial_bytes`` the bytes that one
+    connection's bandwidth has to carry on that path. ``index_requests`` are the requests made
+    only for the chunk index (B-tree nodes, shard indexes) that missed every cache.
+    """
+
+    reader: str
+    codec: str
+    selections: int
+    chunks_touched: int
+    chunks_read: int
+    requests: int
+    index_requests: int
+    bytes_transferred: int
+    bytes_needed: int
+    bytes_decoded: int
+    concurrency: int
+    rounds: int
+    serial_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def plan_reads(selections: Sequence[Selection], shape: Sequence[int], itemsize: int,
+               layout: Layout, reader: str, chunk_nbytes: ChunkBytes) -> ReadPlan:
+    """Requests and bytes ``reader`` needs for ``selections`` of an array stored in ``layout``.
+
+    Parameters
+    ----------
+    selections
+        Read one after another with the reader kept open (as :meth:`AccessPattern.run` does).
+    chunk_nbytes
+        Stored (compressed) bytes of one whole chunk (inner chunk when sharded), as sampled by
+        :mod:`layoutbench.sampling`; edge chunks are taken pro rata to their valid elements
+        (they are padded, and padding compresses to almost nothing). Or a callable giving the
+        exact stored size of each chunk grid index, when the variant exists.
+    """
+    if reader not in READER_MODES:
+        raise ValueError(f"unknown reader {reader!r} (modelled: {', '.join(READER_MODES)})")
+    if READER_FORMATS.get(reader, "hdf5") != layout.format:
+        raise ValueError(f"reader {reader} does not read {layout.format} layouts")
+    shape = tuple(int(n) for n in shape)
+    sels = [normalise(s, shape) for s in selections]
+    sizes = _ChunkSizes(shape, layout, itemsize, chunk_nbytes)
+    needed = sum(selection_size(s) for s in sels) * itemsize
+    touched = sum(chunks_touched(s, layout.chunks) for s in sels)
+    mode = READER_MODES[reader]
+    if mode == "concurrent":
+        counts = _plan_concurrent(sels, layout, sizes)
+    else:
+        counts = _plan_hdf5(sels, shape, itemsize, layout, sizes, mode)
+    return ReadPlan(reader=reader, codec=layout.codec, selections=len(sels),
+                    chunks_touched=touched, bytes_needed=needed,
+                    concurrency=CONCURRENCY if mode == "concurrent" else 1, **counts)
+
+
+def stored_overhead(layout: Layout, shape: Sequence[int]) -> int:
+    """Bytes of a rewritten variant that are not chunk data: HDF5's headers and chunk B-tree,
+    Zarr's shard indexes (metadata documents, a few hundred bytes, are ignored). Subtracted from
+    a variant's size, it leaves the chunks alone, e.g. to estimate a chunk's stored size."""
+    grid = [-(-n // c) for n, c in zip(shape, layout.chunks, strict=True)]
+    if layout.format == "hdf5":
+        tree = BTree(math.prod(grid), len(grid))
+        return h5_root_offset(layout, len(grid)) + tree.node_size * sum(tree.counts)
+    if layout.shards is None:
+        return 0
+    per = [s // c for s, c in zip(layout.shards, layout.chunks, strict=True)]
+    n_shards = math.prod(-(-g // p) for g, p in zip(grid, per, strict=True))
+    return n_shards * (16 * math.prod(per) + 4)
+
+
+class _ChunkSizes:
+    """Stored bytes per chunk grid index: exact (callable) or pro rata to valid elements."""
+
+    def __init__(self, shape: tuple[int, ...], layout: Layout, itemsize: int,
+                 chunk_nbytes: ChunkBytes) -> None:
+        self.chunks = layout.chunks
+        self.grid = tuple(-(-n // c) for n, c in zip(shape, self.chunks, strict=True))
+        self.raw = layout.chunk_nbytes(itemsize)
+        self.exact = chunk_nbytes if callable(chunk_nbytes) else None
+        self.uncompressed = layout.codec == "none"
+        self.mean = float(self.raw if self.uncompressed or callable(chunk_nbytes) else chunk_nbytes)
+        # valid fraction of each chunk along each axis (edge chunks are partly padding)
+        self.fractions = [np.minimum(c, n - np.arange(g) * c) / c
+                          for n, c, g in zip(shape, self.chunks, self.grid, strict=True)]
+
+    def __call__(self, index: tuple[int, ...]) -> int:
+        if self.exact is not None:
+            return int(self.exact(index))
+        if self.uncompressed:
+            return self.raw
+        frac = math.prod(float(f[i]) for f, i in zip(self.fractions, index, strict=True))
+        return max(1, round(self.mean * frac))
+
+    def all(self) -> np.ndarray:
+        """Every chunk's size in C order (HDF5 writes them, and so stores them, in that order)."""
+        if self.exact is not None:
+            return np.array([int(self.exact(idx)) for idx in np.ndindex(*self.grid)], np.int64)
+        if self.uncompressed:
+            return np.full(math.prod(self.grid), self.raw, np.int64)
+        frac = np.ones(1)
+        for f in self.fractions:
+            frac = np.multiply.outer(frac, f).ravel()
+        return np.maximum(1, np.round(self.mean * frac)).astype(np.int64)
+
+
+# -- zarr and kerchunk: one request per chunk, ``CONCURRENCY`` at a time ------------------------
+def _plan_concurrent(sels: list[Selection], layout: Layout, sizes: _ChunkSizes
+                     ) -> dict[str, int]:
+    """zarr-python 3 fetches each chunk with one GET (kerchunk: one ranged GET of the original
+    HDF5 object), ``async.concurrency`` at a time, and caches nothing between reads. A shard
+    is read whole when every inner chunk is wanted; otherwise zarr reads its index (a suffix
+    GET) and then each wanted inner chunk by range, one after another: zarr 3.1 neither merges
+    nearby ranges nor fetches inner chunks concurrently, but it works on shards concurrently."""
+    out = dict.fromkeys(("requests", "index_requests", "bytes_transferred", "bytes_decoded",
+                         "rounds", "serial_bytes", "chunks_read"), 0)
+    for sel in sels:
+        chunks = list(iter_chunk_indices(sel, layout.chunks))
+        out["chunks_read"] += len(chunks)
+        out["bytes_decoded"] += len(chunks) * sizes.raw
+        # (requests in sequence, bytes) per independent task: a chunk, or a shard
+        tasks: list[tuple[int, int]] = []
+        if layout.shards is None:
+            tasks = [(1, sizes(c)) for c in chunks]
+        else:
+            per = tuple(s // c for s, c in zip(layout.shards, layout.chunks, strict=True))
+            by_shard: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+            for c in chunks:
+                by_shard.setdefault(tuple(i // p for i, p in zip(c, per, strict=True)),
+                                    []).append(c)
+            n_inner = math.prod(per)
+            index_bytes = 16 * n_inner + 4  # (offset, length) per inner chunk + crc32c
+            for shard, inner in by_shard.items():
+                data = sum(sizes(c) for c in inner)
+                if len(inner) == n_inner:  # zarr's _is_total_shard: one GET of the object
+                    whole = sum(sizes(c) for c in _inner_chunks(shard, per, sizes.grid))
+                    tasks.append((1, whole + index_bytes))
+                else:
+                    tasks.append((1 + len(inner), index_bytes + data))
+                    out["index_requests"] += 1
+        out["requests"] += sum(n for n, _ in tasks)
+        out["bytes_transferred"] += sum(b for _, b in tasks)
+        for start in range(0, len(tasks), CONCURRENCY):
+            batch = tasks[start:start + CONCURRENCY]
+            out["rounds"] += max(n for n, _ in batch)
+            out["serial_bytes"] += max(b for _, b in batch)
+    return out
+
+
+def _inner_chunks(shard: tuple[int, ...], per: tuple[int, ...], grid: tuple[int, ...]
+                  ) -> Iterator[tuple[int, ...]]:
+    """Inner chunks of a shard that lie inside the array (the others are stored as fill)."""
+    ranges = [range(s * p, min((s + 1) * p, g)) for s, p, g in zip(shard, per, grid, strict=True)]
+    for idx in np.ndindex(*(len(r) for r in ranges)):
+        yield tuple(r[i] for r, i in zip(ranges, idx, strict=True))
+
+
+# -- HDF5: the chunk reads of each selection, simulated through h5py by h5sim --------------------
+def h5_root_offset(layout: Layout, ndim: int) -> int:
+    """Where a rewritten variant's chunk B-tree root lies (see :data:`H5_ROOT_OFFSET`)."""
+    named = layout.codec in ("zstd", "lz4")
+    return H5_ROOT_OFFSET + (_H5_HEADER_EXTRA[(min(max(ndim, 2), 3), layout.shuffle)]
+                             if named else 0)
+
+
+def _plan_hdf5(sels: list[Selection], shape: tuple[int, ...], itemsize: int, layout: Layout,
+               sizes: _ChunkSizes, mode: str) -> dict[str, int]:
+    """HDF5 through h5py: for each selection, its chunks in C order, each with the bytes of it
+    the selection wants, replayed by :func:`layoutbench.h5sim.plan_hdf5` through the B-tree, the
+    chunk cache and the reader's file object."""
+    accesses = (
+        (idx, selection_size(_intersect(sel, chunk_selection(idx, layout.chunks, shape)))
+         * itemsize)
+        for sel in sels for idx in iter_chunk_indices(sel, layout.chunks))
+    return plan_hdf5(accesses, sizes.all(), sizes.grid, sizes.raw,
+                     h5_root_offset(layout, len(shape)), mode)
+
+
+def _intersect(a: Selection, b: Selection) -> Selection:
+    return tuple(slice(max(x.start, y.start), max(max(x.start, y.start), min(x.stop, y.stop)))
+                 for x, y in zip(a, b, strict=True))

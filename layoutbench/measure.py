@@ -89,6 +89,9 @@ class Measurement:
     versions: dict[str, str]
     timestamp: str
     fallback: str | None = None
+    #: Sampling rate (Hz) the pattern's selections were built with (ecephys patterns are in
+    #: seconds), so a row can be planned again (:func:`layoutbench.model.plan_for_measurement`).
+    rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A flat row: nested values are JSON strings, ``layout`` is the layout's name."""
@@ -109,6 +112,8 @@ class Measurement:
             kw[key] = json.loads(d[key]) if isinstance(d[key], str) else d[key]
         if isinstance(kw.get("fallback"), float):  # NaN from a CSV/Parquet round trip
             kw["fallback"] = None
+        if kw.get("rate") is not None:  # NaN (no rate, or a row written before rates were)
+            kw["rate"] = None if math.isnan(float(kw["rate"])) else float(kw["rate"])
         return cls(**kw)
 
 
@@ -152,4 +157,5 @@ def measure_case(endpoint: CountingEndpoint, variant: Variant, target: Target, r
         open_bytes=open_bytes, open_seconds=open_seconds, stored_bytes=variant.stored_bytes,
         compression_ratio=ratio, write_seconds=variant.write_seconds, digest=run.digest,
         versions=versions(), timestamp=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        rate=None if rate is None else float(rate),
     )

@@ -1,0 +1,333 @@
+"""Step-by-step simulation of how HDF5 readers turn chunk reads into requests (no I/O).
+
+A chunk read through h5py is not one request. Before the chunk, HDF5 reads the nodes of the
+chunk B-tree on its path that it has not read yet, and those nodes lie between the chunks in the
+file, where they were allocated while the chunks were appended; HDF5's chunk cache may hold the
+chunk already, depending on its slots, its size and the order of earlier reads; and every read
+that reaches the file object goes through the reader's own cache (fsspec's readahead block for
+h5py-fsspec, remfile's growing block runs for the remfile readers), which decides whether it
+becomes a request and how many bytes that request carries. Neither the count nor the bytes
+follow from the chunks a selection touches in closed form, so this module replays each of these
+mechanisms entry for entry and counts what reaches the network.
+
+It is the HDF5 half of :func:`layoutbench.geometry.plan_reads`, which works out the chunk reads
+of a pattern and calls :func:`plan_hdf5` with them. Its constants mirror the options
+:mod:`layoutbench.readers` opens files with (tests/test_geometry.py checks they agree), and its
+counts are checked against logs of the readers' reads and the gateway's counts
+(tests/test_model_measured.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+#: fsspec ``readahead`` block of h5py-fsspec: a miss fetches the read plus this much.
+READAHEAD_BLOCK = 64 * 1024
+#: remfile's block (``min_chunk_size``), growth factor and cap of a sequential load, in blocks.
+REMFILE_BLOCK, REMFILE_GROWTH, REMFILE_MAX_BLOCKS = 100 * 1024, 1.7, 1024
+#: remfile keeps this many blocks before dropping the oldest half (1e9 bytes).
+REMFILE_CACHE_BLOCKS = int(1e9 / REMFILE_BLOCK)
+#: h5py chunk cache as readers.h5_file_options sets it: max(1 MiB, one chunk), 521 slots, w0.
+H5_CACHE_BYTES, H5_CACHE_SLOTS, H5_CACHE_W0 = 2**20, 521, 0.75
+#: HDF5 v1 B-tree of chunk addresses: 2K = 64 entries per node; an appending split keeps 90 %.
+BTREE_ENTRIES, BTREE_KEEP = 64, 57
+
+
+def plan_hdf5(accesses: Iterable[tuple[tuple[int, ...], int]], sizes: np.ndarray,
+              grid: tuple[int, ...], chunk_bytes: int, root: int, mode: str) -> dict[str, int]:
+    """Requests and bytes h5py sends for a sequence of chunk reads in one open file.
+
+    A chunk's lookup first reads the B-tree nodes on its path that this open file has not read
+    yet, then the chunk is read whole in one call unless the chunk cache holds it. Those file
+    reads become requests through the reader's file object (:class:`Readahead` or
+    :class:`Remfile`).
+
+    Parameters
+    ----------
+    accesses
+        ``(chunk grid index, bytes of the chunk wanted)`` in the order h5py reads them: for each
+        selection, the chunks it intersects in C order.
+    sizes
+        Stored bytes of every chunk of the grid, in C order (the order HDF5 wrote them in).
+    grid
+        Number of chunks along each axis.
+    chunk_bytes
+        Uncompressed bytes of one whole chunk: what the chunk cache holds and a read decodes.
+    root
+        File offset of the B-tree root (chunk 0 follows the root node).
+    mode
+        ``"readahead"`` (h5py-fsspec) or ``"remfile"`` (h5py-remfile, pynwb-remfile).
+
+    Returns
+    -------
+    dict
+        The request and byte fields of :class:`~layoutbench.geometry.ReadPlan` it determines.
+    """
+    tree = BTree(len(sizes), len(grid))
+    offsets, node_addr, eof = tree.layout(sizes, root)
+    cache = ChunkCache(max(H5_CACHE_BYTES, chunk_bytes), chunk_bytes, grid)
+    reads: list[tuple[int, int, bool]] = []  # (offset, length, is index)
+    seen: set[tuple[int, int]] = set()
+    chunks_read = 0
+    for idx, nbytes in accesses:
+        lin = int(np.ravel_multi_index(idx, grid))
+        for node in tree.path(lin):
+            if node not in seen:
+                seen.add(node)
+                reads.append((node_addr[node], tree.node_size, True))
+        if not cache.access(lin, idx, nbytes):
+            chunks_read += 1
+            reads.append((int(offsets[lin]), int(sizes[lin]), False))
+    fobj: Readahead | Remfile = Readahead(eof) if mode == "readahead" else Remfile(eof)
+    index_requests = 0
+    for offset, length, is_index in reads:
+        n = fobj.requests
+        fobj.read(offset, length)
+        index_requests += (fobj.requests - n) if is_index else 0
+    return {"chunks_read": chunks_read, "requests": fobj.requests,
+            "index_requests": index_requests, "bytes_transferred": fobj.nbytes,
+            "bytes_decoded": chunks_read * chunk_bytes, "rounds": fobj.requests,
+            "serial_bytes": fobj.nbytes}
+
+
+# -- HDF5: chunk index, file offsets and chunk cache -------------------------------------------
+def btree_groups(n: int) -> int:
+    """Nodes needed for ``n`` entries appended in order: a full node (64) splits 57 + 7."""
+    return 1 if n <= BTREE_ENTRIES else -(-(n - BTREE_ENTRIES) // BTREE_KEEP) + 1
+
+
+class BTree:
+    """Shape and file placement of the v1 B-tree HDF5 builds while chunks are appended in C order.
+
+    Leaf ``m`` holds chunks ``[57m, 57m+57)`` (the last up to 64), and so on up the levels.
+    Nodes are allocated at the end of the file when they are created: right after the chunk
+    whose insertion split a node, the new right sibling first, then (when the root split) the
+    old root's copy; the root itself never moves. This is what places B-tree nodes between the
+    chunks in the file, and therefore which reads share a readahead block or a remfile block.
+    """
+
+    def __init__(self, n: int, ndim: int) -> None:
+        self.node_size = 24 + (BTREE_ENTRIES + 1) * (8 + 8 * (ndim + 1)) + BTREE_ENTRIES * 8
+        self.counts = [btree_groups(n)]
+        while self.counts[-1] > 1:
+            self.counts.append(btree_groups(self.counts[-1]))
+        # creation events: (index of the chunk inserted, nodes allocated in order)
+        self.events: list[tuple[int, list[tuple[int, int]]]] = []
+        nodes, fill, height = [1], [0], 1
+        for m in range(1, self.counts[0]):
+            alloc = [(0, m)]
+            nodes[0] += 1
+            level = 1
+            while True:
+                if level == height:  # the node that split was the root: it moves, a new root
+                    alloc.append((level - 1, 0))
+                    nodes.append(1)
+                    fill.append(2)
+                    height += 1
+                    break
+                fill[level] += 1
+                if fill[level] <= BTREE_ENTRIES:
+                    break
+                alloc.append((level, nodes[level]))
+                nodes[level] += 1
+                fill[level] = BTREE_ENTRIES + 1 - BTREE_KEEP
+                level += 1
+            self.events.append((BTREE_ENTRIES + BTREE_KEEP * (m - 1), alloc))
+        self.event_chunks = np.array([j for j, _ in self.events], np.int64)
+        # nodes allocated up to and including each event (0 first, for chunks before any)
+        self.nodes_through = np.cumsum([0] + [len(a) for _, a in self.events], dtype=np.int64)
+
+    def path(self, lin: int) -> list[tuple[int, int]]:
+        """(level, index) of the nodes a lookup of chunk ``lin`` visits, root first."""
+        idx = min(lin // BTREE_KEEP, self.counts[0] - 1)
+        out = [(0, idx)]
+        for level in range(1, len(self.counts)):
+            idx = min(idx // BTREE_KEEP, self.counts[level] - 1)
+            out.append((level, idx))
+        return out[::-1]
+
+    def layout(self, sizes: np.ndarray, root: int) -> tuple[np.ndarray, dict[tuple[int, int], int],
+                                                             int]:
+        """(chunk offsets, node addresses, end of file) for chunks of the given stored sizes."""
+        first = root + self.node_size
+        before = np.concatenate(([0], np.cumsum(sizes)[:-1])) if len(sizes) else sizes
+        nodes_before = self.nodes_through[np.searchsorted(self.event_chunks,
+                                                          np.arange(len(sizes)), side="left")]
+        offsets = first + before + self.node_size * nodes_before
+        addr = {(len(self.counts) - 1, 0): root}
+        for j, alloc in self.events:
+            end = int(offsets[j] + sizes[j])
+            for i, node in enumerate(alloc):
+                addr[node] = end + i * self.node_size
+        last = self.events[-1] if self.events else (-1, [])
+        eof = int(offsets[-1] + sizes[-1])
+        eof += self.node_size * len(last[1]) if last[0] == len(sizes) - 1 else 0
+        return offsets, addr, eof
+
+
+class ChunkCache:
+    """HDF5's raw-data chunk cache (H5Dchunk.c), entry for entry.
+
+    A miss appends the chunk at the tail after pruning from the head: first chunks already
+    read in full (within the first ``w0`` of the list), then anything. A hit moves its entry one
+    place towards the tail. A chunk whose hash slot is taken evicts the occupant. Chunks larger
+    than the cache are never cached.
+    """
+
+    def __init__(self, capacity: int, chunk_bytes: int, grid: tuple[int, ...]) -> None:
+        self.capacity, self.size = capacity, chunk_bytes
+        self.enabled = chunk_bytes <= capacity
+        self.bits = [0] + [max(0, (g - 1).bit_length()) for g in grid[1:]]
+        self.nxt: dict[int, int | None] = {}
+        self.prv: dict[int, int | None] = {}
+        self.head: int | None = None
+        self.tail: int | None = None
+        self.unread: dict[int, int] = {}  # rd_count: bytes of the chunk not yet read
+        self.slot: dict[int, int] = {}
+        self.key: dict[int, tuple[int, ...]] = {}
+
+    def _hash(self, scaled: tuple[int, ...]) -> int:
+        val = scaled[0]
+        for s, b in zip(scaled[1:], self.bits[1:], strict=True):
+            val = (val << b) ^ s
+        return val % H5_CACHE_SLOTS
+
+    def access(self, lin: int, scaled: tuple[int, ...], nbytes: int) -> bool:
+        """Read ``nbytes`` of chunk ``lin``; True if it came from the cache."""
+        h = self._hash(scaled)
+        if self.slot.get(h) == lin:
+            nxt = self.nxt[lin]
+            if nxt is not None:  # swap with its successor
+                self._unlink(lin)
+                self._insert_after(lin, nxt)
+            self.unread[lin] -= min(self.unread[lin], nbytes)
+            return True
+        if self.enabled:
+            if h in self.slot:
+                self._evict(self.slot[h])
+            self._prune()
+            self.slot[h], self.key[lin] = lin, scaled
+            self.unread[lin] = self.size - min(self.size, nbytes)
+            self._insert_after(lin, self.tail)
+        return False
+
+    def _prune(self) -> None:
+        used = len(self.unread) * self.size
+        w0 = int(len(self.unread) * H5_CACHE_W0)
+        p: list[int | None] = [self.head, None]
+        while (p[0] is not None or p[1] is not None) and used + self.size > self.capacity:
+            if w0 == 0:
+                p[1] = self.head
+            n = [None if q is None else self.nxt[q] for q in p]
+            for i in (0, 1):
+                if used + self.size <= self.capacity:
+                    break
+                cur = p[i]
+                if cur is None or (i == 0 and self.unread[cur] != 0):
+                    continue
+                for j in (0, 1):
+                    if p[j] == cur:
+                        p[j] = None
+                    if n[j] == cur:
+                        n[j] = self.nxt[cur]
+                self._evict(cur)
+                used -= self.size
+            p = n
+            w0 -= 1
+
+    def _evict(self, lin: int) -> None:
+        self._unlink(lin)
+        del self.nxt[lin], self.prv[lin], self.unread[lin]
+        del self.slot[self._hash(self.key.pop(lin))]
+
+    def _unlink(self, lin: int) -> None:
+        prv, nxt = self.prv[lin], self.nxt[lin]
+        if prv is None:
+            self.head = nxt
+        else:
+            self.nxt[prv] = nxt
+        if nxt is None:
+            self.tail = prv
+        else:
+            self.prv[nxt] = prv
+
+    def _insert_after(self, lin: int, after: int | None) -> None:
+        """Link ``lin`` after ``after`` (``None``: into an empty list)."""
+        nxt = None if after is None else self.nxt[after]
+        self.prv[lin], self.nxt[lin] = after, nxt
+        if after is None:
+            self.head = lin
+        else:
+            self.nxt[after] = lin
+        if nxt is None:
+            self.tail = lin
+        else:
+            self.prv[nxt] = lin
+
+
+# -- the readers' file objects: which file reads become requests ----------------------------
+class Readahead:
+    """fsspec's ``ReadAheadCache`` (one block in memory): a read outside the block fetches the
+    read plus ``READAHEAD_BLOCK``; a read starting inside it fetches only what lies beyond.
+    Opening the file has left ``[0, 8 + block)`` in it (h5py's first read is 8 bytes at 0)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.requests, self.nbytes = size, 0, 0
+        self.start, self.end = 0, min(size, 8 + READAHEAD_BLOCK)
+
+    def read(self, start: int, length: int) -> None:
+        end = min(start + length, self.size)
+        if start >= self.size or start >= end or (self.start <= start and end <= self.end):
+            return
+        if self.start <= start < self.end:
+            start = self.end
+        stop = min(self.size, end + READAHEAD_BLOCK)
+        self.requests += 1
+        self.nbytes += stop - start
+        self.start, self.end = start, stop
+
+
+class Remfile:
+    """remfile.File: the file in 100 KiB blocks, every block kept once loaded. A load fetches at
+    least the blocks the read needs, and more when reads walk forward: the run length grows by
+    1.7x on each load that continues the previous one and shrinks otherwise (1024 blocks at
+    most). Opening the file has loaded block 0 (all of a variant's metadata)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.requests, self.nbytes = size, 0, 0
+        self.loaded: set[int] = {0}
+        self.order: list[int] = [0]
+        self.last, self.run = 0, 1
+
+    def read(self, start: int, length: int) -> None:
+        first, last = start // REMFILE_BLOCK, (start + length - 1) // REMFILE_BLOCK
+        for block in range(first, last + 1):
+            self._load(block, last - block + 1)
+        if len(self.order) > REMFILE_CACHE_BLOCKS:  # remfile drops the oldest half
+            half = int(REMFILE_CACHE_BLOCKS * 0.5)
+            self.loaded.difference_update(self.order[:half])
+            self.order = self.order[half:]
+
+    def _load(self, block: int, needed: int) -> None:
+        if block in self.loaded:
+            self.last = block
+            return
+        if block == self.last + 1:
+            self.run = round(self.run * REMFILE_GROWTH + 0.5)
+        else:
+            self.run = round(self.run / REMFILE_GROWTH + 0.5)
+        self.run = min(max(self.run, needed), REMFILE_MAX_BLOCKS)
+        for j in range(1, self.run):
+            if block + j in self.loaded:
+                self.run = j
+                break
+        start = block * REMFILE_BLOCK
+        stop = min(start + self.run * REMFILE_BLOCK, self.size)
+        self.requests += 1
+        self.nbytes += stop - start
+        new = [b for b in range(block, block + self.run) if b * REMFILE_BLOCK < stop]
+        self.loaded.update(new)
+        self.order.extend(new)
+        self.last = block + self.run - 1
