@@ -114,11 +114,14 @@ def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, fmt
               help="Results table (.parquet or .csv).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where verified variants are kept between runs.")
+@click.option("--recommendation", "rec", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also measure the layout a `recommend --format json` chose "
+                                 "for the dataset (label `recommended`), side by side.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def sweep(file: Path, dataset: str | None, specs: tuple[str, ...], profile_name: str,
           latency_ms: float | None, bandwidth_mbps: float | None, grid: str,
           reader_names: tuple[str, ...], repeats: int, output: Path, cache_dir: Path | None,
-          fmt: str) -> None:
+          rec: Path | None, fmt: str) -> None:
     """Rewrite FILE's dataset across a layout grid and measure every reader × pattern."""
     from layoutbench.inspect import dataset_info
     from layoutbench.patterns import parse_spec
@@ -126,12 +129,24 @@ def sweep(file: Path, dataset: str | None, specs: tuple[str, ...], profile_name:
     from layoutbench.store import EmbeddedS3
     from layoutbench.sweep import run_sweep
 
-    dataset_info(file, dataset)  # fail fast on bad input, before starting servers
+    info = dataset_info(file, dataset)  # fail fast on bad input, before starting servers
     results_format(output)
     patterns = [parse_spec(s) for s in specs] or None
     profile = _profile(profile_name, latency_ms, bandwidth_mbps)
+    layouts = None
+    if rec is not None:
+        from dataclasses import replace
+
+        from layoutbench.apply import read_recommendation
+        from layoutbench.layout import default_grid
+
+        chosen = read_recommendation(rec)
+        if info.path not in chosen:
+            raise UserError(f"{rec}: has no recommendation for {info.path}")
+        layouts = [*default_grid(info.kind, info.shape, info.itemsize, grid),
+                   replace(chosen[info.path], label="recommended")]
     with EmbeddedS3() as s3:
-        results = run_sweep(file, s3, profile, dataset=dataset, grid=grid,
+        results = run_sweep(file, s3, profile, dataset=dataset, grid=grid, layouts=layouts,
                             readers=list(reader_names) or None, patterns=patterns,
                             cache_dir=cache_dir, progress=True, repeats=repeats)
     write_results(results, output)
@@ -274,6 +289,95 @@ def refs_build(source: str, output: Path | None, endpoint_url: str | None, anon:
                f"{refset.build_seconds:.2f}s)" + (f" -> {output}" if output else ""))
     for path, reason in refset.unsupported.items():
         click.echo(f"  not expressible, readers fall back to h5py: {path}: {reason}")
+
+
+_OUTPUT_FORMATS = ("table", "json", "neuroconv")
+_STORAGE_FORMATS = ("hdf5", "zarr", "any")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--dataset", default=None, help="One dataset (default: every one over --min-mb).")
+@click.option("--pattern", "--patterns", "specs", multiple=True,
+              help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable (weights are "
+                   "relative frequencies). Default: the patterns of each dataset's kind.")
+@_profile_options
+@click.option("--format", "formats", multiple=True,
+              type=click.Choice(_OUTPUT_FORMATS + _STORAGE_FORMATS),
+              help="Output (table, json, neuroconv) and/or storage constraint (hdf5, zarr, "
+                   "any); repeatable, e.g. --format json --format any. Defaults: table, hdf5.")
+@click.option("--reader", default=None,
+              help="Reader to optimise for (default: h5py-fsspec for HDF5, zarr for Zarr).")
+@click.option("--max-chunk-mb", type=float, default=10.0, show_default=True)
+@click.option("--min-ratio", type=float, default=0.9, show_default=True,
+              help="Lowest compression ratio allowed, relative to the current layout's.")
+@click.option("--min-mb", type=float, default=10.0, show_default=True,
+              help="Datasets smaller than this (uncompressed MB) are left alone.")
+@click.option("--measure", is_flag=True,
+              help="Rewrite the current and best layouts (a slab of big datasets), measure them "
+                   "on the embedded S3 under --profile and report beside the prediction.")
+@click.option("--get-price", type=float, default=0.0004, show_default=True,
+              help="USD per 1,000 GET requests (S3 Standard).")
+@click.option("--egress-price", type=float, default=0.09, show_default=True,
+              help="USD per GB transferred out (S3 to internet).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the JSON recommendation here (what `apply` takes).")
+def recommend(file: Path, dataset: str | None, specs: tuple[str, ...], profile_name: str,
+              latency_ms: float | None, bandwidth_mbps: float | None, formats: tuple[str, ...],
+              reader: str | None, max_chunk_mb: float, min_ratio: float, min_mb: float,
+              measure: bool, get_price: float, egress_price: float, output: Path | None) -> None:
+    """Recommend the layout that reads FILE's datasets fastest for the given workload.
+
+    Reads metadata and a few MB of chunks (no rewrite unless --measure): fast on large files.
+    """
+    from layoutbench.patterns import parse_spec
+    from layoutbench.recommend import recommend as run
+    from layoutbench.report.recommendation import neuroconv_config, render_table
+    from layoutbench.search import Constraints
+
+    outs = [f for f in formats if f in _OUTPUT_FORMATS]
+    stores = [f for f in formats if f in _STORAGE_FORMATS]
+    if len(outs) > 1 or len(stores) > 1:
+        raise UserError("--format: give at most one output (table, json, neuroconv) and one "
+                        "storage format (hdf5, zarr, any)")
+    if max_chunk_mb <= 0 or min_ratio < 0 or min_mb < 0:
+        raise UserError("--max-chunk-mb must be > 0, --min-ratio and --min-mb >= 0")
+    patterns = [parse_spec(s) for s in specs]
+    constraints = Constraints(format=stores[0] if stores else "hdf5", max_chunk_mb=max_chunk_mb,
+                              min_ratio_vs_current=min_ratio)
+    rec = run(file, dataset=dataset, patterns=patterns,
+              profile=_profile(profile_name, latency_ms, bandwidth_mbps),
+              constraints=constraints, reader=reader, threshold=int(min_mb * 1e6),
+              prices={"get_price": get_price, "egress_per_gb": egress_price},
+              measure=measure, progress=measure).to_dict()
+    if output is not None:
+        output.write_text(json.dumps(rec, indent=1) + "\n")
+    fmt = outs[0] if outs else "table"
+    if fmt == "json":
+        click.echo(json.dumps(rec, indent=1))
+    elif fmt == "neuroconv":
+        click.echo(json.dumps(neuroconv_config(rec), indent=1))
+    else:
+        click.echo(render_table(rec))
+
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to store the constants (default: the cache, used by recommend).")
+def calibrate(results: tuple[Path, ...], output: Path | None) -> None:
+    """Fit the cost model's constants to measured sweep RESULTS and store them."""
+    from layoutbench.calibration import calibrate_from_results, save_constants
+
+    for path in results:
+        if not path.exists():
+            raise UserError(f"{path}: no such results file")
+    if len(results) > 1:
+        raise UserError("calibrate takes one results file (concatenate sweeps first)")
+    constants = calibrate_from_results(results[0])
+    where = save_constants(constants, output, source=str(results[0]))
+    click.echo(f"fitted on {constants.n_rows} rows (rms log error "
+               f"{constants.rms_log_error:.3f}); stored in {where}")
 
 
 @main.command("apply")

@@ -165,6 +165,15 @@ def _volume_cutout(p: dict[str, Any], shape: tuple[int, ...], rate: float | None
             for start in starts]
 
 
+def _block_read(p: dict[str, Any], shape: tuple[int, ...], rate: float | None
+                ) -> list[Selection]:
+    """Whole rows of the first axis, ``mb`` per block: what a generic analysis streams."""
+    row = max(1, math.prod(shape[1:]))  # elements per index of axis 0
+    n = max(1, min(shape[0], round(p["mb"] * 1e6 / 2 / row)))  # 2 B per element, typical
+    starts = _spread(p["blocks"], 0, shape[0] - n, p["seed"])
+    return [(slice(s, s + n), *(slice(None),) * (len(shape) - 1)) for s in starts]
+
+
 def _no_selection(p: dict[str, Any], shape: tuple[int, ...], rate: float | None
                   ) -> list[Selection]:
     return []
@@ -238,6 +247,16 @@ PATTERNS: dict[str, PatternDef] = {
             _volume_cutout,
         ),
         PatternDef(
+            "block-read", "any",
+            (
+                Param("mb", "float", 10.0, "uncompressed MB per block (whole rows of axis 0)"),
+                Param("blocks", "int", 3, "how many blocks, spread over the first axis"),
+                Param("seed", "int", 0, "seed of the block positions"),
+            ),
+            "contiguous blocks along the first axis (any array: the generic read)",
+            _block_read,
+        ),
+        PatternDef(
             "open", "any", (),
             "open the file and reach a dataset's shape, dtype and attributes (no data)",
             _no_selection,
@@ -250,6 +269,7 @@ DEFAULT_PATTERNS: dict[str, tuple[str, ...]] = {
     "ophys": ("ophys-patch", "ophys-frames"),
     "ecephys": ("ecephys-channel-filter", "ecephys-window"),
     "volume": ("volume-planes", "volume-cutout"),
+    "other": ("block-read",),
 }
 #: The number of axes each data kind's arrays have.
 KIND_NDIM: dict[str, int] = {"ophys": 3, "ecephys": 2, "volume": 3}

@@ -1,0 +1,351 @@
+"""``layoutbench recommend``: the layout that reads fastest for a file's datasets and workload.
+
+The recommender inspects metadata, measures codecs on a few MB of the file's own chunks
+(:mod:`layoutbench.sampling`) and ranks candidates with the cost model (:mod:`.search`,
+:mod:`.geometry`, :mod:`.model`); nothing is rewritten unless ``measure=True``, which rewrites a
+slab of the dataset in the current and the best few layouts and measures them on the embedded
+endpoint, reported beside the predictions.
+
+The JSON it writes is the object of DESIGN.md §6, which ``layoutbench apply`` accepts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from layoutbench.errors import UserError
+from layoutbench.inspect import DatasetInfo, check_hdf5_file, list_datasets
+from layoutbench.layout import Layout, neuroconv_chunks
+from layoutbench.model import CostConstants
+from layoutbench.patterns import KIND_NDIM, AccessPattern, default_patterns
+from layoutbench.search import (
+    DEFAULT_READERS,
+    REFERENCE_CODEC,
+    CodecFigures,
+    Constraints,
+    Scored,
+    Workload,
+    chunk_shapes,
+    codec_layouts,
+    distinct_geometries,
+    rank,
+    score,
+)
+from layoutbench.store.profiles import NetworkProfile
+
+log = logging.getLogger(__name__)
+
+#: Datasets smaller than this are not worth a new layout (DESIGN: default 10 MB).
+DEFAULT_THRESHOLD = 10_000_000
+#: Chunk shapes kept from stage 1 for the codec search.
+STAGE1_KEEP = 8
+#: Alternatives reported beside the recommendation.
+N_ALTERNATIVES = 4
+
+
+@dataclass(frozen=True)
+class DatasetRecommendation:
+    """One dataset's current layout, workload, recommendation and alternatives."""
+
+    info: DatasetInfo
+    kind: str
+    patterns: tuple[AccessPattern, ...]
+    current: Scored
+    recommended: Scored
+    alternatives: tuple[Scored, ...]
+    notes: tuple[str, ...] = ()
+    measured: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def speedup(self) -> float:
+        return self.current.seconds / self.recommended.seconds if self.recommended.seconds else 1
+
+    def to_dict(self, **prices: float) -> dict[str, Any]:
+        def layout_part(s: Scored) -> dict[str, Any]:
+            lay = s.layout
+            return {"name": lay.name, "format": lay.format, "chunks": list(lay.chunks),
+                    "shards": None if lay.shards is None else list(lay.shards),
+                    "codec": lay.codec, "level": lay.level, "shuffle": lay.shuffle,
+                    "page_size": lay.page_size}
+
+        def entry(s: Scored) -> dict[str, Any]:
+            return {**layout_part(s), **s.metrics(**prices),
+                    "speedup_vs_current": round(self.current.seconds / s.seconds, 3)
+                    if s.seconds else None}
+
+        return {
+            "path": self.info.path, "neurodata_type": self.info.neurodata_type,
+            "kind": self.kind, "shape": list(self.info.shape), "dtype": self.info.dtype,
+            "current": {**layout_part(self.current), **self.current.metrics(**prices)},
+            "patterns": [{"name": p.label, "weight": p.weight} for p in self.patterns],
+            "recommended": entry(self.recommended),
+            "alternatives": [entry(a) for a in self.alternatives],
+            "notes": list(self.notes), "measured": list(self.measured),
+        }
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Every dataset's recommendation for one file, profile and set of constraints."""
+
+    file: str
+    profile: NetworkProfile
+    constraints: Constraints
+    datasets: tuple[DatasetRecommendation, ...]
+    skipped: tuple[dict[str, str], ...] = ()
+    calibrated: bool = False
+    prices: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "profile": self.profile.name,
+                "profile_params": self.profile.to_dict(),
+                "constraints": self.constraints.to_dict(), "calibrated": self.calibrated,
+                "prices": self.prices,
+                "datasets": [d.to_dict(**self.prices) for d in self.datasets],
+                "skipped": list(self.skipped)}
+
+
+# -- workload ---------------------------------------------------------------------------------
+def dataset_kind(info: DatasetInfo) -> str:
+    """``ophys``/``ecephys``/``volume`` when the array has that kind's rank, else ``other``."""
+    kind = info.kind
+    return kind if KIND_NDIM.get(kind) == len(info.shape) else "other"
+
+
+def workload_for(info: DatasetInfo, kind: str, specs: Sequence[AccessPattern]
+                 ) -> tuple[tuple[AccessPattern, ...], tuple[str, ...]]:
+    """The user's patterns that fit ``kind``, else the kind's defaults (with a note saying so)."""
+    fitting = [p for p in specs if p.definition.kind in (kind, "any")
+               and not p.definition.includes_open]
+    if fitting:
+        return tuple(fitting), ()
+    notes = (f"no --pattern for {kind} data; using the defaults",) if specs else ()
+    return tuple(default_patterns(kind)), notes
+
+
+def _workload(patterns: Sequence[AccessPattern], info: DatasetInfo) -> Workload:
+    return Workload(tuple(p.label for p in patterns), tuple(p.weight for p in patterns),
+                    tuple(tuple(p.selections(info.shape, info.rate)) for p in patterns))
+
+
+# -- one dataset -------------------------------------------------------------------------------
+def _figures(samples: dict[Any, Any], layout: Layout) -> CodecFigures:
+    from layoutbench.sampling import sample_key
+
+    s = samples[sample_key(layout)]
+    return CodecFigures(ratio=s.ratio, decode_mbps=s.decode_mbps)
+
+
+def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
+                      patterns: Sequence[AccessPattern], profile: NetworkProfile,
+                      constraints: Constraints, constants: CostConstants,
+                      readers: dict[str, str], kind: str) -> DatasetRecommendation:
+    """Rank the search space for one dataset (see :mod:`layoutbench.search` for the stages)."""
+    from layoutbench.sampling import sample_codecs
+
+    shape, itemsize = tuple(info.shape), info.itemsize
+    workload = _workload(patterns, info)
+    current = info.current_layout("current")
+    extra = [current.chunks]
+    if kind in ("ophys", "ecephys", "volume"):
+        extra.append(neuroconv_chunks(kind, shape, itemsize))
+    shapes = chunk_shapes(shape, itemsize, constraints, extra)
+    probes = {fmt: Layout(fmt, current.chunks, *REFERENCE_CODEC[fmt][:2],
+                          shuffle=REFERENCE_CODEC[fmt][2]) for fmt in constraints.formats()}
+    samples = sample_codecs(path, info.path, [*probes.values(), current])
+    # the file's own ratio (stored bytes), decode speed from the sample of its codec
+    cur_fig = CodecFigures(ratio=info.nbytes / max(1, info.storage_bytes),
+                           decode_mbps=_figures(samples, current).decode_mbps)
+    n_chunks = math.prod(-(-n // c) for n, c in zip(shape, current.chunks, strict=True))
+    cur = score(current, readers["hdf5"], shape, itemsize, workload, cur_fig, profile,
+                constants, chunk_nbytes=info.storage_bytes / max(1, n_chunks))
+    # stage 1: chunk shapes with the reference codec, per format
+    stage1: list[Scored] = []
+    for fmt, probe in probes.items():
+        ref = _figures(samples, probe)
+        for chunks in shapes:
+            stage1.append(score(replace(probe, chunks=chunks), readers[fmt], shape, itemsize,
+                                workload, ref, profile, constants))
+    best_shapes = list(dict.fromkeys(s.layout.chunks for s in rank(stage1)))[:STAGE1_KEEP]
+    # stage 2: every codec on the best shapes, with ratios and speeds measured on this file
+    layouts = [lay for fmt in constraints.formats() for chunks in best_shapes
+               for lay in codec_layouts(fmt, chunks, shape, itemsize)]
+    samples.update(sample_codecs(path, info.path, [replace(lay, shards=None) for lay in layouts]))
+    floor = constraints.min_ratio_vs_current * cur_fig.ratio
+    scored, notes = [], []
+    for lay in layouts:
+        fig = _figures(samples, replace(lay, shards=None))
+        if fig.ratio < floor:
+            continue
+        scored.append(score(lay, readers[lay.format], shape, itemsize, workload, fig, profile,
+                            constants))
+    if not scored:
+        notes.append(f"no candidate compresses to {constraints.min_ratio_vs_current:g}x of the "
+                     f"current ratio ({cur_fig.ratio:.2f}); keeping the current layout")
+        scored = [cur]
+    ranked = rank(scored)
+    best = ranked[0]
+    if best.seconds >= cur.seconds:
+        notes.append("the current layout is already as fast as any candidate")
+    alternatives = tuple(distinct_geometries(ranked, N_ALTERNATIVES + 1)[1:])
+    return DatasetRecommendation(info, kind, tuple(patterns), cur, best, alternatives,
+                                 tuple(notes))
+
+
+# -- measuring the best candidates -------------------------------------------------------------
+#: Datasets larger than this are measured on a slab of their first axis, not whole.
+SLAB_BYTES = 512 * 10**6
+
+
+def _write_slab(path: Path, info: DatasetInfo, out: Path) -> Path:
+    """The first rows of the dataset (at most :data:`SLAB_BYTES`) at the same path, in the
+    current storage, with the sampling rate NWB keeps beside it, so patterns resolve alike."""
+    import h5py
+    import numpy as np
+
+    from layoutbench.rewrite import block_shape, iter_blocks
+
+    rows = max(1, min(info.shape[0], SLAB_BYTES // max(1, info.nbytes // info.shape[0])))
+    shape = (rows, *info.shape[1:])
+    with h5py.File(path, "r") as src, h5py.File(out, "w") as dst:
+        s = src[info.path]
+        d = dst.create_dataset(info.path, shape=shape, dtype=s.dtype,
+                               chunks=tuple(min(c, n) for c, n in zip(s.chunks or shape, shape,
+                                                                          strict=True)),
+                               compression=s.compression, compression_opts=s.compression_opts,
+                               shuffle=s.shuffle)
+        for key, value in s.parent.attrs.items():
+            d.parent.attrs[key] = value
+        if info.rate is not None:
+            dst.create_dataset(f"{s.parent.name}/starting_time", data=np.float64(0.0))
+            dst[f"{s.parent.name}/starting_time"].attrs["rate"] = info.rate
+        for sel in iter_blocks(shape, block_shape(shape, s.chunks or shape, s.dtype.itemsize)):
+            d[sel] = s[sel]
+    return out
+
+
+def measure_dataset(path: str | os.PathLike[str], rec: DatasetRecommendation,
+                    profile: NetworkProfile, constants: CostConstants, *, top: int = 3,
+                    cache_dir: str | os.PathLike[str] | None = None,
+                    progress: bool = False) -> tuple[dict[str, Any], ...]:
+    """Rewrite the current and the ``top`` best layouts (of a slab, for big datasets), measure
+    them on the embedded endpoint under ``profile`` and return predicted beside measured."""
+    import tempfile
+
+    import pandas as pd
+
+    from layoutbench.inspect import dataset_info
+    from layoutbench.store import EmbeddedS3
+    from layoutbench.sweep import run_sweep
+
+    info = rec.info
+    candidates = [rec.current, rec.recommended, *rec.alternatives][:top + 1]
+    with tempfile.TemporaryDirectory(prefix="layoutbench-measure-") as tmp:
+        src = Path(path)
+        if info.nbytes > SLAB_BYTES:
+            src = _write_slab(Path(path), info, Path(tmp) / "slab.h5")
+        slab = dataset_info(src, info.path)
+        workload = _workload(rec.patterns, slab)
+        readers = sorted({c.reader for c in candidates})
+        with EmbeddedS3() as s3:
+            rows = run_sweep(src, s3, profile, dataset=info.path,
+                             layouts=[c.layout for c in candidates], readers=readers,
+                             patterns=list(rec.patterns), cache_dir=cache_dir or tmp,
+                             progress=progress)
+    frame = pd.DataFrame([r.to_dict() for r in rows])
+    out = []
+    for c in candidates:
+        mine = frame[(frame["layout"] == c.layout.name) & (frame["reader"] == c.reader)]
+        if mine.empty:
+            continue
+        ratio = float(mine["compression_ratio"].iloc[0])
+        predicted = score(c.layout, c.reader, slab.shape, slab.itemsize, workload,
+                          CodecFigures(ratio, c.decode_mbps), profile, constants)
+        by_pattern = mine.set_index("pattern")
+        measured = [by_pattern.loc[name] for name in workload.names]
+        out.append({
+            "layout": c.layout.name, "reader": c.reader, "shape": list(slab.shape),
+            "predicted_seconds": round(predicted.seconds, 4),
+            "measured_seconds": round(workload.weighted([m["seconds"] for m in measured]), 4),
+            "predicted_requests": round(predicted.requests, 2),
+            "measured_requests": workload.weighted([m["requests"] for m in measured]),
+            "predicted_bytes": round(predicted.bytes_transferred),
+            "measured_bytes": round(workload.weighted([m["bytes_transferred"]
+                                                       for m in measured])),
+        })
+    return tuple(out)
+
+
+# -- the file ----------------------------------------------------------------------------------
+def _non_numeric(path: Path, threshold: int) -> list[dict[str, str]]:
+    """Datasets over the threshold that no layout search applies to (strings, compounds)."""
+    import h5py
+
+    out: list[dict[str, str]] = []
+    with h5py.File(path, "r") as f:
+
+        def visit(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset) and obj.shape and obj.dtype.kind not in "iufb":
+                nbytes = math.prod(obj.shape) * obj.dtype.itemsize
+                if nbytes >= threshold:
+                    what = "compound" if obj.dtype.names else "string/object"
+                    out.append({"path": "/" + name,
+                                "reason": f"{what} dtype: no chunk/codec search for it"})
+
+        f.visititems(visit)
+    return out
+
+
+def recommend(path: str | os.PathLike[str], *, dataset: str | None = None,
+              patterns: Sequence[AccessPattern] = (), profile: NetworkProfile,
+              constraints: Constraints | None = None, constants: CostConstants | None = None,
+              reader: str | None = None, threshold: int = DEFAULT_THRESHOLD,
+              prices: dict[str, float] | None = None, measure: bool = False,
+              progress: bool = False) -> Recommendation:
+    """Recommend a layout for each dataset of ``path`` over ``threshold`` bytes (or ``dataset``).
+
+    ``constants`` default to the stored calibration (``layoutbench calibrate``), else the
+    model's defaults; ``reader`` overrides the reader scored for its format.
+    """
+    from layoutbench.calibration import load_constants
+    from layoutbench.inspect import dataset_info
+    from layoutbench.readers import get_reader
+
+    p = check_hdf5_file(path)
+    constraints = constraints or Constraints()
+    if constraints.format not in ("hdf5", "zarr", "any"):
+        raise UserError(f"--format {constraints.format!r}: expected hdf5, zarr or any")
+    stored = load_constants() if constants is None else None
+    constants = constants or stored or CostConstants()
+    readers = dict(DEFAULT_READERS)
+    if reader is not None:
+        r = get_reader(reader)
+        for fmt in r.formats:
+            readers[fmt] = reader
+    if dataset is not None:
+        infos = [dataset_info(p, dataset)]
+        skipped: list[dict[str, str]] = []
+    else:
+        infos = list_datasets(p, min_bytes=threshold)
+        skipped = _non_numeric(p, threshold)
+    results = []
+    for info in infos:
+        kind = dataset_kind(info)
+        chosen, notes = workload_for(info, kind, patterns)
+        log.info("recommending %s %s (%s) for %s", info.path, info.shape, kind,
+                 ", ".join(pt.label for pt in chosen))
+        rec = recommend_dataset(p, info, chosen, profile, constraints, constants, readers, kind)
+        rec = replace(rec, notes=notes + rec.notes)
+        if measure:
+            rec = replace(rec, measured=measure_dataset(p, rec, profile, constants,
+                                                        progress=progress))
+        results.append(rec)
+    return Recommendation(str(p), profile, constraints, tuple(results), tuple(skipped),
+                          calibrated=stored is not None or constants.n_rows > 0,
+                          prices=prices or {})
