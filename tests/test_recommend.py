@@ -17,7 +17,14 @@ from layoutbench.generate import generate_ecephys, generate_ophys
 from layoutbench.patterns import parse_spec
 from layoutbench.recommend import recommend
 from layoutbench.search import Constraints, axis_options, chunk_shapes, shard_for
+from layoutbench.store import EmbeddedS3
 from layoutbench.store.profiles import get_profile
+
+
+@pytest.fixture(autouse=True)
+def _no_stored_calibration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results must not depend on constants a developer calibrated on this machine."""
+    monkeypatch.setenv("LAYOUTBENCH_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.mark.parametrize(("n", "extra", "expected"), [
@@ -168,3 +175,24 @@ def test_measure_reports_predicted_beside_measured(tmp_path: Path) -> None:
     for r in rows:
         assert r["measured_requests"] > 0 and r["predicted_requests"] > 0
         assert r["measured_bytes"] > 0
+
+
+def test_calibrate_then_recommend_uses_the_constants(ophys: Path, tmp_path: Path,
+                                                     s3: EmbeddedS3) -> None:
+    from layoutbench.layout import Layout
+    from layoutbench.results import write_results
+    from layoutbench.sweep import run_sweep
+
+    layouts = [Layout("hdf5", (400, 32, 32), "zstd", 3, shuffle=True),
+               Layout("hdf5", (1, 128, 128), "gzip", 4)]
+    rows = run_sweep(ophys, s3, get_profile("same-region"), layouts=layouts,
+                     readers=["h5py-fsspec"], patterns=[parse_spec("ophys-patch:offsets=2")],
+                     cache_dir=tmp_path / "variants")
+    results = write_results(rows, tmp_path / "r.parquet")
+    code, stdout, stderr = _run("calibrate", str(results))
+    assert code == 0, stderr
+    assert "fitted on 2 rows" in stdout
+    code, stdout, _ = _run("recommend", str(ophys), "--min-mb", "1", "--format", "json")
+    assert json.loads(stdout)["calibrated"] is True
+    code, _, stderr = _run("calibrate", str(tmp_path / "missing.parquet"))
+    assert code == 2 and "missing.parquet" in stderr
