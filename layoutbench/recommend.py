@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from layoutbench.errors import UserError
+from layoutbench.geometry import chunks_touched
 from layoutbench.inspect import DatasetInfo, check_hdf5_file, list_datasets
 from layoutbench.layout import Layout, neuroconv_chunks
 from layoutbench.model import CostConstants
@@ -45,6 +46,11 @@ log = logging.getLogger(__name__)
 DEFAULT_THRESHOLD = 10_000_000
 #: Chunk shapes kept from stage 1 for the codec search.
 STAGE1_KEEP = 8
+#: Stage 1 skips chunk shapes that make a workload touch more chunks than this (summed over its
+#: patterns): thousands of chunk reads lose to tens whatever the codec, and simulating HDF5's
+#: reads of each costs more than the rest of the search. remfile's growing sequential reads
+#: can make many small chunks cheap, so its cap is higher.
+MAX_TOUCHED = {"remfile": 40_000, "other": 4_000}
 #: Alternatives reported beside the recommendation.
 N_ALTERNATIVES = 4
 
@@ -167,9 +173,15 @@ def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
                 constants, chunk_nbytes=info.storage_bytes / max(1, n_chunks))
     # stage 1: chunk shapes with the reference codec, per format
     stage1: list[Scored] = []
+    cap = MAX_TOUCHED["remfile" if "remfile" in readers["hdf5"] else "other"]
+    touched = {c: sum(chunks_touched(sel, c) for sels in workload.selections for sel in sels)
+               for c in shapes}
+    kept = [c for c in shapes if touched[c] <= max(cap, min(touched.values()))]
+    log.info("%s: %d chunk shapes, %d within %d chunks touched", info.path, len(shapes),
+             len(kept), cap)
     for fmt, probe in probes.items():
         ref = _figures(samples, probe)
-        for chunks in shapes:
+        for chunks in kept:
             stage1.append(score(replace(probe, chunks=chunks), readers[fmt], shape, itemsize,
                                 workload, ref, profile, constants))
     best_shapes = list(dict.fromkeys(s.layout.chunks for s in rank(stage1)))[:STAGE1_KEEP]
