@@ -307,7 +307,8 @@ _STORAGE_FORMATS = ("hdf5", "zarr", "any")
               help="Output (table, json, neuroconv) and/or storage constraint (hdf5, zarr, "
                    "any); repeatable, e.g. --format json --format any. Defaults: table, hdf5.")
 @click.option("--reader", default=None,
-              help="Reader to optimise for (default: h5py-fsspec for HDF5, zarr for Zarr).")
+              help="Reader to optimise for (default: h5py-fsspec for HDF5, zarr for Zarr), or "
+                   "`any` to recommend the reader too (e.g. kerchunk references).")
 @click.option("--max-chunk-mb", type=float, default=10.0, show_default=True)
 @click.option("--min-ratio", type=float, default=0.9, show_default=True,
               help="Lowest compression ratio allowed, relative to the current layout's.")

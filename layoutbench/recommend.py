@@ -51,6 +51,10 @@ STAGE1_KEEP = 8
 #: reads of each costs more than the rest of the search. remfile's growing sequential reads
 #: can make many small chunks cheap, so its cap is higher.
 MAX_TOUCHED = {"remfile": 40_000, "other": 4_000}
+#: Readers the model predicts, by the format they read (``--reader any`` scores them all;
+#: pynwb-remfile reads data as h5py-remfile does).
+READER_FORMATS_MODELLED = {"h5py-fsspec": "hdf5", "h5py-remfile": "hdf5", "kerchunk": "hdf5",
+                           "zarr": "zarr"}
 #: Alternatives reported beside the recommendation.
 N_ALTERNATIVES = 4
 
@@ -151,7 +155,7 @@ def _figures(samples: dict[Any, Any], layout: Layout) -> CodecFigures:
 def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
                       patterns: Sequence[AccessPattern], profile: NetworkProfile,
                       constraints: Constraints, constants: CostConstants,
-                      readers: dict[str, str], kind: str) -> DatasetRecommendation:
+                      readers: dict[str, tuple[str, ...]], kind: str) -> DatasetRecommendation:
     """Rank the search space for one dataset (see :mod:`layoutbench.search` for the stages)."""
     from layoutbench.sampling import sample_codecs
 
@@ -169,11 +173,12 @@ def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
     cur_fig = CodecFigures(ratio=info.nbytes / max(1, info.storage_bytes),
                            decode_mbps=_figures(samples, current).decode_mbps)
     n_chunks = math.prod(-(-n // c) for n, c in zip(shape, current.chunks, strict=True))
-    cur = score(current, readers["hdf5"], shape, itemsize, workload, cur_fig, profile,
+    cur = score(current, DEFAULT_READERS["hdf5"] if len(readers["hdf5"]) > 1 else
+                readers["hdf5"][0], shape, itemsize, workload, cur_fig, profile,
                 constants, chunk_nbytes=info.storage_bytes / max(1, n_chunks))
     # stage 1: chunk shapes with the reference codec, per format
     stage1: list[Scored] = []
-    cap = MAX_TOUCHED["remfile" if "remfile" in readers["hdf5"] else "other"]
+    cap = MAX_TOUCHED["remfile" if any("remfile" in r for r in readers["hdf5"]) else "other"]
     touched = {c: sum(chunks_touched(sel, c) for sels in workload.selections for sel in sels)
                for c in shapes}
     kept = [c for c in shapes if touched[c] <= max(cap, min(touched.values()))]
@@ -182,8 +187,8 @@ def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
     for fmt, probe in probes.items():
         ref = _figures(samples, probe)
         for chunks in kept:
-            stage1.append(score(replace(probe, chunks=chunks), readers[fmt], shape, itemsize,
-                                workload, ref, profile, constants))
+            stage1 += [score(replace(probe, chunks=chunks), r, shape, itemsize, workload, ref,
+                             profile, constants) for r in readers[fmt]]
     best_shapes = list(dict.fromkeys(s.layout.chunks for s in rank(stage1)))[:STAGE1_KEEP]
     # stage 2: every codec on the best shapes, with ratios and speeds measured on this file
     layouts = [lay for fmt in constraints.formats() for chunks in best_shapes
@@ -195,8 +200,8 @@ def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
         fig = _figures(samples, replace(lay, shards=None))
         if fig.ratio < floor:
             continue
-        scored.append(score(lay, readers[lay.format], shape, itemsize, workload, fig, profile,
-                            constants))
+        scored += [score(lay, r, shape, itemsize, workload, fig, profile, constants)
+                   for r in readers[lay.format]]
     if not scored:
         notes.append(f"no candidate compresses to {constraints.min_ratio_vs_current:g}x of the "
                      f"current ratio ({cur_fig.ratio:.2f}); keeping the current layout")
@@ -323,7 +328,9 @@ def recommend(path: str | os.PathLike[str], *, dataset: str | None = None,
     """Recommend a layout for each dataset of ``path`` over ``threshold`` bytes (or ``dataset``).
 
     ``constants`` default to the stored calibration (``layoutbench calibrate``), else the
-    model's defaults; ``reader`` overrides the reader scored for its format.
+    model's defaults; ``reader`` overrides the reader scored for its format, and ``"any"``
+    makes the reader part of the recommendation (the current layout is still scored with the
+    default HDF5 reader, what users get today).
     """
     from layoutbench.calibration import load_constants
     from layoutbench.inspect import dataset_info
@@ -335,11 +342,13 @@ def recommend(path: str | os.PathLike[str], *, dataset: str | None = None,
         raise UserError(f"--format {constraints.format!r}: expected hdf5, zarr or any")
     stored = load_constants() if constants is None else None
     constants = constants or stored or CostConstants()
-    readers = dict(DEFAULT_READERS)
-    if reader is not None:
-        r = get_reader(reader)
-        for fmt in r.formats:
-            readers[fmt] = reader
+    readers: dict[str, tuple[str, ...]] = {fmt: (name,) for fmt, name in DEFAULT_READERS.items()}
+    if reader == "any":  # the reader is part of the recommendation
+        readers = {fmt: tuple(n for n, f in READER_FORMATS_MODELLED.items() if f == fmt)
+                   for fmt in readers}
+    elif reader is not None:
+        for fmt in get_reader(reader).formats:
+            readers[fmt] = (reader,)
     if dataset is not None:
         infos = [dataset_info(p, dataset)]
         skipped: list[dict[str, str]] = []

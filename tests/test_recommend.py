@@ -196,3 +196,13 @@ def test_calibrate_then_recommend_uses_the_constants(ophys: Path, tmp_path: Path
     assert json.loads(stdout)["calibrated"] is True
     code, _, stderr = _run("calibrate", str(tmp_path / "missing.parquet"))
     assert code == 2 and "missing.parquet" in stderr
+
+
+def test_reader_any_recommends_the_reader_too(ophys: Path) -> None:
+    rec = recommend(ophys, patterns=[parse_spec("ophys-patch")],
+                    profile=get_profile("cross-region"), reader="any", threshold=1_000_000)
+    d = rec.datasets[0]
+    assert d.current.reader == "h5py-fsspec"  # what users get today
+    # at 80 ms a request, concurrent chunk fetches beat serial HDF5 reads
+    assert d.recommended.reader == "kerchunk"
+    assert d.recommended.layout.codec != "lz4"  # references cannot express hdf5plugin's LZ4
