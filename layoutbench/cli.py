@@ -204,7 +204,8 @@ def serve(profile_name: str, latency_ms: float | None, bandwidth_mbps: float | N
 def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
          bandwidth_mbps: float | None, grid: str, ophys_shape: str | None,
          ecephys_shape: str | None, fmt: str) -> None:
-    """Generate ophys and ecephys samples, sweep them on the embedded S3, print the rankings."""
+    """Generate ophys and ecephys samples, sweep them on the embedded S3, print the rankings,
+    then the layout `recommend` chooses for each (also written as KIND.recommendation.json)."""
     from layoutbench.demo import run_demo
 
     profile = _profile(profile_name, latency_ms, bandwidth_mbps)
@@ -215,6 +216,12 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
     frames = run_demo(out_dir, profile, grid=grid, shapes=shapes)
     for frame in frames:
         _print_results(frame, fmt)
+        click.echo()
+    from layoutbench.demo import recommend_samples
+    from layoutbench.report.recommendation import render_table
+
+    for rec in recommend_samples(out_dir, profile):
+        click.echo(json.dumps(rec, indent=1) if fmt == "json" else render_table(rec))
         click.echo()
 
 

@@ -58,3 +58,21 @@ def run_demo(out_dir: Path, profile: Any, *, grid: str = "default",
             write_results(results, out_dir / f"{kind}.parquet")
             frames.append(to_frame(results))
     return frames
+
+
+def recommend_samples(out_dir: Path, profile: Any) -> list[dict[str, Any]]:
+    """The recommendation for each demo sample (default patterns of its kind), also written as
+    ``KIND.recommendation.json``, which ``layoutbench apply`` takes."""
+    import json
+
+    from layoutbench.recommend import recommend
+
+    recs = []
+    for kind in SAMPLES:
+        matches = sorted(out_dir.glob(f"{kind}*.nwb"), key=lambda p: p.stat().st_mtime)
+        if not matches:
+            continue
+        rec = recommend(matches[-1], profile=profile).to_dict()
+        (out_dir / f"{kind}.recommendation.json").write_text(json.dumps(rec, indent=1) + "\n")
+        recs.append(rec)
+    return recs

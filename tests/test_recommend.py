@@ -206,3 +206,13 @@ def test_reader_any_recommends_the_reader_too(ophys: Path) -> None:
     # at 80 ms a request, concurrent chunk fetches beat serial HDF5 reads
     assert d.recommended.reader == "kerchunk"
     assert d.recommended.layout.codec != "lz4"  # references cannot express hdf5plugin's LZ4
+
+
+def test_demo_recommends_each_sample(ophys: Path, tmp_path: Path) -> None:
+    from layoutbench.demo import recommend_samples
+
+    (tmp_path / "ophys.nwb").symlink_to(ophys)
+    recs = recommend_samples(tmp_path, get_profile("same-region"))
+    assert [r["datasets"][0]["kind"] for r in recs] == ["ophys"]  # ophys (small) only
+    written = json.loads((tmp_path / "ophys.recommendation.json").read_text())
+    assert layouts_from_recommendation(written)  # what apply takes
