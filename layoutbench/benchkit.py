@@ -41,6 +41,13 @@ from layoutbench.patterns import AccessPattern, parse_spec
 from layoutbench.readers import Reader, Target, get_reader
 from layoutbench.rewrite import SUFFIX, Variant, build_variant
 from layoutbench.store import NetworkProfile, get_profile
+from layoutbench.sweep import (
+    DATA_READERS,
+    OPEN_READERS,
+    measure_with_fallback,
+    upload_variant,
+    variant_target,
+)
 
 __all__ = ["DOMAINS", "BenchCase", "Domain", "PatternSuite", "Prepared", "open_case", "prepare",
            "stop", "suite_params"]
@@ -90,7 +97,6 @@ class Domain:
     name: str
     #: generator keyword arguments per size (see :data:`layoutbench.generate.GENERATORS`)
     sizes: dict[str, dict[str, Any]]
-    patterns: tuple[str, ...]
     readers: tuple[str, ...]
     layouts: Callable[[tuple[int, ...], int], list[Layout]] | None = None
     itemsize: int = 2
@@ -120,18 +126,16 @@ class Domain:
             lay.name for lay in self.layout_list(size)]
 
 
-DATA_READERS = ("h5py-remfile", "h5py-fsspec", "kerchunk", "zarr")
+#: Each suite's patterns are its classes' ``pattern`` attributes (benchmarks/*.py).
 DOMAINS: dict[str, Domain] = {
     d.name: d for d in (
         Domain("ophys", {"demo": {"shape": (1000, 256, 256)}, "small": {"shape": (120, 128, 128)}},
-               ("ophys-patch", "ophys-frames"), DATA_READERS, _ophys_layouts),
+               DATA_READERS, _ophys_layouts),
         Domain("ecephys", {"demo": {"shape": (1_800_000, 64)}, "small": {"shape": (150_000, 32)}},
-               ("ecephys-channel-filter:seconds=5", "ecephys-window"), DATA_READERS,
-               _quick("ecephys")),
+               DATA_READERS, _quick("ecephys")),
         Domain("volume", {"demo": {"shape": (256, 512, 512)}, "small": {"shape": (64, 256, 256)}},
-               ("volume-planes", "volume-cutout"), DATA_READERS, _quick("volume")),
-        Domain("open", {"demo": {}, "small": {"n_series": 120}}, ("open",),
-               ("h5py-remfile", "h5py-fsspec", "pynwb-remfile", "kerchunk"),
+               DATA_READERS, _quick("volume")),
+        Domain("open", {"demo": {}, "small": {"n_series": 120}}, OPEN_READERS,
                generator="many-series"),
     )
 }
@@ -186,8 +190,6 @@ def _ensure_uploaded(endpoint: Any, prepared: Prepared, layout_name: str) -> str
 
     A marker object is written after the upload, so a half-uploaded Zarr store is redone.
     """
-    from layoutbench.sweep import upload_variant
-
     key = prepared.key(layout_name)
     marker = f"asv-uploaded/{key}"
     try:
@@ -249,8 +251,6 @@ def _forget_old_runs(folder: Path, max_age: float = 86400.0) -> None:
 
 
 def _target(endpoint: Any, prepared: Prepared, layout_name: str) -> Target:
-    from layoutbench.sweep import variant_target
-
     return variant_target(endpoint, prepared.key(layout_name), prepared.variants[layout_name],
                           bench_dir() / "variants")
 
@@ -284,8 +284,6 @@ class BenchCase:
         """
         if self.record is not None and self.record.exists():
             return Measurement.from_dict(json.loads(self.record.read_text()))
-        from layoutbench.sweep import measure_with_fallback
-
         row = measure_with_fallback(self.endpoint, self.variant, self.target, self.reader,
                                     self.pattern, self.profile, self.rate)
         if self.record is not None:
