@@ -208,9 +208,11 @@ def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
         scored = [cur]
     ranked = rank(scored)
     best = ranked[0]
-    if best.seconds >= cur.seconds:
-        notes.append("the current layout is already as fast as any candidate")
-    alternatives = tuple(distinct_geometries(ranked, N_ALTERNATIVES + 1)[1:])
+    if best.seconds >= cur.seconds:  # never recommend a rewrite that reads slower
+        notes.append("the current layout is already as fast as any candidate: keep it")
+        best = cur
+    alternatives = tuple([s for s in distinct_geometries(ranked, N_ALTERNATIVES + 1)
+                          if s is not best][:N_ALTERNATIVES])
     return DatasetRecommendation(info, kind, tuple(patterns), cur, best, alternatives,
                                  tuple(notes))
 

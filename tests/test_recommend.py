@@ -216,3 +216,18 @@ def test_demo_recommends_each_sample(ophys: Path, tmp_path: Path) -> None:
     assert [r["datasets"][0]["kind"] for r in recs] == ["ophys"]  # ophys (small) only
     written = json.loads((tmp_path / "ophys.recommendation.json").read_text())
     assert layouts_from_recommendation(written)  # what apply takes
+
+
+def test_an_already_good_layout_is_kept(tmp_path: Path) -> None:
+    from layoutbench.layout import Layout
+
+    path = tmp_path / "good.nwb"
+    generate_ophys(path, shape=(400, 128, 128), seed=1,
+                   layout=Layout("hdf5", (400, 32, 32), "zstd", 3, shuffle=True))
+    rec = recommend(path, patterns=[parse_spec("ophys-patch")],
+                    profile=get_profile("same-region"), threshold=1_000_000,
+                    constraints=Constraints(max_chunk_mb=0.1))  # only smaller chunks allowed
+    d = rec.datasets[0]
+    assert d.recommended is d.current  # every candidate reads slower: no rewrite is advised
+    assert any("keep it" in n for n in d.notes)
+    assert d.alternatives and all(a.seconds >= d.current.seconds for a in d.alternatives)
