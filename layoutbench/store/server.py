@@ -44,6 +44,14 @@ _PORT_ATTEMPTS = 5
 _PKG_ROOT = str(Path(__file__).resolve().parents[2])
 
 
+def child_env() -> dict[str, str]:
+    """The environment for our server processes: they import this package, so make it
+    importable even from an uninstalled source tree."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PKG_ROOT, env.get("PYTHONPATH")]))
+    return env
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free a moment ago (callers must handle losing the race)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -124,12 +132,9 @@ class _ChildProcess:
             self._log.close()
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         logger.debug("starting %s: %s", self.name, " ".join(cmd))
-        # The children import this package: make it importable even from an uninstalled tree.
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PKG_ROOT, env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
             cmd,
-            env=env,
+            env=child_env(),
             stdin=subprocess.PIPE,  # closing it (or our death) makes the child exit
             stdout=subprocess.PIPE if capture_stdout else self._log,
             stderr=self._log,

@@ -24,21 +24,20 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_json
 from .embedded import EmbeddedS3
-from .server import http_call
+from .server import child_env, http_call
 
 logger = logging.getLogger(__name__)
 
 STATE_NAME = "endpoint.json"
 #: Default idle timeout: longer than any single benchmark, short enough to clean up after a run.
 IDLE_EXIT = 900.0
-_PKG_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def _alive(info: dict[str, Any]) -> bool:
@@ -72,13 +71,11 @@ def _locked(state_dir: Path) -> Iterator[None]:
 
 def _start_service(state: Path, idle_exit: float, timeout: float) -> dict[str, Any]:
     log_path = state.with_suffix(".log")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PKG_ROOT, env.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "layoutbench.store.shared", "--state", str(state),
            "--idle-exit", repr(idle_exit)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                close_fds=True, start_new_session=True)
+        proc = subprocess.Popen(cmd, env=child_env(), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log, close_fds=True, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = _read_state(state)
@@ -131,11 +128,7 @@ def serve(state: Path, idle_exit: float) -> None:
     with EmbeddedS3() as s3:
         info = {"pid": os.getpid(), "endpoint_url": s3.endpoint_url,
                 "upstream_url": s3.upstream_url, "bucket": s3.bucket}
-        state.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=state.parent, prefix=f".{state.name}.")
-        with os.fdopen(fd, "w") as f:
-            json.dump(info, f)
-        os.replace(tmp, state)
+        write_json(state, info)
         logger.info("serving %s; state %s; idle exit %.0f s", s3.endpoint_url, state, idle_exit)
         try:
             while True:
