@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from layoutbench.atomic import write_json
 from layoutbench.errors import UserError
 from layoutbench.layout import Layout, default_grid
 from layoutbench.measure import Measurement
@@ -287,11 +287,7 @@ class BenchCase:
         row = measure_with_fallback(self.endpoint, self.variant, self.target, self.reader,
                                     self.pattern, self.profile, self.rate)
         if self.record is not None:
-            self.record.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.record.parent, suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                json.dump(row.to_dict(), f)
-            os.replace(tmp, self.record)
+            write_json(self.record, row.to_dict())
         return row
 
 

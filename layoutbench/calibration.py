@@ -9,15 +9,14 @@ run would trust.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from layoutbench.atomic import write_json
 from layoutbench.errors import UserError
 from layoutbench.model import CostConstants, fit_constants
 
@@ -41,21 +40,12 @@ def save_constants(constants: CostConstants, path: str | os.PathLike[str] | None
     so readers see either the old calibration or the new one, never a mixture.
     """
     out = Path(path) if path is not None else default_path()
-    out.parent.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "source": source, "constants": constants.to_dict(),
     }
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=1, sort_keys=True)
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_json(out, doc, indent=1, sort_keys=True)
     log.info("saved cost-model constants to %s", out)
     return out
 

@@ -17,13 +17,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from layoutbench.atomic import write_json
 from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.errors import UserError
 from layoutbench.h5threads import gc_paused
@@ -392,18 +392,7 @@ def build_refs(url: str, storage_options: dict[str, Any] | None = None, *,
 # -- storing and loading ----------------------------------------------------------------------
 def write_refs_json(refset: RefSet, path: str | os.PathLike[str]) -> Path:
     """Write ``refset.to_dict()`` to ``path`` atomically (temporary name, then rename)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(refset.to_dict(), f, separators=(",", ":"))
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return out
+    return write_json(path, refset.to_dict(), separators=(",", ":"))
 
 
 def _parse(data: bytes | str, identity: ObjectIdentity, where: str) -> RefSet | None:
