@@ -1,10 +1,10 @@
 """Extracellular recordings (T, C): one electrode band-pass filtered, and 1 s of all channels.
 
 Parameters: the network profile (``LAYOUTBENCH_PROFILE``), the layout and the reader. See
-:mod:`layoutbench.benchkit`.
+:mod:`layoutbench.run.benchkit`.
 """
 
-from layoutbench import benchkit
+from layoutbench.run import benchkit
 
 PARAMS, PARAM_NAMES = benchkit.suite_params("ecephys")
 

@@ -5,7 +5,7 @@ aggregation at 1, 4 and 8 MiB). Readers include pynwb's full ``read()`` and kerc
 references from the local cache. ``track_read_amplification`` is NaN: opening reads no data.
 """
 
-from layoutbench import benchkit
+from layoutbench.run import benchkit
 
 PARAMS, PARAM_NAMES = benchkit.suite_params("open")
 

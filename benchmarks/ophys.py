@@ -1,10 +1,10 @@
 """Two-photon movies (T, Y, X): a cell's neighbourhood over time, and whole frames for a viewer.
 
 Parameters: the network profile (``LAYOUTBENCH_PROFILE``), the layout (the demo grid's
-baselines and best layouts) and the reader. See :mod:`layoutbench.benchkit`.
+baselines and best layouts) and the reader. See :mod:`layoutbench.run.benchkit`.
 """
 
-from layoutbench import benchkit
+from layoutbench.run import benchkit
 
 PARAMS, PARAM_NAMES = benchkit.suite_params("ophys")
 

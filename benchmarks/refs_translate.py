@@ -4,7 +4,7 @@ A plain script (``python benchmarks/refs_translate.py``): it writes an HDF5 file
 (2000, 5000) int16 dataset in (10, 10) gzip chunks -- 100,000 chunks, the scale at which a
 per-chunk index lookup instead of HDF5's chunk iteration, or a translation that fetches
 metadata in tiny requests, becomes minutes instead of seconds -- then times
-:func:`layoutbench.refs.build_refs` on the local path and on an ``s3://`` URL served by
+:func:`layoutbench.read.refs.build_refs` on the local path and on an ``s3://`` URL served by
 :class:`~layoutbench.store.EmbeddedS3`. Nothing runs on import.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from layoutbench.refs import build_refs
+from layoutbench.read.refs_build import build_refs
 from layoutbench.store import EmbeddedS3, get_profile
 
 SHAPE = (2000, 5000)

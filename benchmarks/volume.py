@@ -1,10 +1,10 @@
 """3-D microscopy volumes (Z, Y, X) as a viewer reads them: orthogonal planes and cutouts.
 
 Parameters: the network profile (``LAYOUTBENCH_PROFILE``), the layout (slabs, cubes, sharded
-Zarr) and the reader. See :mod:`layoutbench.benchkit`.
+Zarr) and the reader. See :mod:`layoutbench.run.benchkit`.
 """
 
-from layoutbench import benchkit
+from layoutbench.run import benchkit
 
 PARAMS, PARAM_NAMES = benchkit.suite_params("volume")
 

@@ -1,4 +1,4 @@
-"""How a :class:`~layoutbench.layout.Layout`'s codec maps onto h5py filters and Zarr v3 codecs.
+"""How a :class:`~layoutbench.plan.layout.Layout`'s codec maps onto h5py filters and Zarr v3 codecs.
 
 One place so that the rewriter, the generators and (later) the kerchunk translator agree on
 what "blosc-zstd level 5 with shuffle" means in each format.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from layoutbench.layout import Layout
+from layoutbench.plan.layout import Layout
 
 
 def ensure_hdf5_filters() -> None:

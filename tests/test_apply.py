@@ -14,22 +14,23 @@ import numpy as np
 import pynwb
 import pytest
 
-from layoutbench import apply
-from layoutbench.apply import (
+from layoutbench.errors import UserError
+from layoutbench.generate import DATASET_PATHS, GENERATORS
+from layoutbench.plan.layout import Layout
+from layoutbench.read.inspect import dataset_info
+from layoutbench.write import apply
+from layoutbench.write.apply import apply_layouts
+from layoutbench.write.apply_plan import (
     ApplyResult,
     Step,
-    apply_layouts,
     file_page_size,
     layouts_from_recommendation,
     plan_copy,
     read_recommendation,
 )
-from layoutbench.errors import UserError
-from layoutbench.generate import DATASET_PATHS, GENERATORS
-from layoutbench.inspect import dataset_info
-from layoutbench.layout import Layout
-from layoutbench.repack import LinkEntry, link_structure, scan_links, verify_same_file
-from layoutbench.rewrite import VerificationError
+from layoutbench.write.h5copy import LinkEntry, link_structure, scan_links
+from layoutbench.write.rewrite import VerificationError
+from layoutbench.write.verify import verify_same_file
 
 MiB = 2**20
 OPHYS, ECEPHYS = DATASET_PATHS["ophys"], DATASET_PATHS["ecephys"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from layoutbench import benchkit
 from layoutbench.errors import UserError
+from layoutbench.run import benchkit
 from layoutbench.store.shared import STATE_NAME, shared_endpoint, stop_shared
 
 ROOT = Path(__file__).resolve().parents[1]

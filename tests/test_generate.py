@@ -24,7 +24,7 @@ from layoutbench.generate import (
 from layoutbench.generate._nwb import BlockIterator
 from layoutbench.generate.ecephys import EcephysModel
 from layoutbench.generate.ophys import OphysModel
-from layoutbench.layout import Layout, neuroconv_chunks
+from layoutbench.plan.layout import Layout, neuroconv_chunks
 
 OPHYS_SHAPE = (200, 64, 64)
 ECEPHYS_SHAPE = (60000, 16)

@@ -22,8 +22,8 @@ from layoutbench.generate.volume import (
     VolumeModel,
     volume_shape,
 )
-from layoutbench.inspect import dataset_info
-from layoutbench.layout import Layout, kind_of, neuroconv_chunks
+from layoutbench.plan.layout import Layout, kind_of, neuroconv_chunks
+from layoutbench.read.inspect import dataset_info
 
 SHAPE = (64, 128, 128)
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from layoutbench.geometry import (
+from layoutbench.plan.geometry import (
     CONCURRENCY,
     H5_CACHE_BYTES,
     H5_CACHE_SLOTS,
@@ -25,8 +25,8 @@ from layoutbench.geometry import (
     plan_reads,
     selection_size,
 )
-from layoutbench.h5sim import BTree, Readahead, Remfile
-from layoutbench.layout import Layout
+from layoutbench.plan.h5sim import BTree, Readahead, Remfile
+from layoutbench.plan.layout import Layout
 
 
 @st.composite
@@ -212,7 +212,7 @@ def test_readahead_and_remfile_models() -> None:
 
 def test_reader_constants_mirror_readers() -> None:
     """The plan's numbers are the readers' settings: a change there must show here."""
-    from layoutbench import readers
+    from layoutbench.read import readers
 
     assert set(readers.READERS) <= set(READER_MODES)
     assert readers.H5pyFsspec.options["block_size"] == READAHEAD_BLOCK

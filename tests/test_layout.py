@@ -7,7 +7,7 @@ import json
 import h5py
 import pytest
 
-from layoutbench.layout import (
+from layoutbench.plan.layout import (
     Layout,
     LayoutError,
     default_grid,

@@ -11,24 +11,24 @@ import h5py
 import numpy as np
 import pytest
 
-from layoutbench.calibration import (
-    calibrate_from_results,
-    default_path,
-    load_constants,
-    save_constants,
-)
-from layoutbench.geometry import ReadPlan
-from layoutbench.layout import Layout
-from layoutbench.measure import Measurement
-from layoutbench.model import (
+from layoutbench.plan.geometry import ReadPlan
+from layoutbench.plan.layout import Layout
+from layoutbench.plan.measurement import Measurement
+from layoutbench.plan.model import (
     CostConstants,
     fit_constants,
     plan_for_measurement,
     predict_seconds,
 )
-from layoutbench.results import read_results, write_results
-from layoutbench.sampling import region_shape, region_starts, sample_codecs, sample_key
-from layoutbench.store.profiles import NetworkProfile, get_profile
+from layoutbench.plan.profiles import NetworkProfile, get_profile
+from layoutbench.read.sampling import region_shape, region_starts, sample_codecs, sample_key
+from layoutbench.run.calibration import (
+    calibrate_from_results,
+    default_path,
+    load_constants,
+    save_constants,
+)
+from layoutbench.run.results import read_results, write_results
 
 SAME_REGION, HOME = get_profile("same-region"), get_profile("home")
 
@@ -234,7 +234,7 @@ def movie(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_sampled_ratios_match_written_variants(movie: Path, tmp_path: Path) -> None:
-    from layoutbench.rewrite import write_variant
+    from layoutbench.write.rewrite import write_variant
 
     data = "/acquisition/TwoPhotonSeries/data"
     layouts = [Layout("hdf5", (120, 32, 32), "zstd", shuffle=True),

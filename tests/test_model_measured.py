@@ -22,14 +22,14 @@ import h5py
 import numpy as np
 import pytest
 
-from layoutbench.geometry import plan_reads
-from layoutbench.layout import Layout
-from layoutbench.measure import measure_case
-from layoutbench.patterns import parse_spec
-from layoutbench.readers import get_reader
-from layoutbench.rewrite import Variant, write_variant
+from layoutbench.plan.geometry import plan_reads
+from layoutbench.plan.layout import Layout
+from layoutbench.plan.patterns import parse_spec
+from layoutbench.read.readers import get_reader
+from layoutbench.run.measure import measure_case
+from layoutbench.run.sweep import upload_variant, variant_target
 from layoutbench.store import get_profile
-from layoutbench.sweep import upload_variant, variant_target
+from layoutbench.write.rewrite import Variant, write_variant
 
 OPHYS = "/acquisition/TwoPhotonSeries/data"
 ECEPHYS = "/acquisition/ElectricalSeries/data"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from layoutbench.layout import Layout
-from layoutbench.patterns import parse_spec
+from layoutbench.plan.layout import Layout
+from layoutbench.plan.patterns import parse_spec
+from layoutbench.run.sweep import FALLBACK_READER, run_sweep
 from layoutbench.store import get_profile
-from layoutbench.sweep import FALLBACK_READER, run_sweep
 
 MiB = 2**20
 

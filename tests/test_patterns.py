@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layoutbench.patterns import PatternError, default_patterns, make_pattern, parse_spec
+from layoutbench.plan.patterns import PatternError, default_patterns, make_pattern, parse_spec
 
 
 @pytest.mark.parametrize(

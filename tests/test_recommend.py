@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from layoutbench.apply import layouts_from_recommendation
 from layoutbench.cli import main
 from layoutbench.generate import generate_ecephys, generate_ophys
-from layoutbench.patterns import parse_spec
-from layoutbench.recommend import recommend
-from layoutbench.search import Constraints, axis_options, chunk_shapes, shard_for
+from layoutbench.plan.patterns import parse_spec
+from layoutbench.plan.profiles import get_profile
+from layoutbench.plan.search import Constraints, axis_options, chunk_shapes, shard_for
+from layoutbench.run.recommend import recommend
 from layoutbench.store import EmbeddedS3
-from layoutbench.store.profiles import get_profile
+from layoutbench.write.apply_plan import layouts_from_recommendation
 
 
 @pytest.fixture(autouse=True)
@@ -179,9 +179,9 @@ def test_measure_reports_predicted_beside_measured(tmp_path: Path) -> None:
 
 def test_calibrate_then_recommend_uses_the_constants(ophys: Path, tmp_path: Path,
                                                      s3: EmbeddedS3) -> None:
-    from layoutbench.layout import Layout
-    from layoutbench.results import write_results
-    from layoutbench.sweep import run_sweep
+    from layoutbench.plan.layout import Layout
+    from layoutbench.run.results import write_results
+    from layoutbench.run.sweep import run_sweep
 
     layouts = [Layout("hdf5", (400, 32, 32), "zstd", 3, shuffle=True),
                Layout("hdf5", (1, 128, 128), "gzip", 4)]
@@ -209,7 +209,7 @@ def test_reader_any_recommends_the_reader_too(ophys: Path) -> None:
 
 
 def test_demo_recommends_each_sample(ophys: Path, tmp_path: Path) -> None:
-    from layoutbench.demo import recommend_samples
+    from layoutbench.run.demo import recommend_samples
 
     (tmp_path / "ophys.nwb").symlink_to(ophys)
     recs = recommend_samples(tmp_path, get_profile("same-region"))
@@ -219,7 +219,7 @@ def test_demo_recommends_each_sample(ophys: Path, tmp_path: Path) -> None:
 
 
 def test_an_already_good_layout_is_kept(tmp_path: Path) -> None:
-    from layoutbench.layout import Layout
+    from layoutbench.plan.layout import Layout
 
     path = tmp_path / "good.nwb"
     generate_ophys(path, shape=(400, 128, 128), seed=1,

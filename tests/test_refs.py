@@ -14,21 +14,20 @@ from botocore.exceptions import ClientError
 from kerchunk.hdf import SingleHdf5ToZarr
 
 from layoutbench.errors import UserError
-from layoutbench.layout import Layout, default_grid
-from layoutbench.refs import (
+from layoutbench.plan.layout import Layout, default_grid
+from layoutbench.read.refs import (
     SIDECAR_SUFFIX,
     ObjectIdentity,
     ReferencesUnsupported,
     RefSet,
-    build_refs,
     load_refs,
     object_identity,
-    open_refs,
-    open_refs_array,
     write_refs_json,
 )
-from layoutbench.rewrite import write_variant
+from layoutbench.read.refs_build import build_refs
+from layoutbench.read.refs_open import open_refs, open_refs_array
 from layoutbench.store import EmbeddedS3
+from layoutbench.write.rewrite import write_variant
 
 OPHYS = ("ophys", (60, 48, 40), "uint16", "/acquisition/TwoPhotonSeries/data")
 ECEPHYS = ("ecephys", (20000, 8), "int16", "/acquisition/ElectricalSeries/data")

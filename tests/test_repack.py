@@ -11,10 +11,11 @@ import numpy as np
 import pynwb
 import pytest
 
-from layoutbench import repack
-from layoutbench.readers import Target, h5_file_options
-from layoutbench.repack import file_layouts, repack_file, verify_same_file, write_file_variant
-from layoutbench.rewrite import VerificationError
+from layoutbench.read.readers import Target, h5_file_options
+from layoutbench.write import repack
+from layoutbench.write.repack import file_layouts, repack_file, write_file_variant
+from layoutbench.write.rewrite import VerificationError
+from layoutbench.write.verify import verify_same_file
 
 MiB = 2**20
 

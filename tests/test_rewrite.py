@@ -9,9 +9,9 @@ import h5py
 import numpy as np
 import pytest
 
-from layoutbench import rewrite
-from layoutbench.layout import Layout, default_grid
-from layoutbench.rewrite import (
+from layoutbench.plan.layout import Layout, default_grid
+from layoutbench.write import rewrite
+from layoutbench.write.rewrite import (
     VerificationError,
     block_shape,
     build_variant,
@@ -187,7 +187,7 @@ def test_cached_plugin_variant_reads_in_a_fresh_process(source: Path, tmp_path: 
     import sys
 
     v = write_variant(source, OPHYS, Layout("hdf5", (30, 16, 16), "zstd"), tmp_path / "z.h5")
-    code = ("from layoutbench.readers import _h5_dataset; import sys; "
+    code = ("from layoutbench.read.readers import _h5_dataset; import sys; "
             f"f, d = _h5_dataset({v.path!r}, {OPHYS!r}); print(int(d[0:2, 0:4, 0:4].sum()))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)

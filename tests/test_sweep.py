@@ -8,14 +8,14 @@ import h5py
 import numpy as np
 import pytest
 
-from layoutbench.layout import Layout
-from layoutbench.measure import Measurement
-from layoutbench.patterns import parse_spec
-from layoutbench.readers import Target, get_reader
-from layoutbench.results import read_results, write_results
-from layoutbench.rewrite import write_variant
+from layoutbench.plan.layout import Layout
+from layoutbench.plan.measurement import Measurement
+from layoutbench.plan.patterns import parse_spec
+from layoutbench.read.readers import Target, get_reader
+from layoutbench.run.results import read_results, write_results
+from layoutbench.run.sweep import plan_cases, run_sweep
 from layoutbench.store import get_profile
-from layoutbench.sweep import plan_cases, run_sweep
+from layoutbench.write.rewrite import write_variant
 
 DATA = "/acquisition/TwoPhotonSeries/data"
 

@@ -32,7 +32,7 @@ from hdmf.data_utils import GenericDataChunkIterator
 from pynwb import NWBHDF5IO, NWBFile
 from tqdm import tqdm
 
-from layoutbench.layout import Layout, neuroconv_default
+from layoutbench.plan.layout import Layout, neuroconv_default
 
 logger = logging.getLogger(__name__)
 
@@ -347,7 +347,7 @@ def label_axes(dset: h5py.Dataset, axes: Sequence[str]) -> None:
     """Name the axes of ``dset`` with HDF5 dimension labels (``dset.dims[i].label``).
 
     Labels are HDF5's own way of saying what each axis is, readable by any HDF5 tool;
-    :func:`layoutbench.layout.kind_of` uses them to tell a z-stack from a movie.
+    :func:`layoutbench.plan.layout.kind_of` uses them to tell a z-stack from a movie.
     """
     if len(axes) != dset.ndim:
         raise ValueError(f"{len(axes)} axis labels for a {dset.ndim}-d dataset {dset.name}")

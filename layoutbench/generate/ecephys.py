@@ -41,7 +41,7 @@ from layoutbench.generate._nwb import (
     synthetic_nwbfile,
     write_nwb,
 )
-from layoutbench.layout import Layout
+from layoutbench.plan.layout import Layout
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ def generate_ecephys(
     rate
         Sampling rate in Hz (sets waveform and filter lengths in samples and the series' rate).
     layout
-        HDF5 layout of the recording; default :func:`layoutbench.layout.neuroconv_default`.
+        HDF5 layout of the recording; default :func:`layoutbench.plan.layout.neuroconv_default`.
     progress
         Show a tqdm bar of blocks written on stderr.
 

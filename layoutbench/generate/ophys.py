@@ -38,7 +38,7 @@ from layoutbench.generate._nwb import (
     synthetic_nwbfile,
     write_nwb,
 )
-from layoutbench.layout import Layout
+from layoutbench.plan.layout import Layout
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ def generate_ophys(
     rate
         Frame rate in Hz (sets the calcium decay in frames and the series' ``rate``).
     layout
-        HDF5 layout of the movie; default :func:`layoutbench.layout.neuroconv_default`.
+        HDF5 layout of the movie; default :func:`layoutbench.plan.layout.neuroconv_default`.
     progress
         Show a tqdm bar of blocks written on stderr.
 

@@ -23,7 +23,7 @@ NWB files. The alternative, a single ``(1, x, y, z)`` frame, would put depth on 
 axis and add a singleton axis every reader must know to drop. What makes the array a volume
 rather than a movie is said twice: in the series' description and comments for people, and
 as HDF5 dimension labels ``("z", "y", "x")`` on the dataset for programs
-(:func:`layoutbench.layout.kind_of`); a user can label a real stack the same way with
+(:func:`layoutbench.plan.layout.kind_of`); a user can label a real stack the same way with
 ``dset.dims[0].label = "z"``.
 
 Generation streams along z in blocks of planes: cells and neurite segments are drawn once
@@ -59,7 +59,7 @@ from layoutbench.generate._nwb import (
     write_hdf5,
     write_nwb,
 )
-from layoutbench.layout import Layout
+from layoutbench.plan.layout import Layout
 
 logger = logging.getLogger(__name__)
 
@@ -421,7 +421,7 @@ def generate_volume(
         Counts of somata and neurites; default by density (:data:`CELLS_PER_MM3`,
         :data:`NEURITES_PER_MM3`) over the imaged tissue.
     layout
-        HDF5 layout of the volume; default :func:`layoutbench.layout.neuroconv_default`.
+        HDF5 layout of the volume; default :func:`layoutbench.plan.layout.neuroconv_default`.
     plain
         Write a plain HDF5 file with the volume at :data:`PLAIN_DATASET` instead of NWB, as
         volumes outside NWB are usually stored; the data are the same.

@@ -1,4 +1,4 @@
-"""Render a :class:`~layoutbench.recommend.Recommendation`: a table for people, and neuroconv's
+"""Render a :class:`~layoutbench.run.recommend.Recommendation`: a table for people, and neuroconv's
 dataset I/O configuration for conversion pipelines.
 
 neuroconv's HDF5 configuration (``HDF5DatasetIOConfiguration``) names a compression method
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from layoutbench.layout import Layout
+from layoutbench.plan.layout import Layout
 
 #: Uncompressed bytes per write buffer neuroconv should use (its default is 1 GB).
 BUFFER_BYTES = 10**9

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .profiles import PROFILES, NetworkProfile, get_profile
+from layoutbench.plan.profiles import PROFILES, NetworkProfile, get_profile
 
 if TYPE_CHECKING:
     from .embedded import EmbeddedS3, ObjectInfo

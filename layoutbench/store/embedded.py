@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Literal, overload
 from urllib.parse import quote
 
-from .profiles import NetworkProfile, get_profile
+from layoutbench.plan.profiles import NetworkProfile, get_profile
+
 from .server import GatewayClient, GatewayProcess, GatewayStats, MotoServer
 
 logger = logging.getLogger(__name__)

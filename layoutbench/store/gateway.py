@@ -33,9 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from layoutbench.plan.profiles import PROFILES, NetworkProfile, get_profile
 from layoutbench.store._child import exit_with_stdin
-
-from .profiles import PROFILES, NetworkProfile, get_profile
 
 logger = logging.getLogger(__name__)
 

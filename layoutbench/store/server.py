@@ -33,9 +33,10 @@ from http.client import HTTPConnection
 from pathlib import Path
 from typing import IO, Any
 
+from layoutbench.plan.profiles import PROFILES, NetworkProfile
+
 from ._moto_launcher import PATCH_OK_MARKER, PATCH_SKIPPED_MARKER
 from .gateway import CONTROL_PREFIX
-from .profiles import PROFILES, NetworkProfile
 
 logger = logging.getLogger(__name__)
 

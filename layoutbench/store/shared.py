@@ -29,7 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json
+from layoutbench.atomic import write_json
+
 from .embedded import EmbeddedS3
 from .server import child_env, http_call
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from layoutbench.errors import UserError
-from layoutbench.measure import Measurement
+from layoutbench.plan.measurement import Measurement
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
 

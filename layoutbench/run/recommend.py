@@ -1,7 +1,7 @@
 """``layoutbench recommend``: the layout that reads fastest for a file's datasets and workload.
 
 The recommender inspects metadata, measures codecs on a few MB of the file's own chunks
-(:mod:`layoutbench.sampling`) and ranks candidates with the cost model (:mod:`.search`,
+(:mod:`layoutbench.read.sampling`) and ranks candidates with the cost model (:mod:`.search`,
 :mod:`.geometry`, :mod:`.model`); nothing is rewritten unless ``measure=True``, which rewrites a
 slab of the dataset in the current and the best few layouts and measures them on the embedded
 endpoint, reported beside the predictions.
@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from layoutbench.errors import UserError
-from layoutbench.geometry import chunks_touched
-from layoutbench.inspect import DatasetInfo, check_hdf5_file, list_datasets
-from layoutbench.layout import Layout, neuroconv_chunks
-from layoutbench.model import CostConstants
-from layoutbench.patterns import KIND_NDIM, AccessPattern, default_patterns
-from layoutbench.search import (
+from layoutbench.plan.geometry import chunks_touched
+from layoutbench.plan.layout import Layout, neuroconv_chunks
+from layoutbench.plan.model import CostConstants
+from layoutbench.plan.patterns import KIND_NDIM, AccessPattern, default_patterns
+from layoutbench.plan.profiles import NetworkProfile
+from layoutbench.plan.search import (
     DEFAULT_READERS,
     REFERENCE_CODEC,
     CodecFigures,
@@ -38,7 +38,7 @@ from layoutbench.search import (
     rank,
     score,
 )
-from layoutbench.store.profiles import NetworkProfile
+from layoutbench.read.inspect import DatasetInfo, check_hdf5_file, list_datasets
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def _workload(patterns: Sequence[AccessPattern], info: DatasetInfo) -> Workload:
 
 # -- one dataset -------------------------------------------------------------------------------
 def _figures(samples: dict[Any, Any], layout: Layout) -> CodecFigures:
-    from layoutbench.sampling import sample_key
+    from layoutbench.read.sampling import sample_key
 
     s = samples[sample_key(layout)]
     return CodecFigures(ratio=s.ratio, decode_mbps=s.decode_mbps)
@@ -156,8 +156,8 @@ def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
                       patterns: Sequence[AccessPattern], profile: NetworkProfile,
                       constraints: Constraints, constants: CostConstants,
                       readers: dict[str, tuple[str, ...]], kind: str) -> DatasetRecommendation:
-    """Rank the search space for one dataset (see :mod:`layoutbench.search` for the stages)."""
-    from layoutbench.sampling import sample_codecs
+    """Rank the search space for one dataset (see :mod:`layoutbench.plan.search` for the stages)."""
+    from layoutbench.read.sampling import sample_codecs
 
     shape, itemsize = tuple(info.shape), info.itemsize
     workload = _workload(patterns, info)
@@ -228,7 +228,7 @@ def _write_slab(path: Path, info: DatasetInfo, out: Path) -> Path:
     import h5py
     import numpy as np
 
-    from layoutbench.rewrite import block_shape, iter_blocks
+    from layoutbench.write.rewrite import block_shape, iter_blocks
 
     rows = max(1, min(info.shape[0], SLAB_BYTES // max(1, info.nbytes // info.shape[0])))
     shape = (rows, *info.shape[1:])
@@ -259,9 +259,9 @@ def measure_dataset(path: str | os.PathLike[str], rec: DatasetRecommendation,
 
     import pandas as pd
 
-    from layoutbench.inspect import dataset_info
+    from layoutbench.read.inspect import dataset_info
+    from layoutbench.run.sweep import run_sweep
     from layoutbench.store import EmbeddedS3
-    from layoutbench.sweep import run_sweep
 
     info = rec.info
     candidates = [rec.current, rec.recommended, *rec.alternatives][:top + 1]
@@ -334,9 +334,9 @@ def recommend(path: str | os.PathLike[str], *, dataset: str | None = None,
     makes the reader part of the recommendation (the current layout is still scored with the
     default HDF5 reader, what users get today).
     """
-    from layoutbench.calibration import load_constants
-    from layoutbench.inspect import dataset_info
-    from layoutbench.readers import get_reader
+    from layoutbench.read.inspect import dataset_info
+    from layoutbench.read.readers import get_reader
+    from layoutbench.run.calibration import load_constants
 
     p = check_hdf5_file(path)
     constraints = constraints or Constraints()

@@ -3,8 +3,8 @@
 The first half gives the deterministic figures a result row carries beside its measurements
 (``bytes_needed``, ``chunks_touched``). The second, :func:`plan_reads`, turns the chunks a
 pattern touches into the requests and bytes each reader sends for them (a :class:`ReadPlan`),
-the input of the cost model (:mod:`layoutbench.model`); for HDF5 readers it replays the chunk
-reads through :mod:`layoutbench.h5sim`. Like rechunker's ``algorithm`` module it decides without
+the input of the cost model (:mod:`layoutbench.plan.model`); for HDF5 readers it replays the chunk
+reads through :mod:`.h5sim`. Like rechunker's ``algorithm`` module it decides without
 touching data, so it is tested without a network and checked against one.
 """
 
@@ -18,20 +18,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 # the HDF5 reader constants live with the simulation that uses them; re-exported as before
-from layoutbench.h5sim import BTREE_ENTRIES as BTREE_ENTRIES
-from layoutbench.h5sim import BTREE_KEEP as BTREE_KEEP
-from layoutbench.h5sim import H5_CACHE_BYTES as H5_CACHE_BYTES
-from layoutbench.h5sim import H5_CACHE_SLOTS as H5_CACHE_SLOTS
-from layoutbench.h5sim import H5_CACHE_W0 as H5_CACHE_W0
-from layoutbench.h5sim import READAHEAD_BLOCK as READAHEAD_BLOCK
-from layoutbench.h5sim import REMFILE_BLOCK as REMFILE_BLOCK
-from layoutbench.h5sim import REMFILE_CACHE_BLOCKS as REMFILE_CACHE_BLOCKS
-from layoutbench.h5sim import REMFILE_GROWTH as REMFILE_GROWTH
-from layoutbench.h5sim import REMFILE_MAX_BLOCKS as REMFILE_MAX_BLOCKS
-from layoutbench.h5sim import BTree, plan_hdf5
+from layoutbench.plan.h5sim import BTREE_ENTRIES as BTREE_ENTRIES
+from layoutbench.plan.h5sim import BTREE_KEEP as BTREE_KEEP
+from layoutbench.plan.h5sim import H5_CACHE_BYTES as H5_CACHE_BYTES
+from layoutbench.plan.h5sim import H5_CACHE_SLOTS as H5_CACHE_SLOTS
+from layoutbench.plan.h5sim import H5_CACHE_W0 as H5_CACHE_W0
+from layoutbench.plan.h5sim import READAHEAD_BLOCK as READAHEAD_BLOCK
+from layoutbench.plan.h5sim import REMFILE_BLOCK as REMFILE_BLOCK
+from layoutbench.plan.h5sim import REMFILE_CACHE_BLOCKS as REMFILE_CACHE_BLOCKS
+from layoutbench.plan.h5sim import REMFILE_GROWTH as REMFILE_GROWTH
+from layoutbench.plan.h5sim import REMFILE_MAX_BLOCKS as REMFILE_MAX_BLOCKS
+from layoutbench.plan.h5sim import BTree, plan_hdf5
 
 if TYPE_CHECKING:
-    from layoutbench.layout import Layout
+    from layoutbench.plan.layout import Layout
 
 Selection = tuple[slice, ...]
 
@@ -106,12 +106,12 @@ def chunk_selection(index: Sequence[int], chunks: Sequence[int], shape: Sequence
 # Everything below is a transcription of what the readers' libraries do, checked against logs of
 # their reads and against the gateway's counts (tests/test_model_measured.py). Constants mirror
 # the options readers.py declares (tests/test_geometry.py checks they agree); HDF5's B-tree, chunk
-# cache and the readers' file objects are simulated in layoutbench.h5sim, whose constants are
+# cache and the readers' file objects are simulated in layoutbench.plan.h5sim, whose constants are
 # re-exported here.
 
 #: zarr's ``async.concurrency`` (zarr and kerchunk readers).
 CONCURRENCY = 10
-#: Offset of the chunk B-tree root in a variant written by :mod:`layoutbench.rewrite` (chunk 0
+#: Offset of the chunk B-tree root in a variant written by :mod:`layoutbench.write.rewrite` (chunk 0
 #: follows it), measured with h5py 3.16 / HDF5 2.0: the object header grows with the named
 #: plugin filters (zstd, lz4) and shuffle. After opening, the first ``8 + READAHEAD_BLOCK`` bytes
 #: (h5py-fsspec) or the first remfile block are already in the reader's cache.
@@ -129,7 +129,7 @@ ChunkBytes = float | int | Callable[[tuple[int, ...]], int]
 class ReadPlan:
     """What reading some selections costs in requests and bytes, before any clock runs.
 
-    ``chunks_touched`` counts (selection, chunk) pairs like :class:`~layoutbench.measure.
+    ``chunks_touched`` counts (selection, chunk) pairs like :class:`~layoutbench.run.measure.
     Measurement`; ``chunks_read`` those fetched (HDF5's chunk cache saves the others).
     ``rounds`` is the number of request round trips on the critical path (every request for a
     serial reader; batches of ``concurrency`` for zarr), ``serial_bytes`` the bytes that one
@@ -165,7 +165,7 @@ def plan_reads(selections: Sequence[Selection], shape: Sequence[int], itemsize: 
         Read one after another with the reader kept open (as :meth:`AccessPattern.run` does).
     chunk_nbytes
         Stored (compressed) bytes of one whole chunk (inner chunk when sharded), as sampled by
-        :mod:`layoutbench.sampling`; edge chunks are taken pro rata to their valid elements
+        :mod:`layoutbench.read.sampling`; edge chunks are taken pro rata to their valid elements
         (they are padded, and padding compresses to almost nothing). Or a callable giving the
         exact stored size of each chunk grid index, when the variant exists.
     """
@@ -300,7 +300,7 @@ def h5_root_offset(layout: Layout, ndim: int) -> int:
 def _plan_hdf5(sels: list[Selection], shape: tuple[int, ...], itemsize: int, layout: Layout,
                sizes: _ChunkSizes, mode: str) -> dict[str, int]:
     """HDF5 through h5py: for each selection, its chunks in C order, each with the bytes of it
-    the selection wants, replayed by :func:`layoutbench.h5sim.plan_hdf5` through the B-tree, the
+    the selection wants, replayed by :func:`.h5sim.plan_hdf5` through the B-tree, the
     chunk cache and the reader's file object."""
     accesses = (
         (idx, selection_size(_intersect(sel, chunk_selection(idx, layout.chunks, shape)))

@@ -17,7 +17,7 @@ Settings come from the environment, so ``asv run`` needs no extra flags:
     ``demo`` (default: the sizes ``layoutbench demo`` uses) or ``small`` (the CI smoke run).
 ``LAYOUTBENCH_BENCH_DIR``
     Where sample files, variants, references and the endpoint's state live (default
-    ``~/.cache/layoutbench/asv``).
+    ``asv`` in :func:`layoutbench.cache.cache_dir`).
 """
 
 from __future__ import annotations
@@ -34,20 +34,21 @@ from typing import Any
 import numpy as np
 
 from layoutbench.atomic import write_json
+from layoutbench.cache import cache_dir
 from layoutbench.errors import UserError
-from layoutbench.layout import Layout, default_grid
-from layoutbench.measure import Measurement
-from layoutbench.patterns import AccessPattern, parse_spec
-from layoutbench.readers import Reader, Target, get_reader
-from layoutbench.rewrite import SUFFIX, Variant, build_variant
-from layoutbench.store import NetworkProfile, get_profile
-from layoutbench.sweep import (
+from layoutbench.plan.layout import Layout, default_grid
+from layoutbench.plan.measurement import Measurement
+from layoutbench.plan.patterns import AccessPattern, parse_spec
+from layoutbench.read.readers import Reader, Target, get_reader
+from layoutbench.run.sweep import (
     DATA_READERS,
     OPEN_READERS,
     measure_with_fallback,
     upload_variant,
     variant_target,
 )
+from layoutbench.store import NetworkProfile, get_profile
+from layoutbench.write.rewrite import SUFFIX, Variant, build_variant
 
 __all__ = ["DOMAINS", "BenchCase", "Domain", "PatternSuite", "Prepared", "open_case", "prepare",
            "stop", "suite_params"]
@@ -69,8 +70,8 @@ def size_name() -> str:
 
 
 def bench_dir() -> Path:
-    default = Path.home() / ".cache" / "layoutbench" / "asv"
-    return Path(os.environ.get("LAYOUTBENCH_BENCH_DIR", default)).expanduser()
+    explicit = os.environ.get("LAYOUTBENCH_BENCH_DIR")
+    return Path(explicit).expanduser() if explicit else cache_dir("asv")
 
 
 # -- domains --------------------------------------------------------------------------------
@@ -85,8 +86,8 @@ def _quick(kind: str) -> Callable[[tuple[int, ...], int], list[Layout]]:
     return lambda shape, itemsize: default_grid(kind, shape, itemsize, "quick")
 
 
-#: The ``open`` suite's whole-file variants (:func:`layoutbench.repack.file_layouts`): the file
-#: as it is, then paged copies at 1, 4 and 8 MiB.
+#: The ``open`` suite's whole-file variants (:func:`~layoutbench.write.repack.file_layouts`):
+#: the file as it is, then paged copies at 1, 4 and 8 MiB.
 FILE_LAYOUTS = ("as-is", "paged-1m", "paged-4m", "paged-8m")
 
 
@@ -205,7 +206,7 @@ def _ensure_uploaded(endpoint: Any, prepared: Prepared, layout_name: str) -> str
 
 def prepare(domain_name: str) -> Prepared:
     """Generate, write, verify and upload everything a suite measures (asv ``setup_cache``)."""
-    from layoutbench.inspect import dataset_info
+    from layoutbench.read.inspect import dataset_info
 
     domain = DOMAINS[domain_name]
     size, root = size_name(), bench_dir()
@@ -213,11 +214,11 @@ def prepare(domain_name: str) -> Prepared:
     info = dataset_info(source, None)
     writer = None
     if domain.whole_file:
-        from layoutbench.repack import write_file_variant
+        from layoutbench.write.repack import write_file_variant
 
         writer = write_file_variant
     if domain.whole_file:
-        from layoutbench.repack import file_layouts
+        from layoutbench.write.repack import file_layouts
 
         layouts = file_layouts(source, info.path)
     else:

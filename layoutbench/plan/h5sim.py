@@ -10,9 +10,9 @@ becomes a request and how many bytes that request carries. Neither the count nor
 follow from the chunks a selection touches in closed form, so this module replays each of these
 mechanisms entry for entry and counts what reaches the network.
 
-It is the HDF5 half of :func:`layoutbench.geometry.plan_reads`, which works out the chunk reads
+It is the HDF5 half of :func:`layoutbench.plan.geometry.plan_reads`, which works out the chunk reads
 of a pattern and calls :func:`plan_hdf5` with them. Its constants mirror the options
-:mod:`layoutbench.readers` opens files with (tests/test_geometry.py checks they agree), and its
+:mod:`layoutbench.read.readers` opens files with (tests/test_geometry.py checks they agree), and its
 counts are checked against logs of the readers' reads and the gateway's counts
 (tests/test_model_measured.py).
 """
@@ -63,7 +63,7 @@ def plan_hdf5(accesses: Iterable[tuple[tuple[int, ...], int]], sizes: np.ndarray
     Returns
     -------
     dict
-        The request and byte fields of :class:`~layoutbench.geometry.ReadPlan` it determines.
+        The request and byte fields of :class:`~layoutbench.plan.geometry.ReadPlan` it determines.
     """
     tree = BTree(len(sizes), len(grid))
     offsets, node_addr, eof = tree.layout(sizes, root)

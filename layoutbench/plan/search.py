@@ -1,8 +1,8 @@
 """Candidate layouts for one dataset, and their ranking by the cost model (pure: no I/O).
 
 Exhaustive rewriting does not scale, and neither does scoring every codec on every chunk
-shape, so the search runs in two stages, each scored by :func:`layoutbench.geometry.plan_reads`
-and :func:`layoutbench.model.predict_seconds`:
+shape, so the search runs in two stages, each scored by :func:`layoutbench.plan.geometry.plan_reads`
+and :func:`layoutbench.plan.model.predict_seconds`:
 
 1. every chunk shape of the space (powers of two per axis, the whole axis, and the current and
    neuroconv shapes), each with one reference codec, ranked by weighted seconds;
@@ -10,7 +10,7 @@ and :func:`layoutbench.model.predict_seconds`:
    constraints (format, largest chunk, compression no worse than a fraction of the current).
 
 What the codecs do to *this* file's data (ratio, decode speed) is an input, measured by
-:mod:`layoutbench.sampling`; this module only combines numbers.
+:mod:`layoutbench.read.sampling`; this module only combines numbers.
 """
 
 from __future__ import annotations
@@ -21,17 +21,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from layoutbench.geometry import ReadPlan, Selection, plan_reads, stored_overhead
-from layoutbench.layout import Layout
-from layoutbench.model import CostConstants, predict_seconds
-from layoutbench.store.profiles import NetworkProfile
+from layoutbench.plan.geometry import ReadPlan, Selection, plan_reads, stored_overhead
+from layoutbench.plan.layout import Layout
+from layoutbench.plan.model import CostConstants, predict_seconds
+from layoutbench.plan.profiles import NetworkProfile
 
 #: The reader a recommendation is scored for, per format, unless the user names one: s3fs is
 #: what most cloud pipelines use for HDF5; zarr reads Zarr.
 DEFAULT_READERS = {"hdf5": "h5py-fsspec", "zarr": "zarr"}
 
 #: Codecs searched per format: (codec, level, shuffle). The hdf5plugin LZ4 filter is left out:
-#: kerchunk references cannot express it (layoutbench.refs), so a file using it could not be
+#: kerchunk references cannot express it (layoutbench.read.refs), so a file using it could not be
 #: opened through references.
 CODECS: dict[str, tuple[tuple[str, int | None, bool], ...]] = {
     "hdf5": (("zstd", 3, True), ("zstd", 1, True), ("zstd", 9, True), ("gzip", 4, True),

@@ -19,17 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.errors import UserError
-from layoutbench.inspect import DatasetInfo, dataset_info
-from layoutbench.layout import Layout, default_grid
-from layoutbench.measure import Measurement, measure_case
-from layoutbench.patterns import AccessPattern, PatternError, default_patterns
-from layoutbench.readers import Reader, Target, get_reader
-from layoutbench.rewrite import SUFFIX, Variant, Writer, build_variant, source_id
+from layoutbench.plan.layout import Layout, default_grid
+from layoutbench.plan.measurement import Measurement
+from layoutbench.plan.patterns import AccessPattern, PatternError, default_patterns
+from layoutbench.read.inspect import DatasetInfo, dataset_info
+from layoutbench.read.readers import Reader, Target, get_reader
+from layoutbench.run.measure import measure_case
+from layoutbench.write.rewrite import SUFFIX, Variant, Writer, build_variant, source_id
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CACHE = Path(os.environ.get("LAYOUTBENCH_CACHE", Path.home() / ".cache" / "layoutbench"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ def measure_with_fallback(endpoint: Any, variant: Variant, target: Target, reade
                           pattern: AccessPattern, profile: Any, rate: float | None) -> Measurement:
     """One case; a dataset the reader cannot express is measured with the fallback reader and
     the row says so (``reader`` stays the one asked for, ``fallback`` names what ran and why)."""
-    from layoutbench.refs import ReferencesUnsupported
+    from layoutbench.read.refs import ReferencesUnsupported
 
     try:
         return measure_case(endpoint, variant, target, reader, pattern, profile, rate=rate)
@@ -146,7 +147,7 @@ def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: Any, *,
     whole_file = patterns[0].definition.includes_open
     writer: Writer | None = None
     if whole_file:  # opening is a property of the whole file: compare paged copies of it
-        from layoutbench.repack import file_layouts, write_file_variant
+        from layoutbench.write.repack import file_layouts, write_file_variant
 
         layouts = list(layouts) if layouts is not None else file_layouts(source, info.path)
         writer = write_file_variant
@@ -157,7 +158,7 @@ def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: Any, *,
     names = list(readers) if readers else list(OPEN_READERS if whole_file else DATA_READERS)
     reader_objs = [get_reader(n) for n in names]
     cases = plan_cases(layouts, reader_objs, patterns)
-    cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE / "variants"
+    cache = Path(cache_dir) if cache_dir else layoutbench_cache("variants")
     sid = source_id(source, info.path)
     endpoint.set_profile(profile)
     log.info("sweep of %s:%s %s, %d layouts, %d cases, profile %s", info.file, info.path,

@@ -10,22 +10,20 @@ opening, which the ``open`` pattern studies on its own.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import math
 import time
-from dataclasses import dataclass, fields
 from importlib import metadata
 from typing import Any, Protocol
 
 import numpy as np
 
-from layoutbench.geometry import chunks_touched
 from layoutbench.h5threads import gc_paused
-from layoutbench.layout import Layout
-from layoutbench.patterns import AccessPattern
-from layoutbench.readers import Reader, Target
-from layoutbench.rewrite import Variant
+from layoutbench.plan.geometry import chunks_touched
+from layoutbench.plan.measurement import Measurement
+from layoutbench.plan.patterns import AccessPattern
+from layoutbench.read.readers import Reader, Target
+from layoutbench.write.rewrite import Variant
 
 log = logging.getLogger(__name__)
 
@@ -56,65 +54,6 @@ def versions() -> dict[str, str]:
     except ImportError:  # pragma: no cover
         pass
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    """One result row (DESIGN.md §3). Its :meth:`to_dict` is also the row written to disk."""
-
-    layout: Layout
-    reader: str
-    reader_options: dict[str, Any]
-    pattern: str
-    pattern_params: dict[str, Any]
-    profile: str
-    profile_params: dict[str, Any]
-    dataset: str
-    shape: tuple[int, ...]
-    dtype: str
-    requests: int
-    bytes_transferred: int
-    bytes_needed: int
-    read_amplification: float
-    read_amplification_raw: float
-    chunks_touched: int
-    seconds: float
-    open_requests: int
-    open_bytes: int
-    open_seconds: float
-    stored_bytes: int
-    compression_ratio: float
-    write_seconds: float
-    digest: str
-    versions: dict[str, str]
-    timestamp: str
-    fallback: str | None = None
-    #: Sampling rate (Hz) the pattern's selections were built with (ecephys patterns are in
-    #: seconds), so a row can be planned again (:func:`layoutbench.model.plan_for_measurement`).
-    rate: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A flat row: nested values are JSON strings, ``layout`` is the layout's name."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["layout"] = self.layout.name
-        d["layout_json"] = json.dumps(self.layout.to_dict(), sort_keys=True)
-        d["shape"] = "x".join(map(str, self.shape))
-        for key in ("reader_options", "pattern_params", "profile_params", "versions"):
-            d[key] = json.dumps(d[key], sort_keys=True)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Measurement:
-        kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
-        kw["layout"] = Layout.from_dict(json.loads(d["layout_json"]))
-        kw["shape"] = tuple(int(v) for v in str(d["shape"]).split("x"))
-        for key in ("reader_options", "pattern_params", "profile_params", "versions"):
-            kw[key] = json.loads(d[key]) if isinstance(d[key], str) else d[key]
-        if isinstance(kw.get("fallback"), float):  # NaN from a CSV/Parquet round trip
-            kw["fallback"] = None
-        if kw.get("rate") is not None:  # NaN (no rate, or a row written before rates were)
-            kw["rate"] = None if math.isnan(float(kw["rate"])) else float(kw["rate"])
-        return cls(**kw)
 
 
 def _counts(endpoint: CountingEndpoint) -> tuple[int, int]:

@@ -206,6 +206,15 @@ class Layout:
         )
 
 
+def as_layout(layout: Layout | dict[str, Any]) -> Layout:
+    """A :class:`Layout` from itself or from its :meth:`~Layout.to_dict` form (JSON on disk)."""
+    if isinstance(layout, Layout):
+        return layout
+    if isinstance(layout, dict):
+        return Layout.from_dict(layout)
+    raise LayoutError(f"a layout is a Layout or its dict form, not {type(layout).__name__}")
+
+
 def _fmt_page(nbytes: int) -> str:
     return f"{nbytes // MiB}m" if nbytes % MiB == 0 else f"{nbytes // 1024}k"
 

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["PROFILES", "NetworkProfile", "get_profile"]
+__all__ = ["PROFILES", "NetworkProfile", "as_profile", "get_profile"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +120,14 @@ def get_profile(
     if bandwidth_mbps is not None:
         changes["bandwidth_mbps"] = float(bandwidth_mbps)
     return replace(base, **changes) if changes else base
+
+
+def as_profile(profile: str | NetworkProfile) -> NetworkProfile:
+    """A :class:`NetworkProfile` from itself or from its name: the API takes either, as a user
+    writes them (``profile="same-region"``)."""
+    if isinstance(profile, NetworkProfile):
+        return profile
+    if isinstance(profile, str):
+        return get_profile(profile)
+    raise TypeError(f"profile must be a name ({', '.join(PROFILES)}) or a NetworkProfile, "
+                    f"not {type(profile).__name__}")

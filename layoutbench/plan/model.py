@@ -1,10 +1,10 @@
-"""The cost model: seconds from a :class:`~layoutbench.geometry.ReadPlan` and a network profile.
+"""The cost model: seconds from a :class:`~.geometry.ReadPlan` and a network profile.
 
-Pure, like :mod:`layoutbench.geometry`: no file, network or clock. A plan says how many request
+Pure, like :mod:`.geometry`: no file, network or clock. A plan says how many request
 rounds lie on the critical path and how many bytes one connection carries on it; a
-:class:`~layoutbench.store.profiles.NetworkProfile` prices a round (its latency) and a byte (its
+:class:`~layoutbench.plan.profiles.NetworkProfile` prices a round (its latency) and a byte (its
 bandwidth per connection); decoding is priced from the codec's decode throughput, measured on
-the file's own chunks (:mod:`layoutbench.sampling`). What the emulated network does not explain
+the file's own chunks (:mod:`layoutbench.read.sampling`). What the emulated network does not explain
 (HTTP and Python overhead per request, the reader's fixed cost per read call, how decoding
 overlaps with I/O) is held in :class:`CostConstants`, fitted by :func:`fit_constants` on
 measured runs (``layoutbench calibrate``), because it depends on the machine and the library
@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from layoutbench.geometry import ReadPlan, plan_reads, stored_overhead
+from layoutbench.plan.geometry import ReadPlan, plan_reads, stored_overhead
 
 if TYPE_CHECKING:
-    from layoutbench.measure import Measurement
-    from layoutbench.store.profiles import NetworkProfile
+    from layoutbench.plan.measurement import Measurement
+    from layoutbench.plan.profiles import NetworkProfile
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def _decode_seconds(plan: ReadPlan, constants: CostConstants, decode_mbps: float
     if plan.codec == "none":
         return 0.0
     raise ValueError(f"no decode throughput for codec {plan.codec!r}: pass decode_mbps measured "
-                     "on the file (layoutbench.sampling) or calibrate on runs that use it")
+                     "on the file (layoutbench.read.sampling) or calibrate on runs that use it")
 
 
 def predict_seconds(plan: ReadPlan, profile: NetworkProfile,
@@ -148,7 +148,7 @@ def plan_for_measurement(m: Measurement, rate: float | None = None) -> ReadPlan:
     is the sampling rate for time-based (ecephys) patterns; when ``None``, the rate the row
     recorded (:attr:`Measurement.rate`) is used.
     """
-    from layoutbench.patterns import parse_spec
+    from layoutbench.plan.patterns import parse_spec
 
     itemsize = int(np.dtype(m.dtype).itemsize)
     nbytes = math.prod(m.shape) * itemsize
@@ -165,7 +165,7 @@ def plan_for_measurement(m: Measurement, rate: float | None = None) -> ReadPlan:
 def usable(m: Measurement) -> bool:
     """Rows a fit can use: measured with the reader named, on data patterns, in finite time."""
     from layoutbench.errors import UserError
-    from layoutbench.patterns import parse_spec
+    from layoutbench.plan.patterns import parse_spec
 
     if m.fallback or not (m.seconds > 0 and math.isfinite(m.seconds)):
         return False

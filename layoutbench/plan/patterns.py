@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from layoutbench.errors import UserError
-from layoutbench.geometry import Selection, normalise, selection_size
+from layoutbench.plan.geometry import Selection, normalise, selection_size
 
 
 class PatternError(UserError):
@@ -445,3 +445,25 @@ def default_patterns(kind: str) -> list[AccessPattern]:
     if kind not in DEFAULT_PATTERNS:
         raise PatternError(f"no default patterns for data kind {kind!r}")
     return [make_pattern(n) for n in DEFAULT_PATTERNS[kind]]
+
+
+def as_patterns(patterns: str | AccessPattern | Iterable[str | AccessPattern] | None
+                ) -> list[AccessPattern]:
+    """Patterns from SPEC strings, :class:`AccessPattern` objects or a mix (``None``: none).
+
+    One SPEC alone is one pattern, not a sequence of one-letter names: ``patterns="ophys-patch"``
+    is what a notebook user writes as often as ``patterns=["ophys-patch"]``.
+    """
+    if patterns is None:
+        return []
+    if isinstance(patterns, str | AccessPattern):
+        patterns = [patterns]
+    out = []
+    for p in patterns:
+        if isinstance(p, AccessPattern):
+            out.append(p)
+        elif isinstance(p, str):
+            out.append(parse_spec(p))
+        else:
+            raise PatternError(f"a pattern is a SPEC string or an AccessPattern, not {p!r}")
+    return out

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs, zarr_compressors
-from layoutbench.inspect import DatasetInfo, dataset_info
-from layoutbench.layout import Layout
+from layoutbench.plan.layout import Layout
+from layoutbench.read.inspect import DatasetInfo, dataset_info
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +289,8 @@ def verify_variant(source: str | os.PathLike[str], dataset: str, variant: str | 
     """
     import h5py
 
+    from layoutbench.write.verify import same_bytes
+
     ensure_hdf5_filters()  # the source itself may use plugin filters
     path = Path(variant)
     with h5py.File(source, "r") as f:
@@ -307,7 +309,7 @@ def verify_variant(source: str | os.PathLike[str], dataset: str, variant: str | 
                     got = np.ascontiguousarray(arr[sel])
                 except Exception as exc:  # decode failures of corrupted chunks
                     raise VerificationError(f"{path}: cannot decode block {sel}: {exc}") from exc
-                if got.tobytes() != expected.tobytes():
+                if not same_bytes(got, expected):
                     bad = int(np.count_nonzero(got != expected))
                     raise VerificationError(f"{path}: {bad} elements differ in block {sel}")
         finally:
@@ -342,7 +344,7 @@ def build_variant(cache_dir: Path, source: str | os.PathLike[str], dataset: str,
     """The verified variant for (source, dataset, layout): reused from the cache or written.
 
     ``writer`` makes the variant (default :func:`write_variant`, one dataset in ``layout``);
-    whole-file writers (:func:`layoutbench.repack.write_file_variant`) share the cache.
+    whole-file writers (:func:`layoutbench.write.repack.write_file_variant`) share the cache.
     """
     hit = cached_variant(cache_dir, source, dataset, layout)
     if hit is not None:

@@ -226,13 +226,14 @@ class KerchunkReader(Reader):
     options = {"refs": "local-cache", "async.concurrency": 10, "s3fs.max_concurrency": 1}
 
     def prepare(self, target: Target) -> None:
-        from layoutbench.refs import load_refs
+        from layoutbench.read.refs import load_refs
 
         load_refs(target.s3_url, target.storage_options, cache_dir=target.cache_dir)
 
     @contextlib.contextmanager
     def open(self, target: Target) -> Iterator[Any]:
-        from layoutbench.refs import load_refs, open_refs
+        from layoutbench.read.refs import load_refs
+        from layoutbench.read.refs_open import open_refs
 
         refset = load_refs(target.s3_url, target.storage_options, cache_dir=target.cache_dir)
         remote = {**target.storage_options, "max_concurrency": self.options["s3fs.max_concurrency"]}

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from layoutbench.errors import UserError
-from layoutbench.layout import GRIDS, LayoutError
+from layoutbench.plan.layout import GRIDS, LayoutError
 
 log = logging.getLogger("layoutbench")
 
@@ -123,11 +123,11 @@ def sweep(file: Path, dataset: str | None, specs: tuple[str, ...], profile_name:
           reader_names: tuple[str, ...], repeats: int, output: Path, cache_dir: Path | None,
           rec: Path | None, fmt: str) -> None:
     """Rewrite FILE's dataset across a layout grid and measure every reader × pattern."""
-    from layoutbench.inspect import dataset_info
-    from layoutbench.patterns import parse_spec
-    from layoutbench.results import results_format, to_frame, write_results
+    from layoutbench.plan.patterns import parse_spec
+    from layoutbench.read.inspect import dataset_info
+    from layoutbench.run.results import results_format, to_frame, write_results
+    from layoutbench.run.sweep import run_sweep
     from layoutbench.store import EmbeddedS3
-    from layoutbench.sweep import run_sweep
 
     info = dataset_info(file, dataset)  # fail fast on bad input, before starting servers
     results_format(output)
@@ -137,8 +137,8 @@ def sweep(file: Path, dataset: str | None, specs: tuple[str, ...], profile_name:
     if rec is not None:
         from dataclasses import replace
 
-        from layoutbench.apply import read_recommendation
-        from layoutbench.layout import default_grid
+        from layoutbench.plan.layout import default_grid
+        from layoutbench.write.apply_plan import read_recommendation
 
         chosen = read_recommendation(rec)
         if info.path not in chosen:
@@ -206,7 +206,7 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
          ecephys_shape: str | None, fmt: str) -> None:
     """Generate ophys and ecephys samples, sweep them on the embedded S3, print the rankings,
     then the layout `recommend` chooses for each (also written as KIND.recommendation.json)."""
-    from layoutbench.demo import run_demo
+    from layoutbench.run.demo import run_demo
 
     profile = _profile(profile_name, latency_ms, bandwidth_mbps)
     shapes = {}
@@ -217,8 +217,8 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
     for frame in frames:
         _print_results(frame, fmt)
         click.echo()
-    from layoutbench.demo import recommend_samples
     from layoutbench.report.recommendation import render_table
+    from layoutbench.run.demo import recommend_samples
 
     for rec in recommend_samples(out_dir, profile):
         click.echo(json.dumps(rec, indent=1) if fmt == "json" else render_table(rec))
@@ -242,8 +242,8 @@ def _parse_shape(option: str, text: str, ndim: int) -> tuple[int, ...]:
 @click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
 def layouts(file: Path, dataset: str | None, grid: str) -> None:
     """List the layouts a sweep of FILE would compare."""
-    from layoutbench.inspect import dataset_info
-    from layoutbench.layout import default_grid
+    from layoutbench.plan.layout import default_grid
+    from layoutbench.read.inspect import dataset_info
 
     info = dataset_info(file, dataset)
     for lay in default_grid(info.kind, info.shape, info.itemsize, grid):
@@ -270,7 +270,7 @@ def refs() -> None:
 def refs_build(source: str, output: Path | None, endpoint_url: str | None, anon: bool,
                cache_dir: Path | None, sidecar: bool, fmt: str) -> None:
     """Translate SOURCE (path, s3:// or http(s):// URL) into cached kerchunk references."""
-    from layoutbench.refs import load_refs, write_refs_json
+    from layoutbench.read.refs import load_refs, write_refs_json
 
     storage_options: dict[str, Any] | None = None
     if source.startswith("s3://"):
@@ -278,7 +278,7 @@ def refs_build(source: str, output: Path | None, endpoint_url: str | None, anon:
         if endpoint_url:
             storage_options["client_kwargs"] = {"endpoint_url": endpoint_url}
     elif "://" not in source:
-        from layoutbench.inspect import check_hdf5_file
+        from layoutbench.read.inspect import check_hdf5_file
 
         check_hdf5_file(source)
     refset = load_refs(source, storage_options, cache_dir=cache_dir, sidecar=sidecar)
@@ -338,10 +338,10 @@ def recommend(file: Path, dataset: str | None, specs: tuple[str, ...], profile_n
 
     Reads metadata and a few MB of chunks (no rewrite unless --measure): fast on large files.
     """
-    from layoutbench.patterns import parse_spec
-    from layoutbench.recommend import recommend as run
+    from layoutbench.plan.patterns import parse_spec
+    from layoutbench.plan.search import Constraints
     from layoutbench.report.recommendation import neuroconv_config, render_table
-    from layoutbench.search import Constraints
+    from layoutbench.run.recommend import recommend as run
 
     outs = [f for f in formats if f in _OUTPUT_FORMATS]
     stores = [f for f in formats if f in _STORAGE_FORMATS]
@@ -375,7 +375,7 @@ def recommend(file: Path, dataset: str | None, specs: tuple[str, ...], profile_n
               help="Where to store the constants (default: the cache, used by recommend).")
 def calibrate(results: tuple[Path, ...], output: Path | None) -> None:
     """Fit the cost model's constants to measured sweep RESULTS and store them."""
-    from layoutbench.calibration import calibrate_from_results, save_constants
+    from layoutbench.run.calibration import calibrate_from_results, save_constants
 
     for path in results:
         if not path.exists():
@@ -403,7 +403,9 @@ def apply_cmd(file: Path, rec: Path, out: Path, overwrite: bool, fmt: str) -> No
     Everything else (groups, datasets, attributes, links, references) is copied unchanged;
     the output is verified bit for bit against FILE before it is renamed into place.
     """
-    from layoutbench.apply import VerificationError, apply_layouts, read_recommendation
+    from layoutbench.write.apply import apply_layouts
+    from layoutbench.write.apply_plan import read_recommendation
+    from layoutbench.write.rewrite import VerificationError
 
     layouts = read_recommendation(rec)
     try:
@@ -427,7 +429,7 @@ def apply_cmd(file: Path, rec: Path, out: Path, overwrite: bool, fmt: str) -> No
 @main.command("patterns")
 def list_patterns() -> None:
     """List the access patterns and their parameters (for --patterns SPEC)."""
-    from layoutbench.patterns import PATTERNS
+    from layoutbench.plan.patterns import PATTERNS
 
     for d in PATTERNS.values():
         click.echo(f"{d.name} ({d.kind}): {d.description}")

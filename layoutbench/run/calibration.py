@@ -1,10 +1,9 @@
 """Stored cost-model constants: fit them from a sweep's results, save them, load them.
 
-The constants (:class:`~layoutbench.model.CostConstants`) describe the machine and the library
-versions, not a layout, so one calibration serves every later recommendation on the same
-machine. They live in one JSON file in the user's cache (``$LAYOUTBENCH_CACHE`` or
-``~/.cache/layoutbench``), written atomically so a crash never leaves half a file that a later
-run would trust.
+The constants (:class:`~layoutbench.plan.model.CostConstants`) describe the machine and the
+library versions, not a layout, so one calibration serves every later recommendation on the same
+machine. They live in one JSON file in the user's cache (:func:`layoutbench.cache.cache_dir`),
+written atomically so a crash never leaves half a file that a later run would trust.
 """
 
 from __future__ import annotations
@@ -17,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from layoutbench.atomic import write_json
+from layoutbench.cache import cache_dir
 from layoutbench.errors import UserError
-from layoutbench.model import CostConstants, fit_constants
+from layoutbench.plan.model import CostConstants, fit_constants
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,8 @@ FILENAME = "calibration.json"
 
 
 def default_path() -> Path:
-    """``$LAYOUTBENCH_CACHE/calibration.json``, else ``~/.cache/layoutbench/calibration.json``."""
-    root = os.environ.get("LAYOUTBENCH_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "layoutbench") / FILENAME
+    """``calibration.json`` in :func:`layoutbench.cache.cache_dir`."""
+    return cache_dir(FILENAME)
 
 
 def save_constants(constants: CostConstants, path: str | os.PathLike[str] | None = None,
@@ -74,13 +73,13 @@ def calibrate_from_results(results_path: str | os.PathLike[str], *,
     """Fit constants on a sweep's results table (``.parquet`` or ``.csv``).
 
     Every usable row is planned from its layout, pattern and compression ratio
-    (:func:`layoutbench.model.plan_for_measurement`) and the constants are fitted on measured
+    (:func:`layoutbench.plan.model.plan_for_measurement`) and the constants are fitted on measured
     seconds against those plans. Time-based (ecephys) patterns are planned with the sampling rate
     each row recorded; ``rate``, when given, overrides it (e.g. for rows written before rates
     were recorded). Raises :class:`UserError` naming the file if it has no usable rows.
     """
-    from layoutbench.measure import Measurement
-    from layoutbench.results import read_results
+    from layoutbench.plan.measurement import Measurement
+    from layoutbench.run.results import read_results
 
     frame = read_results(results_path)
     rows = [Measurement.from_dict(r) for r in frame.to_dict(orient="records")]

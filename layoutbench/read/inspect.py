@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from layoutbench.errors import UserError
-from layoutbench.layout import Layout, kind_of
+from layoutbench.plan.layout import Layout, kind_of
 
 __all__ = ["DatasetInfo", "UserError", "check_hdf5_file", "dataset_info", "list_datasets"]
 
@@ -43,7 +43,7 @@ class DatasetInfo:
     def kind(self) -> str:
         """``ophys``/``ecephys``/``volume``: which access patterns and grid apply.
 
-        Decided by :func:`layoutbench.layout.kind_of` from the axis labels, NWB type and shape.
+        Decided by :func:`layoutbench.plan.layout.kind_of` from the axis labels, NWB type and shape.
         """
         return kind_of(self.neurodata_type, len(self.shape), self.axes)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from layoutbench.layout import Layout
+from layoutbench.plan.layout import Layout
 
 log = logging.getLogger(__name__)
 

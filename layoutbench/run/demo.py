@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from layoutbench.results import to_frame, write_results
+from layoutbench.run.results import to_frame, write_results
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def _sample(out_dir: Path, kind: str, shape: tuple[int, ...] | None) -> Path:
     """The sample file for ``kind``: reused when it exists with the wanted shape."""
     from layoutbench.errors import UserError
     from layoutbench.generate import DATASET_PATHS, GENERATORS
-    from layoutbench.inspect import dataset_info
+    from layoutbench.read.inspect import dataset_info
 
     path = out_dir / (f"{kind}.nwb" if shape is None else
                       f"{kind}-{'x'.join(map(str, shape))}.nwb")
@@ -43,8 +43,8 @@ def run_demo(out_dir: Path, profile: Any, *, grid: str = "default",
 
     ``shapes`` overrides the generators' default shapes per kind (e.g. 512x512 frames).
     """
+    from layoutbench.run.sweep import run_sweep
     from layoutbench.store import EmbeddedS3
-    from layoutbench.sweep import run_sweep
 
     out_dir.mkdir(parents=True, exist_ok=True)
     shapes = shapes or {}
@@ -65,7 +65,7 @@ def recommend_samples(out_dir: Path, profile: Any) -> list[dict[str, Any]]:
     ``KIND.recommendation.json``, which ``layoutbench apply`` takes."""
     import json
 
-    from layoutbench.recommend import recommend
+    from layoutbench.run.recommend import recommend
 
     recs = []
     for kind in SAMPLES:

@@ -1,0 +1,235 @@
+"""What ``apply`` will do, decided before a byte is written: the layouts a recommendation asks
+for, checked against the file's links, and the ordered steps that rebuild the file (pure).
+
+:func:`layouts_from_recommendation` reads the JSON of DESIGN.md §6; :func:`plan_copy` turns the
+source's links (:func:`~layoutbench.write.h5copy.scan_links`) into :class:`Step` s, refusing a
+request that cannot be honoured with one line naming the file and the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from layoutbench.errors import UserError
+from layoutbench.plan.layout import Layout, LayoutError
+from layoutbench.write.h5copy import LinkEntry
+
+_REQUIRED = ("format", "chunks", "shards", "codec", "level", "shuffle")  # DESIGN.md §6
+
+_LAYOUT_KEYS = (*_REQUIRED, "page_size", "label")
+
+
+def layouts_from_recommendation(obj: Any, *, name: str = "recommendation") -> dict[str, Layout]:
+    """Dataset path -> :class:`Layout` from a ``recommend --format json`` object (DESIGN §6).
+
+    Only the ``recommended`` layout of each dataset is used; predicted metrics, alternatives
+    and other extra keys are ignored, so that newer recommendations still apply.
+
+    Raises
+    ------
+    UserError
+        Naming ``name`` and the problem: not an object, missing keys, a duplicate path, an
+        invalid layout, or a Zarr layout (``apply`` writes HDF5 NWB files only).
+    """
+    if not isinstance(obj, dict) or not isinstance(obj.get("datasets"), list):
+        raise UserError(f"{name}: not a recommendation (expected an object with a 'datasets' "
+                        "list, as printed by `layoutbench recommend --format json`)")
+    layouts: dict[str, Layout] = {}
+    for i, item in enumerate(obj["datasets"]):
+        where = f"{name}: datasets[{i}]"
+        rec = item.get("recommended") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or "path" not in item or not isinstance(rec, dict):
+            raise UserError(f"{where}: needs a 'path' and a 'recommended' object")
+        path = "/" + str(item["path"]).strip("/")
+        missing = [k for k in _REQUIRED if k not in rec]  # a typo must not mean a default
+        if missing:
+            raise UserError(f"{where} ({path}): 'recommended' lacks {', '.join(missing)}")
+        try:
+            layout = Layout.from_dict({k: rec[k] for k in _LAYOUT_KEYS if k in rec})
+        except (LayoutError, TypeError, ValueError) as exc:
+            raise UserError(f"{where} ({path}): invalid layout: {exc}") from None
+        if layout.format != "hdf5":
+            raise UserError(f"{where} ({path}): layout {layout.name} is {layout.format}; apply "
+                            "writes HDF5 NWB files only, choose an hdf5 layout")
+        if path in layouts:
+            raise UserError(f"{where}: dataset {path} is listed twice")
+        layouts[path] = layout
+    return layouts
+
+
+def read_recommendation(path: str | os.PathLike[str]) -> dict[str, Layout]:
+    """:func:`layouts_from_recommendation` of a JSON file; :class:`UserError` if unreadable."""
+    try:
+        obj = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    return layouts_from_recommendation(obj, name=str(path))
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One thing to create in the output, in order: see :func:`plan_copy`."""
+
+    action: str  # "group", "copy", "rewrite", "hardlink", "softlink" or "extlink"
+    path: str
+    target: str | None = None  # hardlink: the first path of the object; soft/ext: link value
+    file: str | None = None
+    layout: Layout | None = None
+    cset: int = 0
+
+
+def _resolve(entries: list[LinkEntry], layouts: Mapping[str, Layout], file: str
+             ) -> dict[int, Layout]:
+    """Object key -> fitted layout for each requested dataset; UserError for a bad request."""
+    by_path = {e.path: e for e in entries}
+    targets: dict[int, tuple[str, Layout]] = {}
+    for raw_path, layout in layouts.items():
+        path = "/" + raw_path.strip("/")
+        entry = by_path.get(path)
+        if entry is None:
+            big = sorted((e for e in entries if e.kind == "dataset" and e.shape),
+                         key=lambda e: -math.prod(e.shape or ()))[:5]
+            hint = f" (largest datasets: {', '.join(e.path for e in big)})" if big else ""
+            raise UserError(f"{file}: dataset {path!r} does not exist{hint}")
+        if entry.link != "hard":
+            raise UserError(f"{file}: {path!r} is a {entry.link} link"
+                            + (f" to {entry.target!r}; name that dataset" if entry.target else ""))
+        if entry.kind != "dataset":
+            raise UserError(f"{file}: {path!r} is a {entry.kind}, not a dataset")
+        if layout.format != "hdf5":
+            raise UserError(f"{file}: {path}: layout {layout.name} is {layout.format}; apply "
+                            "writes HDF5 NWB files only, choose an hdf5 layout")
+        shape = entry.shape or ()
+        if not shape or np.dtype(entry.dtype).kind not in "iufb":
+            raise UserError(f"{file}: {path!r} is not a numeric N-d array "
+                            f"({entry.dtype}, shape {shape}); only those can be re-chunked")
+        if len(layout.chunks) != len(shape):
+            raise UserError(f"{file}: {path}: chunks {layout.chunks} have {len(layout.chunks)} "
+                            f"dimensions, the dataset has {len(shape)} (shape {shape})")
+        fitted = _fit(layout, shape, entry.maxshape or shape)
+        assert entry.key is not None
+        other = targets.get(entry.key)
+        if other is not None and other[1] != fitted:
+            raise UserError(f"{file}: {path} and {other[0]} are the same dataset (hard links) "
+                            "but are given different layouts")
+        targets[entry.key] = (path, fitted)
+    return {key: layout for key, (_, layout) in targets.items()}
+
+
+def _fit(layout: Layout, shape: tuple[int, ...], maxshape: tuple[int | None, ...]) -> Layout:
+    """Chunks clipped to the shape, as every rewrite does; an empty axis keeps its chunk
+    length (up to a finite maxshape), since the dataset is meant to grow along it."""
+    chunks = tuple(min(c, n) if n else max(1, c if m is None else min(c, m))
+                   for c, n, m in zip(layout.chunks, shape, maxshape, strict=True))
+    return replace(layout, chunks=chunks)
+
+
+def plan_copy(entries: list[LinkEntry], layouts: Mapping[str, Layout], *, file: str = "source"
+              ) -> list[Step]:
+    """The steps that rebuild the file with ``layouts`` applied (pure; validates the request).
+
+    The first hard link to an object creates it (a group, a verbatim copy, or a rewrite in
+    the fitted layout); later hard links to it become hard links to that first path, so a
+    dataset linked in several places stays one object. Soft and external links are
+    re-created with their values unchanged.
+
+    Raises
+    ------
+    UserError
+        A requested path that does not exist, is a link or a group, is not a numeric N-d
+        array, gets chunks of the wrong rank or a Zarr layout; an unsupported link class.
+    """
+    targets = _resolve(entries, layouts, file)
+    first: dict[int, str] = {}
+    steps: list[Step] = []
+    for e in entries:
+        if e.link == "soft":
+            steps.append(Step("softlink", e.path, target=e.target, cset=e.cset))
+        elif e.link == "external":
+            steps.append(Step("extlink", e.path, target=e.target, file=e.file, cset=e.cset))
+        elif e.link != "hard" or e.key is None:
+            raise UserError(f"{file}: {e.path!r} is a user-defined link, which apply cannot copy")
+        elif e.key in first:
+            steps.append(Step("hardlink", e.path, target=first[e.key], cset=e.cset))
+        else:
+            first[e.key] = e.path
+            if e.kind == "group":
+                steps.append(Step("group", e.path, cset=e.cset))
+            elif e.key in targets:
+                steps.append(Step("rewrite", e.path, layout=targets[e.key], cset=e.cset))
+            else:
+                steps.append(Step("copy", e.path, cset=e.cset))
+    return steps
+
+
+def file_page_size(layouts: Iterable[Layout], *, file: str = "source") -> int | None:
+    """The output's page size: the one the layouts name (it is a file-wide property)."""
+    sizes = sorted({lay.page_size for lay in layouts if lay.page_size})
+    if len(sizes) > 1:
+        raise UserError(f"{file}: the layouts ask for different page sizes {sizes}; "
+                        "paged aggregation is a property of the whole file, choose one")
+    return sizes[0] if sizes else None
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetChange:
+    """One rewritten dataset: its storage before and after."""
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: str
+    old_chunks: tuple[int, ...] | None  # None: contiguous
+    old_codec: str
+    old_level: int | None
+    old_shuffle: bool
+    layout: Layout
+    stored_bytes_before: int
+    stored_bytes_after: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "shape": list(self.shape), "dtype": self.dtype,
+            "old_chunks": None if self.old_chunks is None else list(self.old_chunks),
+            "new_chunks": list(self.layout.chunks),
+            "old_codec": self.old_codec, "new_codec": self.layout.codec,
+            "old_level": self.old_level, "new_level": self.layout.level,
+            "old_shuffle": self.old_shuffle, "new_shuffle": self.layout.shuffle,
+            "layout": self.layout.to_dict(),
+            "stored_bytes_before": self.stored_bytes_before,
+            "stored_bytes_after": self.stored_bytes_after, "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What :func:`apply_layouts` wrote."""
+
+    source: str
+    output: str
+    datasets: tuple[DatasetChange, ...]
+    page_size: int | None
+    file_bytes_before: int
+    file_bytes_after: int
+    write_seconds: float
+    verify_seconds: float
+    verified: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "output": self.output,
+            "datasets": [d.to_dict() for d in self.datasets], "page_size": self.page_size,
+            "file_bytes_before": self.file_bytes_before,
+            "file_bytes_after": self.file_bytes_after, "write_seconds": self.write_seconds,
+            "verify_seconds": self.verify_seconds, "verified": self.verified,
+        }
