@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -76,5 +77,49 @@ def test_user_errors_are_one_line(files: dict[str, Path], args: list[str], expec
 def test_patterns_and_layouts_listing(files: dict[str, Path]) -> None:
     proc = run("patterns")
     assert proc.returncode == 0 and "ophys-patch (ophys)" in proc.stdout
-    proc = run("layouts", str(files["h5"]))
+    proc = run("layouts", str(files["h5"]), "--format", "json")
     assert proc.returncode == 0 and '"name": "neuroconv-default"' in proc.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["patterns"],              # the access patterns and their parameters
+    ["layouts", "{h5}"],       # the grid a sweep would compare
+])
+def test_listings_as_json(files: dict[str, Path], args: list[str]) -> None:
+    proc = run(*[a.format(**files) for a in args], "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    items = json.loads(proc.stdout)
+    assert isinstance(items, list) and items and all("name" in i for i in items)
+
+
+def test_serve_prints_its_endpoint_as_json(files: dict[str, Path]) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "layoutbench", "-q", "serve", "--upload",
+                             str(files["h5"]), "--format", "json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not lines or lines[-1] != "}\n":  # one indented JSON object
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            lines.append(line)
+        info = json.loads("".join(lines))
+        assert info["endpoint_url"].startswith("http://127.0.0.1:")
+        url = info["uploads"][str(files["h5"])]["http_url"]
+        import urllib.request
+
+        with urllib.request.urlopen(url) as resp:  # served through the gateway
+            assert resp.read() == files["h5"].read_bytes()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_progress_is_info_and_quiet_silences_it(files: dict[str, Path]) -> None:
+    out = files["dir"] / "q.nwb"
+    proc = run("generate", "ecephys", str(out), "--size", "2MB")
+    assert proc.returncode == 0
+    assert "layoutbench: wrote" in proc.stderr and "WARNING" not in proc.stderr
+    out.unlink()
+    proc = run("-q", "generate", "ecephys", str(out), "--size", "2MB")
+    assert proc.returncode == 0 and proc.stderr == ""

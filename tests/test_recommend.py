@@ -149,8 +149,9 @@ def test_plain_hdf5_with_strings_and_compounds(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--format", "json", "--format", "table"], "at most one output"),  # two outputs
-    (["--format", "hdf5", "--format", "zarr"], "at most one output"),   # two storage formats
+    (["--format", "any"], "use --storage any"),        # the storage constraint is --storage
+    (["--format", "yaml"], "not one of table, json"),  # an unknown output
+    (["--storage", "tiff"], "tiff"),                   # an unknown storage format
     (["--pattern", "nope"], "nope"),                                    # unknown pattern
     (["--max-chunk-mb", "0"], "--max-chunk-mb"),                        # impossible bound
 ])

@@ -399,7 +399,7 @@ def write_nwb(path: str | os.PathLike[str], kind: str, model: BlockModel, layout
     _temp_name(final)  # fail on a missing folder before any work
     started = time.perf_counter()
     iterator = BlockIterator(model, layout.chunks, progress=progress, desc=f"{kind} blocks")
-    logger.info("writing %s %s %s chunks=%s codec=%s to %s", kind, model.shape, model.dtype,
+    logger.debug("writing %s %s %s chunks=%s codec=%s to %s", kind, model.shape, model.dtype,
                 layout.chunks, layout.name, final)
     complete = False
     try:
@@ -433,7 +433,7 @@ def write_hdf5(path: str | os.PathLike[str], kind: str, model: BlockModel, layou
     iterator = BlockIterator(model, layout.chunks, progress=progress, desc=f"{kind} blocks")
     kwargs = dataio_kwargs(layout)
     kwargs.pop("allow_plugin_filters", None)  # an hdmf option; h5py takes filter ids as they are
-    logger.info("writing plain HDF5 %s %s %s chunks=%s codec=%s to %s", kind, model.shape,
+    logger.debug("writing plain HDF5 %s %s %s chunks=%s codec=%s to %s", kind, model.shape,
                 model.dtype, layout.chunks, layout.name, final)
     complete = False
     try:

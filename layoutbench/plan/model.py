@@ -241,5 +241,5 @@ def fit_constants(rows: Sequence[Measurement], plans: Sequence[ReadPlan] | None 
         n_rows=len(pairs))
     predicted = a @ theta
     rms = float(np.sqrt(np.mean(np.log(np.maximum(predicted, 1e-9) / y) ** 2)))
-    log.info("fitted cost constants on %d rows: rms log error %.3f", len(pairs), rms)
+    log.debug("fitted cost constants on %d rows: rms log error %.3f", len(pairs), rms)
     return replace(constants, rms_log_error=rms)

@@ -194,7 +194,7 @@ def _parse(data: bytes | str, identity: ObjectIdentity, where: str) -> RefSet | 
         return None
     if refset.identity != identity:
         why = "another URL" if refset.identity.url != identity.url else "another version"
-        log.info("ignoring references %s: built from %s (%s)", where, why, refset.identity)
+        log.debug("ignoring references %s: built from %s (%s)", where, why, refset.identity)
         return None
     return refset
 
@@ -214,7 +214,7 @@ def _read_sidecar(url: str, storage_options: dict[str, Any] | None,
 
 def _write_sidecar(refset: RefSet, url: str, storage_options: dict[str, Any] | None) -> None:
     if _scheme(url) != "s3":
-        log.info("not writing a sidecar for %s: references can be written beside s3:// "
+        log.debug("not writing a sidecar for %s: references can be written beside s3:// "
                  "objects only", url)
         return
     fs = _remote_fs(url, storage_options)

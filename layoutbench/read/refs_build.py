@@ -126,7 +126,7 @@ def _make_translator(fobj: Any, url: str, max_contiguous_bytes: int) -> Any:
 
         def _fail(self, exc: Exception, path: str, dset: Any) -> None:
             self.unsupported[path] = _reason(exc, path)
-            log.info("%s: not expressible as references: %s", path, self.unsupported[path])
+            log.debug("%s: not expressible as references: %s", path, self.unsupported[path])
             if dset is not None:  # drop whatever kerchunk wrote before failing
                 for key in [k for k in self.store_dict if k.startswith(path[1:] + "/")]:
                     del self.store_dict[key]

@@ -231,7 +231,7 @@ def sample_codecs(path: str | os.PathLike[str], dataset: str, layouts: Sequence[
                                chunks=chunks, block=block, blocks=len(blocks),
                                raw_bytes=sum(b.nbytes for b in blocks), compressed_bytes=stored,
                                decode_seconds=seconds)
-    log.info("sampled %d codec candidates on %d blocks of %s (%.1f MB read in %.2fs, %.2fs "
+    log.debug("sampled %d codec candidates on %d blocks of %s (%.1f MB read in %.2fs, %.2fs "
              "total)", len(out), len(regions), region, sum(r.nbytes for r in regions) / 1e6,
              read_seconds, time.perf_counter() - t0)
     return out

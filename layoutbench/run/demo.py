@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 SAMPLES = ("ophys", "ecephys")
 
 
-def _sample(out_dir: Path, kind: str, shape: tuple[int, ...] | None) -> Path:
+def _sample(out_dir: Path, kind: str, shape: tuple[int, ...] | None, progress: bool) -> Path:
     """The sample file for ``kind``: reused when it exists with the wanted shape."""
     from layoutbench.errors import UserError
     from layoutbench.generate import DATASET_PATHS, GENERATORS
@@ -28,17 +28,18 @@ def _sample(out_dir: Path, kind: str, shape: tuple[int, ...] | None) -> Path:
     try:
         info = dataset_info(path, DATASET_PATHS[kind])
         if shape is None or info.shape == shape:
-            log.info("reusing sample %s", path)
+            log.debug("reusing sample %s", path)
             return path
     except UserError:
         pass
-    log.warning("generating %s sample %s", kind, path)
-    GENERATORS[kind](path, shape=shape, seed=0, progress=True)
+    log.info("generating %s sample %s", kind, path)
+    GENERATORS[kind](path, shape=shape, seed=0, progress=progress)
     return path
 
 
 def run_demo(out_dir: Path, profile: Any, *, grid: str = "default",
-             shapes: dict[str, tuple[int, ...]] | None = None) -> list[Any]:
+             shapes: dict[str, tuple[int, ...]] | None = None, progress: bool = True
+             ) -> list[Any]:
     """Generate (or reuse) the samples, sweep each, write ``KIND.parquet``; return the frames.
 
     ``shapes`` overrides the generators' default shapes per kind (e.g. 512x512 frames).
@@ -48,13 +49,13 @@ def run_demo(out_dir: Path, profile: Any, *, grid: str = "default",
 
     out_dir.mkdir(parents=True, exist_ok=True)
     shapes = shapes or {}
-    samples = {kind: _sample(out_dir, kind, shapes.get(kind)) for kind in SAMPLES}
+    samples = {kind: _sample(out_dir, kind, shapes.get(kind), progress) for kind in SAMPLES}
     frames = []
     with EmbeddedS3() as s3:
         for kind, path in samples.items():
-            log.warning("sweeping %s under %s", path, profile.name)
+            log.info("sweeping %s under %s", path, profile.name)
             results = run_sweep(path, s3, profile, grid=grid, cache_dir=out_dir / "cache",
-                                progress=True)
+                                progress=progress)
             write_results(results, out_dir / f"{kind}.parquet")
             frames.append(to_frame(results))
     return frames

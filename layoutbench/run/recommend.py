@@ -15,7 +15,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,8 @@ from layoutbench.errors import UserError
 from layoutbench.plan.geometry import chunks_touched
 from layoutbench.plan.layout import Layout, neuroconv_chunks
 from layoutbench.plan.model import CostConstants
-from layoutbench.plan.patterns import KIND_NDIM, AccessPattern, default_patterns
-from layoutbench.plan.profiles import NetworkProfile
+from layoutbench.plan.patterns import KIND_NDIM, AccessPattern, as_patterns, default_patterns
+from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.plan.search import (
     DEFAULT_READERS,
     REFERENCE_CODEC,
@@ -39,6 +39,7 @@ from layoutbench.plan.search import (
     score,
 )
 from layoutbench.read.inspect import DatasetInfo, check_hdf5_file, list_datasets
+from layoutbench.run.recommendation import DatasetRecommendation, Recommendation
 
 log = logging.getLogger(__name__)
 
@@ -59,66 +60,8 @@ READER_FORMATS_MODELLED = {"h5py-fsspec": "hdf5", "h5py-remfile": "hdf5", "kerch
 N_ALTERNATIVES = 4
 
 
-@dataclass(frozen=True)
-class DatasetRecommendation:
-    """One dataset's current layout, workload, recommendation and alternatives."""
-
-    info: DatasetInfo
-    kind: str
-    patterns: tuple[AccessPattern, ...]
-    current: Scored
-    recommended: Scored
-    alternatives: tuple[Scored, ...]
-    notes: tuple[str, ...] = ()
-    measured: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def speedup(self) -> float:
-        return self.current.seconds / self.recommended.seconds if self.recommended.seconds else 1
-
-    def to_dict(self, **prices: float) -> dict[str, Any]:
-        def layout_part(s: Scored) -> dict[str, Any]:
-            lay = s.layout
-            return {"name": lay.name, "format": lay.format, "chunks": list(lay.chunks),
-                    "shards": None if lay.shards is None else list(lay.shards),
-                    "codec": lay.codec, "level": lay.level, "shuffle": lay.shuffle,
-                    "page_size": lay.page_size}
-
-        def entry(s: Scored) -> dict[str, Any]:
-            return {**layout_part(s), **s.metrics(**prices),
-                    "speedup_vs_current": round(self.current.seconds / s.seconds, 3)
-                    if s.seconds else None}
-
-        return {
-            "path": self.info.path, "neurodata_type": self.info.neurodata_type,
-            "kind": self.kind, "shape": list(self.info.shape), "dtype": self.info.dtype,
-            "current": {**layout_part(self.current), **self.current.metrics(**prices)},
-            "patterns": [{"name": p.label, "weight": p.weight} for p in self.patterns],
-            "recommended": entry(self.recommended),
-            "alternatives": [entry(a) for a in self.alternatives],
-            "notes": list(self.notes), "measured": list(self.measured),
-        }
 
 
-@dataclass(frozen=True)
-class Recommendation:
-    """Every dataset's recommendation for one file, profile and set of constraints."""
-
-    file: str
-    profile: NetworkProfile
-    constraints: Constraints
-    datasets: tuple[DatasetRecommendation, ...]
-    skipped: tuple[dict[str, str], ...] = ()
-    calibrated: bool = False
-    prices: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "profile": self.profile.name,
-                "profile_params": self.profile.to_dict(),
-                "constraints": self.constraints.to_dict(), "calibrated": self.calibrated,
-                "prices": self.prices,
-                "datasets": [d.to_dict(**self.prices) for d in self.datasets],
-                "skipped": list(self.skipped)}
 
 
 # -- workload ---------------------------------------------------------------------------------
@@ -182,7 +125,7 @@ def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
     touched = {c: sum(chunks_touched(sel, c) for sels in workload.selections for sel in sels)
                for c in shapes}
     kept = [c for c in shapes if touched[c] <= max(cap, min(touched.values()))]
-    log.info("%s: %d chunk shapes, %d within %d chunks touched", info.path, len(shapes),
+    log.debug("%s: %d chunk shapes, %d within %d chunks touched", info.path, len(shapes),
              len(kept), cap)
     for fmt, probe in probes.items():
         ref = _figures(samples, probe)
@@ -322,7 +265,8 @@ def _non_numeric(path: Path, threshold: int) -> list[dict[str, str]]:
 
 
 def recommend(path: str | os.PathLike[str], *, dataset: str | None = None,
-              patterns: Sequence[AccessPattern] = (), profile: NetworkProfile,
+              patterns: str | AccessPattern | Sequence[str | AccessPattern] | None = (),
+              profile: str | NetworkProfile,
               constraints: Constraints | None = None, constants: CostConstants | None = None,
               reader: str | None = None, threshold: int = DEFAULT_THRESHOLD,
               prices: dict[str, float] | None = None, measure: bool = False,
@@ -339,6 +283,8 @@ def recommend(path: str | os.PathLike[str], *, dataset: str | None = None,
     from layoutbench.run.calibration import load_constants
 
     p = check_hdf5_file(path)
+    profile = as_profile(profile)
+    specs = as_patterns(patterns)
     constraints = constraints or Constraints()
     if constraints.format not in ("hdf5", "zarr", "any"):
         raise UserError(f"--format {constraints.format!r}: expected hdf5, zarr or any")
@@ -360,7 +306,7 @@ def recommend(path: str | os.PathLike[str], *, dataset: str | None = None,
     results = []
     for info in infos:
         kind = dataset_kind(info)
-        chosen, notes = workload_for(info, kind, patterns)
+        chosen, notes = workload_for(info, kind, specs)
         log.info("recommending %s %s (%s) for %s", info.path, info.shape, kind,
                  ", ".join(pt.label for pt in chosen))
         rec = recommend_dataset(p, info, chosen, profile, constraints, constants, readers, kind)

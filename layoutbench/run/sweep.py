@@ -23,7 +23,8 @@ from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.errors import UserError
 from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.plan.measurement import Measurement
-from layoutbench.plan.patterns import AccessPattern, PatternError, default_patterns
+from layoutbench.plan.patterns import AccessPattern, PatternError, as_patterns, default_patterns
+from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.read.inspect import DatasetInfo, dataset_info
 from layoutbench.read.readers import Reader, Target, get_reader
 from layoutbench.run.measure import measure_case
@@ -130,10 +131,10 @@ def _progress(total: int, enabled: bool) -> Iterator[Any]:
         bar.close()
 
 
-def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: Any, *,
+def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: str | NetworkProfile, *,
               dataset: str | None = None, layouts: Sequence[Layout] | None = None,
               grid: str = "default", readers: Sequence[str] | None = None,
-              patterns: Sequence[AccessPattern] | None = None,
+              patterns: Sequence[str | AccessPattern] | None = None,
               cache_dir: str | os.PathLike[str] | None = None, progress: bool = False,
               repeats: int = 1) -> list[Measurement]:
     """Measure every case of the sweep; see the module docstring for the execution order.
@@ -142,7 +143,8 @@ def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: Any, *,
     row: deterministic columns must agree between repeats, times can be summarised later.
     """
     info = dataset_info(source, dataset)
-    patterns = list(patterns) if patterns else default_patterns(info.kind)
+    profile = as_profile(profile)
+    patterns = as_patterns(patterns) or default_patterns(info.kind)
     check_patterns(info, patterns)
     whole_file = patterns[0].definition.includes_open
     writer: Writer | None = None

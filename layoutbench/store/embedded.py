@@ -139,7 +139,7 @@ class EmbeddedS3:
         except BaseException:
             self.stop()
             raise
-        logger.info("EmbeddedS3: endpoint %s, bucket %s", self.endpoint_url, self.bucket)
+        logger.debug("EmbeddedS3: endpoint %s, bucket %s", self.endpoint_url, self.bucket)
         return self
 
     def stop(self) -> None:

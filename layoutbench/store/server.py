@@ -235,7 +235,7 @@ class MotoServer(_ChildProcess):
             self.port = port
             if self._wait_ready():
                 self._read_patch_status()
-                logger.info("moto S3 server at %s (range patch: %s)", self.url, self.range_patched)
+                logger.debug("moto S3 server at %s (range patch: %s)", self.url, self.range_patched)
                 return self
             tail = self.log_tail()
             self._kill_proc()
@@ -370,7 +370,7 @@ class GatewayProcess(_ChildProcess, GatewayClient):
             raise RuntimeError(f"gateway failed to start (got {text!r}); log tail:\n{tail}")
         self.port = int(text.split()[1])
         self.set_profile(p)  # keeps the name too (the command line only carries the numbers)
-        logger.info("gateway at %s -> %s", self.url, self.upstream)
+        logger.debug("gateway at %s -> %s", self.url, self.upstream)
         return self
 
     def __enter__(self) -> GatewayProcess:

@@ -81,7 +81,7 @@ def _start_service(state: Path, idle_exit: float, timeout: float) -> dict[str, A
     while time.monotonic() < deadline:
         info = _read_state(state)
         if info is not None and int(info["pid"]) == proc.pid:
-            logger.info("started shared endpoint %s (pid %d)", info["endpoint_url"], proc.pid)
+            logger.debug("started shared endpoint %s (pid %d)", info["endpoint_url"], proc.pid)
             return info
         if proc.poll() is not None:
             break

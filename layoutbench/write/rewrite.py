@@ -348,7 +348,7 @@ def build_variant(cache_dir: Path, source: str | os.PathLike[str], dataset: str,
     """
     hit = cached_variant(cache_dir, source, dataset, layout)
     if hit is not None:
-        log.info("reusing verified variant %s", hit.path)
+        log.debug("reusing verified variant %s", hit.path)
         return hit
     sid = source_id(source, dataset)
     return (writer or write_variant)(source, dataset, layout, variant_path(cache_dir, sid, layout))

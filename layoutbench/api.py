@@ -1,0 +1,187 @@
+"""The Python API: what a notebook on DANDI Hub calls, in the values a user writes.
+
+Every function here is the CLI command of the same name without the printing: it takes plain
+values (a path, SPEC strings such as ``"ophys-patch@2"``, a profile name) or the objects they
+stand for (:class:`~layoutbench.plan.patterns.AccessPattern`,
+:class:`~layoutbench.plan.profiles.NetworkProfile`, :class:`~layoutbench.plan.layout.Layout`),
+and returns data: a :class:`~layoutbench.run.recommendation.Recommendation`, a pandas DataFrame
+of result rows, an :class:`~layoutbench.write.apply_plan.ApplyResult`.
+
+>>> import layoutbench as lb                                                 # doctest: +SKIP
+>>> rec = lb.recommend("movie.nwb", patterns=["ophys-patch@2", "ophys-frames"],
+...                    profile="same-region")
+>>> rec.to_frame()                       # current, recommended and alternatives per dataset
+>>> rows = lb.sweep("movie.nwb", patterns=["ophys-patch"], grid="quick")
+>>> lb.apply("movie.nwb", rec, "movie-cloud.nwb")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from layoutbench.errors import UserError
+from layoutbench.plan.layout import Layout, as_layout
+from layoutbench.plan.patterns import AccessPattern, as_patterns
+from layoutbench.plan.profiles import NetworkProfile, as_profile
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from layoutbench.run.recommendation import Recommendation
+    from layoutbench.store.embedded import EmbeddedS3
+    from layoutbench.write.apply_plan import ApplyResult
+
+__all__ = ["apply", "read_results", "recommend", "sweep"]
+
+Patterns = str | AccessPattern | Iterable[str | AccessPattern] | None
+Profile = str | NetworkProfile
+PathLike = str | os.PathLike[str]
+
+
+def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile = "same-region",
+              dataset: str | None = None, storage: str = "hdf5", reader: str | None = None,
+              max_chunk_mb: float = 10.0, min_ratio: float = 0.9, min_mb: float = 10.0,
+              get_price: float = 0.0004, egress_price: float = 0.09, measure: bool = False,
+              progress: bool = False) -> Recommendation:
+    """The layout that reads each dataset of ``source`` fastest for ``patterns`` (CLI
+    ``layoutbench recommend``).
+
+    Parameters
+    ----------
+    source
+        An NWB/HDF5 file.
+    patterns
+        Pattern SPECs (``"ophys-patch:patch=48x48@2"``) or :class:`AccessPattern` objects;
+        weights are relative frequencies. ``None``: each dataset's kind decides (imaging ->
+        ``ophys-patch`` + ``ophys-frames``, ...).
+    profile
+        Network profile name (``loopback``, ``same-region``, ``cross-region``, ``home``) or a
+        :class:`NetworkProfile`.
+    dataset
+        One dataset path; ``None`` looks at every numeric dataset of at least ``min_mb`` MB.
+    storage
+        ``"hdf5"`` (what NWB archives hold), ``"zarr"`` or ``"any"``.
+    reader
+        The reader to optimise for (default: h5py-fsspec for HDF5, zarr for Zarr), or
+        ``"any"`` to make the reader part of the recommendation.
+    max_chunk_mb, min_ratio
+        Largest chunk (MB), and the lowest compression ratio allowed relative to the current.
+    get_price, egress_price
+        USD per 1,000 GET requests and per GB out, for the cost per 1,000 reads.
+    measure
+        Also rewrite the current and best layouts and measure them on the embedded S3.
+
+    Returns
+    -------
+    Recommendation
+        ``.to_dict()`` is the JSON ``apply`` takes (DESIGN.md §6); ``.to_frame()`` a DataFrame
+        with one row per (dataset, candidate); its ``repr`` is the CLI's table.
+    """
+    from layoutbench.plan.search import Constraints
+    from layoutbench.run.recommend import recommend as run
+
+    if storage not in ("hdf5", "zarr", "any"):
+        raise UserError(f"storage {storage!r}: expected hdf5, zarr or any")
+    if max_chunk_mb <= 0 or min_ratio < 0 or min_mb < 0:
+        raise UserError("max_chunk_mb must be > 0, min_ratio and min_mb >= 0")
+    constraints = Constraints(format=storage, max_chunk_mb=max_chunk_mb,
+                              min_ratio_vs_current=min_ratio)
+    return run(source, dataset=dataset, patterns=as_patterns(patterns),
+               profile=_profile(profile), constraints=constraints, reader=reader,
+               threshold=int(min_mb * 1e6),
+               prices={"get_price": get_price, "egress_per_gb": egress_price},
+               measure=measure, progress=progress)
+
+
+def sweep(source: PathLike, dataset: str | None = None, *, patterns: Patterns = None,
+          grid: str = "quick", layouts: Sequence[Layout | dict[str, Any]] | None = None,
+          readers: str | Sequence[str] | None = None, profile: Profile = "same-region",
+          repeats: int = 1, endpoint: EmbeddedS3 | None = None,
+          cache_dir: PathLike | None = None, progress: bool = False) -> pd.DataFrame:
+    """Rewrite ``dataset`` across a grid of layouts, serve each variant from an S3 endpoint
+    and measure every reader × pattern on it (CLI ``layoutbench sweep``).
+
+    Parameters
+    ----------
+    grid
+        ``"quick"`` (the baselines and the few layouts that matter most for the data's kind:
+        a minute on the demo samples, the notebook default), ``"default"`` (the full grid, the
+        CLI's default) or ``"paged"``. Ignored when ``layouts`` are given.
+    layouts
+        Layouts (or their dict form) to compare instead of a grid.
+    readers
+        Reader names (default: every reader of the sweep: h5py-remfile, h5py-fsspec,
+        kerchunk, zarr).
+    endpoint
+        A started :class:`~layoutbench.store.EmbeddedS3`; by default one is started for the
+        sweep and stopped after it.
+    cache_dir
+        Where verified variants are kept between runs (default: the user cache).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (layout, reader, pattern, repeat): the columns of DESIGN.md §3
+        (``layout``, ``reader``, ``pattern``, ``profile``, ``requests``,
+        ``bytes_transferred``, ``bytes_needed``, ``read_amplification``, ``chunks_touched``,
+        ``seconds``, ``stored_bytes``, ``compression_ratio``, ...), as ``read_results`` reads
+        them back from a file.
+    """
+    from layoutbench.run.results import to_frame
+    from layoutbench.run.sweep import run_sweep
+
+    if repeats < 1:
+        raise UserError(f"repeats must be at least 1, got {repeats}")
+    chosen = [as_layout(x) for x in layouts] if layouts is not None else None
+    names = [readers] if isinstance(readers, str) else (list(readers) if readers else None)
+
+    def go(s3: Any) -> pd.DataFrame:
+        rows = run_sweep(source, s3, _profile(profile), dataset=dataset, layouts=chosen,
+                         grid=grid, readers=names, patterns=as_patterns(patterns) or None,
+                         cache_dir=cache_dir, progress=progress, repeats=repeats)
+        return to_frame(rows)
+
+    if endpoint is not None:
+        return go(endpoint)
+    from layoutbench.store import EmbeddedS3
+
+    with EmbeddedS3() as s3:
+        return go(s3)
+
+
+def apply(source: PathLike, recommendation: Recommendation | Mapping[str, Any] | PathLike,
+          out: PathLike, *, overwrite: bool = False, progress: bool = False) -> ApplyResult:
+    """Rewrite the whole file ``source`` into ``out`` with the recommended dataset layouts,
+    verified bit for bit before it is renamed into place (CLI ``layoutbench apply``).
+
+    ``recommendation`` is what :func:`recommend` returned, its ``to_dict()``, or the path of
+    the JSON ``layoutbench recommend --format json`` wrote. ``source`` is never modified.
+    """
+    from layoutbench.write.apply import apply_layouts
+    from layoutbench.write.apply_plan import layouts_from_recommendation, read_recommendation
+
+    if isinstance(recommendation, str | os.PathLike):
+        layouts = read_recommendation(recommendation)
+    else:
+        obj = recommendation if isinstance(recommendation, Mapping) else recommendation.to_dict()
+        layouts = layouts_from_recommendation(json.loads(json.dumps(obj)))
+    return apply_layouts(source, layouts, Path(out), overwrite=overwrite, progress=progress)
+
+
+def read_results(path: PathLike) -> pd.DataFrame:
+    """A results table written by ``sweep`` (``.parquet`` or ``.csv``) as a DataFrame."""
+    from layoutbench.run.results import read_results as read
+
+    frame: pd.DataFrame = read(path)
+    return frame
+
+
+def _profile(profile: Profile) -> NetworkProfile:
+    try:
+        return as_profile(profile)
+    except ValueError as exc:  # an unknown name: the message lists the valid ones
+        raise UserError(str(exc)) from None

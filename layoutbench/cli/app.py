@@ -1,0 +1,134 @@
+"""The ``layoutbench`` group: global options, logging, errors, and the options commands share.
+
+Data goes to stdout (``--format json`` for machines); progress (bars and INFO messages) and
+logs go to stderr, silenced by ``-q``. A user mistake is one line on stderr and exit status 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from layoutbench.errors import UserError
+from layoutbench.plan.layout import LayoutError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Libraries whose debug logs carry request headers (signatures, the access key id): they stay
+#: at WARNING at every verbosity (see README, "Your file in the cloud").
+QUIET_LIBRARIES = ("botocore", "boto3", "aiobotocore", "s3transfer", "urllib3", "s3fs",
+                   "fsspec", "asyncio", "numcodecs", "h5py", "hdmf", "pynwb")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the global options decided, handed to every command through ``ctx.obj``."""
+
+    verbose: int = 0
+    quiet: bool = False
+
+    @property
+    def progress(self) -> bool:
+        """Progress bars on stderr (off with ``-q``)."""
+        return not self.quiet
+
+
+class _Group(click.Group):
+    """Turns user errors into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (UserError, LayoutError) as exc:
+            click.echo(f"layoutbench: error: {exc}", err=True)
+            ctx.exit(2)
+        except click.UsageError as exc:  # a bad option or argument: one line, not click's three
+            where = exc.ctx.command_path if exc.ctx is not None else "layoutbench"
+            click.echo(f"{where}: error: {exc.format_message()} (see {where} --help)", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("layoutbench: interrupted", err=True)
+            ctx.exit(130)
+
+
+class _Formatter(logging.Formatter):
+    """Terse progress lines by default (``layoutbench: …``); times and loggers with ``-v``."""
+
+    def __init__(self, detailed: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s" if detailed else None)
+        self.detailed = detailed
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.detailed:
+            return super().format(record)
+        level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        return f"layoutbench: {level}{record.getMessage()}"
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    """INFO progress from layoutbench by default, WARNING with ``-q``, DEBUG with ``-v``; other
+    libraries log warnings only, and at ``-vv`` their debug too, except :data:`QUIET_LIBRARIES`
+    (never: their debug logs show request headers)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(detailed=verbose > 0))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+    own = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.getLogger("layoutbench").setLevel(own)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True,
+              help="More logging on stderr: -v debug from layoutbench, -vv from libraries too.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages; warnings only.")
+@click.version_option(package_name="layoutbench")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Measure and recommend cloud-friendly layouts for NWB/HDF5 data."""
+    configure_logging(verbose, quiet)
+    ctx.obj = Settings(verbose=verbose, quiet=quiet)
+
+
+def settings() -> Settings:
+    """The global options of the running command."""
+    obj = click.get_current_context().find_root().obj
+    return obj if isinstance(obj, Settings) else Settings()
+
+
+def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
+    """``--format``: how a command prints its data (``json`` for machines)."""
+    return click.option("--format", "fmt", type=click.Choice(choices), default=default,
+                        show_default=True, help="Output on stdout.")
+
+
+def profile_options(f: F) -> F:
+    f = click.option("--bandwidth-mbps", type=float, default=None,
+                     help="Override the profile's per-connection bandwidth (MB/s).")(f)
+    f = click.option("--latency-ms", type=float, default=None,
+                     help="Override the profile's per-request latency.")(f)
+    f = click.option("--profile", "profile_name", default="same-region", show_default=True,
+                     help="Network profile: loopback, same-region, cross-region, home.")(f)
+    return f
+
+
+def profile(name: str, latency_ms: float | None, bandwidth_mbps: float | None) -> Any:
+    from layoutbench.plan.profiles import get_profile
+
+    try:
+        return get_profile(name, latency_ms=latency_ms, bandwidth_mbps=bandwidth_mbps)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=1))

@@ -1,0 +1,171 @@
+"""Commands that measure: ``sweep`` a grid of layouts, ``serve`` the embedded S3, the ``demo``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from layoutbench.cli.app import (
+    echo_json,
+    format_option,
+    main,
+    profile,
+    profile_options,
+    settings,
+)
+from layoutbench.errors import UserError
+from layoutbench.plan.layout import GRIDS
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--dataset", default=None, help="Dataset path (default: the largest array).")
+@click.option("--patterns", "specs", multiple=True,
+              help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable.")
+@profile_options
+@click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
+@click.option("--readers", "reader_names", multiple=True, help="Readers to use (default: all).")
+@click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Results table (.parquet or .csv).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where verified variants are kept between runs.")
+@click.option("--recommendation", "rec", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also measure the layout a `recommend --format json` chose "
+                                 "for the dataset (label `recommended`), side by side.")
+@format_option("table", "json")
+def sweep(file: Path, dataset: str | None, specs: tuple[str, ...], profile_name: str,
+          latency_ms: float | None, bandwidth_mbps: float | None, grid: str,
+          reader_names: tuple[str, ...], repeats: int, output: Path, cache_dir: Path | None,
+          rec: Path | None, fmt: str) -> None:
+    """Rewrite FILE's dataset across a layout grid and measure every reader × pattern."""
+    from layoutbench.plan.patterns import parse_spec
+    from layoutbench.read.inspect import dataset_info
+    from layoutbench.run.results import results_format, to_frame, write_results
+    from layoutbench.run.sweep import run_sweep
+    from layoutbench.store import EmbeddedS3
+
+    info = dataset_info(file, dataset)  # fail fast on bad input, before starting servers
+    results_format(output)
+    patterns = [parse_spec(s) for s in specs] or None
+    net = profile(profile_name, latency_ms, bandwidth_mbps)
+    layouts = None
+    if rec is not None:
+        from dataclasses import replace
+
+        from layoutbench.plan.layout import default_grid
+        from layoutbench.write.apply_plan import read_recommendation
+
+        chosen = read_recommendation(rec)
+        if info.path not in chosen:
+            raise UserError(f"{rec}: has no recommendation for {info.path}")
+        layouts = [*default_grid(info.kind, info.shape, info.itemsize, grid),
+                   replace(chosen[info.path], label="recommended")]
+    with EmbeddedS3() as s3:
+        results = run_sweep(file, s3, net, dataset=dataset, grid=grid, layouts=layouts,
+                            readers=list(reader_names) or None, patterns=patterns,
+                            cache_dir=cache_dir, progress=settings().progress, repeats=repeats)
+    write_results(results, output)
+    print_results(to_frame(results), fmt)
+    click.echo(f"wrote {len(results)} rows to {output}", err=True)
+
+
+def print_results(frame: Any, fmt: str) -> None:
+    from layoutbench.report import ranked, ranked_table
+
+    if fmt == "json":
+        click.echo(ranked(frame).to_json(orient="records", indent=1))
+    else:
+        click.echo(ranked_table(frame))
+
+
+@main.command()
+@profile_options
+@click.option("--upload", "uploads", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="File or folder (Zarr store) to upload before serving; repeatable.")
+@format_option("table", "json")
+def serve(profile_name: str, latency_ms: float | None, bandwidth_mbps: float | None,
+          uploads: tuple[Path, ...], fmt: str) -> None:
+    """Run the embedded S3 endpoint and gateway in the foreground until interrupted.
+
+    With --format json, one JSON object on stdout says where everything is (endpoint, bucket,
+    profile, uploaded URLs, the s3fs storage options), for scripts that start it.
+    """
+    import time
+
+    from layoutbench.store import EmbeddedS3
+
+    net = profile(profile_name, latency_ms, bandwidth_mbps)
+    with EmbeddedS3() as s3:
+        s3.set_profile(net)
+        uploaded = {}
+        for path in uploads:
+            key = s3.upload_tree(path, path.name) if path.is_dir() else s3.upload_file(path,
+                                                                                      path.name)
+            uploaded[str(path)] = {"http_url": s3.http_url(key), "s3_url": s3.s3_url(key)}
+        if fmt == "json":
+            options = s3.storage_options()
+            echo_json({"endpoint_url": s3.endpoint_url, "bucket": s3.bucket,
+                       "profile": net.to_dict(), "uploads": uploaded,
+                       "storage_options": {k: options[k] for k in ("anon", "client_kwargs")},
+                       "stats_url": f"{s3.endpoint_url}/_layoutbench/stats"})
+        else:
+            for path_text, urls in uploaded.items():
+                click.echo(f"uploaded {path_text} -> {urls['http_url']}")
+            click.echo(f"endpoint {s3.endpoint_url}  bucket {s3.bucket}  profile {net.name} "
+                       f"({net.latency_ms} ms, {net.bandwidth_mbps or 'unlimited'} MB/s)")
+            click.echo(f"  s3fs: s3fs.S3FileSystem(anon=True, client_kwargs={{'endpoint_url': "
+                       f"'{s3.endpoint_url}'}})")
+            click.echo(f"  stats: {s3.endpoint_url}/_layoutbench/stats  (Ctrl-C to stop)")
+        sys.stdout.flush()
+        while True:
+            time.sleep(3600)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo-output"), show_default=True)
+@profile_options
+@click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
+@click.option("--ophys-shape", default=None,
+              help="Sample movie shape TxYxX (default 1000x256x256).")
+@click.option("--ecephys-shape", default=None,
+              help="Sample recording shape TxC (default 1800000x64).")
+@format_option("table", "json")
+def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
+         bandwidth_mbps: float | None, grid: str, ophys_shape: str | None,
+         ecephys_shape: str | None, fmt: str) -> None:
+    """Generate ophys and ecephys samples, sweep them on the embedded S3, print the rankings,
+    then the layout `recommend` chooses for each (also written as KIND.recommendation.json)."""
+    from layoutbench.report.recommendation import render_table
+    from layoutbench.run.demo import recommend_samples, run_demo
+
+    net = profile(profile_name, latency_ms, bandwidth_mbps)
+    shapes = {}
+    for kind, text, ndim in (("ophys", ophys_shape, 3), ("ecephys", ecephys_shape, 2)):
+        if text:
+            shapes[kind] = parse_shape(f"--{kind}-shape", text, ndim)
+    frames = run_demo(out_dir, net, grid=grid, shapes=shapes, progress=settings().progress)
+    for frame in frames:
+        print_results(frame, fmt)
+        click.echo()
+    for rec in recommend_samples(out_dir, net):
+        if fmt == "json":
+            echo_json(rec)
+        else:
+            click.echo(render_table(rec))
+        click.echo()
+
+
+def parse_shape(option: str, text: str, ndim: int) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != ndim or min(shape) < 1:
+        raise UserError(f"{option}: expected {ndim} positive sizes like "
+                        f"{'x'.join(['N'] * ndim)}, got {text!r}")
+    return shape

@@ -1,0 +1,95 @@
+"""Commands about inputs: ``generate`` samples, list the ``layouts`` and ``patterns`` there are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from layoutbench.cli.app import echo_json, format_option, main, settings
+from layoutbench.errors import UserError
+from layoutbench.plan.layout import GRIDS
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["ophys", "ecephys", "volume", "many-series"]))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--size", default=None, help="Raw size of the main dataset, e.g. 500MB or 10GB.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--plain", is_flag=True,
+              help="volume only: a plain HDF5 file with the volume at /volume, not NWB.")
+@format_option("table", "json")
+def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, fmt: str) -> None:
+    """Write a realistic synthetic NWB file (neuroconv's default layout).
+
+    With --plain (volume only), a plain HDF5 file holding just the volume, as stacks outside
+    NWB are stored.
+    """
+    from layoutbench.generate import GENERATORS, parse_size
+
+    if plain and kind != "volume":
+        raise UserError(f"--plain applies to volume data only, not {kind}")
+    try:
+        nbytes = parse_size(size) if size else None
+    except ValueError as exc:
+        raise UserError(f"--size: {exc}") from None
+    if out.parent and not out.parent.exists():
+        raise UserError(f"{out}: folder {out.parent} does not exist")
+    options = {"plain": True} if plain else {}
+    try:
+        info = GENERATORS[kind](out, size=nbytes, seed=seed, progress=settings().progress,
+                                **options)
+    except ValueError as exc:  # a size too small, a negative seed, ...: the user's arguments
+        raise UserError(f"{out}: {exc}") from None
+    if fmt == "json":
+        echo_json(info.to_dict())
+    else:
+        file_bytes = Path(info.path).stat().st_size
+        click.echo(f"{info.path}: {file_bytes / 1e6:.1f} MB file in {info.seconds:.1f}s; dataset "
+                   f"{info.dataset} {info.shape} {info.dtype} chunks {info.chunks}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--dataset", default=None, help="Dataset path (default: the largest array).")
+@click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
+@format_option("table", "json")
+def layouts(file: Path, dataset: str | None, grid: str, fmt: str) -> None:
+    """List the layouts a sweep of FILE would compare."""
+    from layoutbench.plan.layout import default_grid
+    from layoutbench.read.inspect import dataset_info
+
+    info = dataset_info(file, dataset)
+    grid_layouts = default_grid(info.kind, info.shape, info.itemsize, grid)
+    if fmt == "json":
+        echo_json([lay.to_dict() for lay in grid_layouts])
+        return
+    click.echo(f"{info.file}:{info.path} {info.shape} {info.dtype} ({info.kind}), grid {grid}")
+    click.echo(f"  {'layout':44} {'format':6} {'chunks':18} {'shards':16} {'codec':16}")
+    for lay in grid_layouts:
+        codec = lay.codec + ("" if lay.level is None else f" {lay.level}") + \
+            (" +shuffle" if lay.shuffle else "")
+        shards = "x".join(map(str, lay.shards)) if lay.shards else "-"
+        page = f"  page {lay.page_size}" if lay.page_size else ""
+        click.echo(f"  {lay.name:44} {lay.format:6} {'x'.join(map(str, lay.chunks)):18} "
+                   f"{shards:16} {codec:16}{page}")
+
+
+@main.command("patterns")
+@format_option("table", "json")
+def list_patterns(fmt: str) -> None:
+    """List the access patterns and their parameters (for --patterns SPEC)."""
+    from layoutbench.plan.patterns import PATTERNS
+
+    if fmt == "json":
+        echo_json([{"name": d.name, "kind": d.kind, "description": d.description,
+                    "params": [{"name": p.name, "type": p.type,
+                                "default": list(p.default) if isinstance(p.default, tuple)
+                                else p.default, "help": p.help} for p in d.params]}
+                   for d in PATTERNS.values()])
+        return
+    for d in PATTERNS.values():
+        click.echo(f"{d.name} ({d.kind}): {d.description}")
+        for p in d.params:
+            default = "x".join(map(str, p.default)) if isinstance(p.default, tuple) else p.default
+            click.echo(f"    {p.name}={default}  {p.help}")
