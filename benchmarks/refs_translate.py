@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             s3.upload_file(path, path.name)
             s3.reset_counters()
             t0 = time.perf_counter()
-            remote = build_refs(s3.s3_url(path.name), s3.storage_options())
+            remote = build_refs(s3.source(path.name))
             seconds = time.perf_counter() - t0
             stats = s3.stats()
         print(f"s3    : {remote.n_chunks:>7,} chunks in {seconds:6.2f} s "

@@ -2,4 +2,4 @@
 
 from layoutbench.cli import main
 
-main()
+main(prog_name="layoutbench")

@@ -4,9 +4,11 @@ random free ports) for the whole session, because starting it costs about half a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from servers import NGINX, Nginx
 
 from layoutbench.store import PROFILES, EmbeddedS3
 
@@ -24,3 +26,22 @@ def s3(s3_server: EmbeddedS3) -> EmbeddedS3:
     s3_server.reset()
     s3_server.set_profile(PROFILES["loopback"])
     return s3_server
+
+
+@pytest.fixture(scope="session")
+def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
+    """A real production HTTP(S) server on loopback (Debian's nginx-light): HTTP and HTTPS
+    with a self-signed certificate (``nginx.cert``), its access log the server-side truth.
+
+    Skipped where nginx is not installed, except in CI (``LAYOUTBENCH_REQUIRE_NGINX=1``, set by
+    ``.ci/run``, which installs it): there a missing nginx fails the tests that need it.
+    """
+    if NGINX is None:
+        if os.environ.get("LAYOUTBENCH_REQUIRE_NGINX") == "1":
+            pytest.fail("nginx is required (LAYOUTBENCH_REQUIRE_NGINX=1) but not installed")
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    server = Nginx(tmp_path_factory.mktemp("nginx")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -27,7 +27,7 @@ IO_LIBRARIES = frozenset({
 #: Layer of each top-level part; a module may import its own layer and those below it.
 LAYERS = {
     "plan": 0, "errors": 0,
-    "atomic": 1, "cache": 1, "codecs": 1, "h5threads": 1, "sources": 1,
+    "atomic": 1, "cache": 1, "codecs": 1, "h5threads": 1, "sources": 1, "outputs": 1,
     "store": 2, "read": 2,
     "write": 3, "generate": 3,
     "run": 4, "report": 4,

@@ -17,15 +17,14 @@ from layoutbench.errors import UserError
 from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.read.refs import (
     SIDECAR_SUFFIX,
-    ObjectIdentity,
     ReferencesUnsupported,
     RefSet,
     load_refs,
-    object_identity,
     write_refs_json,
 )
 from layoutbench.read.refs_build import build_refs
 from layoutbench.read.refs_open import open_refs, open_refs_array
+from layoutbench.sources import ObjectIdentity, Source, resolve
 from layoutbench.store import EmbeddedS3
 from layoutbench.write.rewrite import write_variant
 
@@ -91,7 +90,7 @@ def test_layout_roundtrip_s3(s3: EmbeddedS3, sources: dict[str, tuple[Path, str]
                              layout: Layout, tmp_path: Path) -> None:
     path, dataset = _variant(sources, kind, layout, tmp_path)
     s3.upload_file(path, path.name)
-    refset = load_refs(s3.s3_url(path.name), s3.storage_options(), cache_dir=tmp_path / "c")
+    refset = load_refs(s3.source(path.name), cache_dir=tmp_path / "c")
     assert refset.source == "built" and refset.unsupported == {}
     assert refset.n_chunks >= 1
     with open_refs(refset, dataset, remote_protocol="s3", remote_options=_s3_remote(s3)) as arr:
@@ -208,17 +207,17 @@ def test_not_hdf5(s3: EmbeddedS3, tmp_path: Path) -> None:
         build_refs(str(path))
     s3.upload_file(path, "notes.nwb")
     with pytest.raises(UserError, match=r"s3://.*notes\.nwb: not an HDF5 file"):
-        build_refs(s3.s3_url("notes.nwb"), s3.storage_options())
+        build_refs(s3.source("notes.nwb"))
     with pytest.raises(UserError, match=r"missing\.nwb: no such file"):
         load_refs(str(tmp_path / "missing.nwb"), cache_dir=tmp_path / "c")
 
 
 # -- identity, cache, sidecar -----------------------------------------------------------------
 def _upload_variant(s3: EmbeddedS3, sources: dict[str, tuple[Path, str]], layout: Layout,
-                    tmp_path: Path, key: str) -> str:
+                    tmp_path: Path, key: str) -> Source:
     path, _ = _variant(sources, "ophys", layout, tmp_path)
     s3.upload_file(path, key)
-    return s3.s3_url(key)
+    return s3.source(key)
 
 
 A = Layout("hdf5", (20, 16, 16), "zstd")
@@ -229,10 +228,10 @@ def test_identity_one_request(s3: EmbeddedS3, sources: dict[str, tuple[Path, str
                               tmp_path: Path) -> None:
     url = _upload_variant(s3, sources, A, tmp_path, "x.h5")
     s3.reset_counters()
-    ident = object_identity(url, s3.storage_options())
-    assert s3.stats().requests == 1
+    ident = url.identity()  # a plain HEAD (the bucket is public): no S3 client is built
+    assert s3.stats().requests == 1 and s3.stats().by_method == {"HEAD": 1}
     s3.reset_counters()
-    http_ident = object_identity(s3.http_url("x.h5"))
+    http_ident = resolve(s3.http_url("x.h5")).identity()
     assert s3.stats().requests == 1
     assert ident.etag == http_ident.etag and ident.size == http_ident.size
     assert ident.token() != http_ident.token()  # the URL is part of the key
@@ -250,13 +249,13 @@ def test_local_cache(s3: EmbeddedS3, sources: dict[str, tuple[Path, str]], tmp_p
 
     monkeypatch.setattr(SingleHdf5ToZarr, "translate", spy)
     url = _upload_variant(s3, sources, A, tmp_path, "x.h5")
-    cache, so = tmp_path / "cache", s3.storage_options()
-    first = load_refs(url, so, cache_dir=cache)
+    cache = tmp_path / "cache"
+    first = load_refs(url, cache_dir=cache)
     assert first.source == "built" and len(calls) == 1
     assert (cache / f"{first.identity.token()}.json").exists()
 
     s3.reset_counters()
-    second = load_refs(url, so, cache_dir=cache)
+    second = load_refs(url, cache_dir=cache)
     assert second.source == "local-cache" and len(calls) == 1
     assert s3.stats().requests == 1  # the identity HEAD, nothing else
     assert second.refs == first.refs
@@ -264,14 +263,14 @@ def test_local_cache(s3: EmbeddedS3, sources: dict[str, tuple[Path, str]], tmp_p
     # reaching shape, dtype and attributes: metadata are in the references, so the only
     # request is load_refs' identity HEAD; the remote client is not even connected.
     s3.reset_counters()
-    refset = load_refs(url, so, cache_dir=cache)
+    refset = load_refs(url, cache_dir=cache)
     with open_refs(refset, OPHYS[3], remote_protocol="s3", remote_options=_s3_remote(s3)) as arr:
         assert arr.shape == OPHYS[1] and arr.dtype == np.dtype("uint16")
         assert dict(arr.attrs)["unit"] == "n.a."
     assert s3.stats().requests == 1
 
     _upload_variant(s3, sources, B, tmp_path, "x.h5")  # same key, new content
-    third = load_refs(url, so, cache_dir=cache)
+    third = load_refs(url, cache_dir=cache)
     assert third.source == "built" and len(calls) == 2
     assert third.identity != first.identity and third.refs != first.refs
     with open_refs(third, OPHYS[3], remote_protocol="s3", remote_options=_s3_remote(s3)) as arr:
@@ -280,19 +279,18 @@ def test_local_cache(s3: EmbeddedS3, sources: dict[str, tuple[Path, str]], tmp_p
 
 def test_sidecar(s3: EmbeddedS3, sources: dict[str, tuple[Path, str]], tmp_path: Path) -> None:
     url = _upload_variant(s3, sources, A, tmp_path, "y.h5")
-    so = s3.storage_options()
-    built = load_refs(url, so, cache_dir=tmp_path / "a", sidecar=True)
+    built = load_refs(url, cache_dir=tmp_path / "a", sidecar=True)
     assert built.source == "built"
     assert s3.object_info("y.h5" + SIDECAR_SUFFIX).size > 0
 
     s3.reset_counters()
-    side = load_refs(url, so, cache_dir=tmp_path / "b", sidecar=True)
+    side = load_refs(url, cache_dir=tmp_path / "b", sidecar=True)
     assert side.source == "sidecar" and side.refs == built.refs
     assert s3.stats().requests == 2  # identity HEAD + sidecar GET
-    assert load_refs(url, so, cache_dir=tmp_path / "b").source == "local-cache"
+    assert load_refs(url, cache_dir=tmp_path / "b").source == "local-cache"
 
     _upload_variant(s3, sources, B, tmp_path, "y.h5")  # the sidecar is now stale
-    fresh = load_refs(url, so, cache_dir=tmp_path / "c", sidecar=True)
+    fresh = load_refs(url, cache_dir=tmp_path / "c", sidecar=True)
     assert fresh.source == "built" and fresh.identity != built.identity
     stored = RefSet.from_dict(json.loads(s3.client.get_object(
         Bucket=s3.bucket, Key="y.h5" + SIDECAR_SUFFIX)["Body"].read()))
@@ -321,3 +319,15 @@ def test_refset_roundtrip(tmp_path: Path) -> None:
     assert RefSet.from_dict(json.loads(out.read_text())) == refset
     with pytest.raises(ValueError, match="layoutbench-refs"):
         RefSet.from_dict({"refs": {}})
+    # what -o writes is a standard reference set: fsspec and zarr open it as it is
+    import fsspec
+    import zarr
+    from zarr.storage import FsspecStore
+
+    assert json.loads(out.read_text())["version"] == 1
+    fs = fsspec.filesystem("reference", fo=str(out))
+    assert {e["name"] for e in fs.ls("")} == {"x", ".zgroup", ".zattrs"}  # our key is unseen
+    afs = fsspec.filesystem("reference", fo=str(out), asynchronous=True)
+    arr = zarr.open_array(store=FsspecStore(afs, read_only=True, path=""), path="x", mode="r",
+                          zarr_format=2)
+    assert arr[...].tolist() == list(range(100))

@@ -12,6 +12,7 @@ import pynwb
 import pytest
 
 from layoutbench.read.readers import Target, h5_file_options
+from layoutbench.sources import resolve
 from layoutbench.write import repack
 from layoutbench.write.repack import file_layouts, repack_file, write_file_variant
 from layoutbench.write.rewrite import VerificationError
@@ -112,9 +113,9 @@ def _walk_reads(path: Path, options: dict) -> int:
 
 def test_fitted_page_buffer_reads_metadata_in_pages(ecephys: Path, tmp_path: Path) -> None:
     paged = repack_file(ecephys, tmp_path / "paged.nwb", page_size=MiB)
-    fitted = h5_file_options(Target("", "", {}, "/x", "hdf5", page_size=MiB))
+    fitted = h5_file_options(Target(resolve("x.h5"), "/x", "hdf5", page_size=MiB))
     assert fitted["page_buf_size"] == 4 * MiB
-    unpaged_reads = _walk_reads(ecephys, h5_file_options(Target("", "", {}, "/x", "hdf5")))
+    unpaged_reads = _walk_reads(ecephys, h5_file_options(Target(resolve("x.h5"), "/x", "hdf5")))
     paged_reads = _walk_reads(paged, fitted)
     print(f"metadata walk: {unpaged_reads} reads unpaged, {paged_reads} paged with page buffer")
     # the >= 5x figure is a property of files with many objects (see the open sweep test);
@@ -123,10 +124,10 @@ def test_fitted_page_buffer_reads_metadata_in_pages(ecephys: Path, tmp_path: Pat
 
 
 def test_chunk_cache_fits_a_chunk() -> None:
-    opts = h5_file_options(Target("", "", {}, "/x", "hdf5", chunk_nbytes=10 * 10**6))
+    opts = h5_file_options(Target(resolve("x.h5"), "/x", "hdf5", chunk_nbytes=10 * 10**6))
     assert opts["rdcc_nbytes"] == 10 * 10**6 and "page_buf_size" not in opts
-    assert h5_file_options(Target("", "", {}, "/x", "hdf5", chunk_nbytes=1000))["rdcc_nbytes"] \
-        == MiB  # never below h5py's default
+    small = Target(resolve("x.h5"), "/x", "hdf5", chunk_nbytes=1000)
+    assert h5_file_options(small)["rdcc_nbytes"] == MiB  # never below h5py's default
 
 
 def test_repack_remaps_references_inside_compound_datasets(tmp_path: Path) -> None:

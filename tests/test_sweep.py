@@ -30,7 +30,7 @@ def ophys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _target(s3, key: str, fmt: str) -> Target:
-    return Target(s3.http_url(key), s3.s3_url(key), s3.storage_options(), DATA, fmt)
+    return Target(s3.source(key), DATA, fmt)
 
 
 def test_zarr_selection_touching_four_chunks_makes_four_requests(s3, ophys: Path,

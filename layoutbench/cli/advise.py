@@ -37,7 +37,7 @@ def _output_format(ctx: click.Context, param: click.Parameter, value: str) -> st
 @click.option("--pattern", "--patterns", "specs", multiple=True,
               help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable (weights are "
                    "relative frequencies). Default: the patterns of each dataset's kind.")
-@profile_options
+@profile_options()
 @click.option("--format", "fmt", default="table", show_default=True, callback=_output_format,
               help="Output on stdout: table, json (what `apply` takes) or neuroconv.")
 @click.option("--storage", type=click.Choice(_STORAGES), default="hdf5",

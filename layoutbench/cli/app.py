@@ -111,14 +111,44 @@ def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
                         show_default=True, help="Output on stdout.")
 
 
-def profile_options(f: F) -> F:
-    f = click.option("--bandwidth-mbps", type=float, default=None,
-                     help="Override the profile's per-connection bandwidth (MB/s).")(f)
-    f = click.option("--latency-ms", type=float, default=None,
-                     help="Override the profile's per-request latency.")(f)
-    f = click.option("--profile", "profile_name", default="same-region", show_default=True,
-                     help="Network profile: loopback, same-region, cross-region, home.")(f)
+def profile_options(default: str = "same-region", note: str = "") -> Callable[[F], F]:
+    """``--profile`` (with ``default``), ``--latency-ms``, ``--bandwidth-mbps``."""
+    def decorate(f: F) -> F:
+        f = click.option("--bandwidth-mbps", type=float, default=None,
+                         help="Override the profile's per-connection bandwidth (MB/s).")(f)
+        f = click.option("--latency-ms", type=float, default=None,
+                         help="Override the profile's per-request latency.")(f)
+        f = click.option("--profile", "profile_name", default=default, show_default=True,
+                         help="Network profile: loopback, same-region, cross-region, home"
+                              + (f" ({note})." if note else "."))(f)
+        return f
+
+    return decorate
+
+
+def source_options(f: F) -> F:
+    """``--endpoint-url``, ``--anon/--no-anon``, ``--region``, ``--ca-bundle``: how to reach a
+    remote SOURCE. They arrive in the command as one ``reach`` argument (a SourceOptions)."""
+    f = click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="PEM file of extra certificate authorities for "
+                     "HTTPS servers with a private certificate.")(f)
+    f = click.option("--region", default=None, help="AWS region of an s3:// bucket (default: "
+                     "as S3 reports it).")(f)
+    f = click.option("--anon/--no-anon", default=None, help="Anonymous S3 access. Default: "
+                     "anonymous for https://; for s3:// the AWS credential chain, anonymous "
+                     "when it finds no credentials.")(f)
+    f = click.option("--endpoint-url", default=None, help="S3 endpoint for s3:// sources "
+                     "(e.g. the one `layoutbench serve` prints); default AWS.")(f)
     return f
+
+
+def reach(endpoint_url: str | None, anon: bool | None, region: str | None,
+          ca_bundle: str | None) -> Any:
+    """The :class:`~layoutbench.sources.SourceOptions` of :func:`source_options`."""
+    from layoutbench.sources import SourceOptions
+
+    return SourceOptions(endpoint_url=endpoint_url, anon=anon, region=region,
+                         ca_bundle=ca_bundle)
 
 
 def profile(name: str, latency_ms: float | None, bandwidth_mbps: float | None) -> Any:

@@ -14,7 +14,9 @@ from layoutbench.cli.app import (
     main,
     profile,
     profile_options,
+    reach,
     settings,
+    source_options,
 )
 from layoutbench.errors import UserError
 from layoutbench.plan.layout import GRIDS
@@ -25,7 +27,7 @@ from layoutbench.plan.layout import GRIDS
 @click.option("--dataset", default=None, help="Dataset path (default: the largest array).")
 @click.option("--patterns", "specs", multiple=True,
               help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable.")
-@profile_options
+@profile_options()
 @click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
 @click.option("--readers", "reader_names", multiple=True, help="Readers to use (default: all).")
 @click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 100))
@@ -73,6 +75,50 @@ def sweep(file: Path, dataset: str | None, specs: tuple[str, ...], profile_name:
     click.echo(f"wrote {len(results)} rows to {output}", err=True)
 
 
+@main.command()
+@click.argument("source")
+@click.option("--dataset", default=None, help="Dataset path (default: the largest array).")
+@click.option("--patterns", "specs", multiple=True,
+              help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable.")
+@click.option("--readers", "reader_names", multiple=True,
+              help="Readers to use (default: h5py-remfile, h5py-fsspec, kerchunk).")
+@click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 100))
+@profile_options(default="loopback",
+                 note="added on top of the real network; loopback adds nothing")
+@source_options
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Results table (.parquet or .csv).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where kerchunk references are kept (default: the user cache).")
+@format_option("table", "json")
+def measure(source: str, dataset: str | None, specs: tuple[str, ...],
+            reader_names: tuple[str, ...], repeats: int, profile_name: str,
+            latency_ms: float | None, bandwidth_mbps: float | None, endpoint_url: str | None,
+            anon: bool | None, region: str | None, ca_bundle: str | None, output: Path,
+            cache_dir: Path | None, fmt: str) -> None:
+    """Measure SOURCE (path, s3:// or http(s):// URL) as it is, where it is: no rewrite.
+
+    Every reader x pattern reads the file on its own server through the counting gateway, so
+    requests and bytes are exact for any server (a local file is uploaded to the embedded S3).
+    """
+    from layoutbench.outputs import check_outputs
+    from layoutbench.plan.patterns import parse_spec
+    from layoutbench.run.measure_source import measure_source
+    from layoutbench.run.results import results_format, to_frame, write_results
+    from layoutbench.sources import resolve
+
+    src = resolve(source, reach(endpoint_url, anon, region, ca_bundle))
+    results_format(output)
+    check_outputs([src], [output])
+    rows = measure_source(src, dataset=dataset, patterns=[parse_spec(s) for s in specs],
+                          readers=list(reader_names) or None, repeats=repeats,
+                          profile=profile(profile_name, latency_ms, bandwidth_mbps),
+                          cache_dir=cache_dir, progress=settings().progress)
+    write_results(rows, output)
+    print_results(to_frame(rows), fmt)
+    click.echo(f"wrote {len(rows)} rows to {output}", err=True)
+
+
 def print_results(frame: Any, fmt: str) -> None:
     from layoutbench.report import ranked, ranked_table
 
@@ -83,7 +129,7 @@ def print_results(frame: Any, fmt: str) -> None:
 
 
 @main.command()
-@profile_options
+@profile_options()
 @click.option("--upload", "uploads", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="File or folder (Zarr store) to upload before serving; repeatable.")
 @format_option("table", "json")
@@ -128,7 +174,7 @@ def serve(profile_name: str, latency_ms: float | None, bandwidth_mbps: float | N
 @main.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("demo-output"), show_default=True)
-@profile_options
+@profile_options()
 @click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
 @click.option("--ophys-shape", default=None,
               help="Sample movie shape TxYxX (default 1000x256x256).")

@@ -50,6 +50,11 @@ class Measurement:
     #: Sampling rate (Hz) the pattern's selections were built with (ecephys patterns are in
     #: seconds), so a row can be planned again (:func:`.model.plan_for_measurement`).
     rate: float | None = None
+    #: The file the row measured or rewrote (its public URL, or the path given).
+    source: str | None = None
+    #: Who counted ``requests`` and bytes: ``"gateway"`` (server side, the rule) or
+    #: ``"client"`` (signed S3 requests, which no proxy can count; see store/reach.py).
+    counts: str = "gateway"
 
     def to_dict(self) -> dict[str, Any]:
         """A flat row: nested values are JSON strings, ``layout`` is the layout's name."""
@@ -70,6 +75,9 @@ class Measurement:
             kw[key] = json.loads(d[key]) if isinstance(d[key], str) else d[key]
         if isinstance(kw.get("fallback"), float):  # NaN from a CSV/Parquet round trip
             kw["fallback"] = None
+        for key in ("source", "counts"):  # absent from rows written before they existed
+            if isinstance(kw.get(key), float):
+                kw.pop(key)
         if kw.get("rate") is not None:  # NaN (no rate, or a row written before rates were)
             kw["rate"] = None if math.isnan(float(kw["rate"])) else float(kw["rate"])
         return cls(**kw)

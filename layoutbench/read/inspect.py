@@ -7,14 +7,18 @@ one-line message naming the file, so the CLI can print it without a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from layoutbench.errors import UserError
+from layoutbench.h5threads import gc_paused
 from layoutbench.plan.layout import Layout, kind_of
+from layoutbench.sources import ObjectIdentity, Source, resolve
 
 __all__ = ["DatasetInfo", "UserError", "check_hdf5_file", "dataset_info", "list_datasets"]
 
@@ -38,6 +42,10 @@ class DatasetInfo:
     shuffle: bool = False
     #: HDF5 dimension labels, when the file names its axes (``None`` when none is labelled)
     axes: tuple[str, ...] | None = None
+    #: ``"hdf5"``, or ``"zarr"`` for an array of a Zarr store (:mod:`.inspect_zarr`)
+    format: str = "hdf5"
+    #: Zarr v3 shard shape (``chunks`` are then the inner chunks)
+    shards: tuple[int, ...] | None = None
 
     @property
     def kind(self) -> str:
@@ -77,8 +85,8 @@ class DatasetInfo:
         reader fetches to get any element of it.
         """
         chunks = self.chunks or tuple(max(1, n) for n in self.shape)
-        return Layout("hdf5", chunks, self.codec, self.level, shuffle=self.shuffle,
-                      page_size=page_size, label=label)
+        return Layout(self.format, chunks, self.codec, self.level, shuffle=self.shuffle,
+                      shards=self.shards, page_size=page_size, label=label)
 
 
 def check_hdf5_file(path: str | os.PathLike[str]) -> Path:
@@ -144,7 +152,7 @@ def _axes(dset: Any) -> tuple[str, ...] | None:
     return labels if any(labels) else None
 
 
-def _info(file: Path, dset: Any) -> DatasetInfo:
+def _info(file: str, dset: Any) -> DatasetInfo:
     codec, level, shuffle = _codec(dset)
     return DatasetInfo(
         file=str(file),
@@ -164,43 +172,92 @@ def _info(file: Path, dset: Any) -> DatasetInfo:
     )
 
 
-def list_datasets(path: str | os.PathLike[str], min_bytes: int = 0) -> list[DatasetInfo]:
-    """Every numeric dataset of at least ``min_bytes`` (uncompressed), largest first."""
-    import h5py
-    import numpy as np
+@contextlib.contextmanager
+def open_hdf5(source: str | os.PathLike[str] | Source, *,
+              identity: ObjectIdentity | None = None, label: str | None = None
+              ) -> Iterator[Any]:
+    """An open read-only ``h5py.File`` of a local or remote source.
 
-    p = check_hdf5_file(path)
-    found: list[DatasetInfo] = []
-    with h5py.File(p, "r") as f:
-
-        def visit(_name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Dataset) and obj.shape and obj.dtype.kind in "iufb":
-                nbytes = math.prod(obj.shape) * np.dtype(obj.dtype).itemsize
-                if nbytes >= min_bytes:
-                    found.append(_info(p, obj))
-
-        f.visititems(visit)
-    return sorted(found, key=lambda d: d.nbytes, reverse=True)
-
-
-def dataset_info(path: str | os.PathLike[str], dataset: str | None = None) -> DatasetInfo:
-    """Describe ``dataset`` in ``path``; without a dataset, the file's largest numeric array."""
+    A remote file is read through a block cache (:meth:`layoutbench.sources.Source.open`), with
+    the garbage collector paused (see :mod:`layoutbench.h5threads`). A missing file, a folder
+    or bytes that are not HDF5 are a :class:`UserError` naming the source (or ``label``, the
+    public name of a file read through a gateway).
+    """
     import h5py
 
-    p = check_hdf5_file(path)
+    src = resolve(source)
+    if src.is_local:
+        p = check_hdf5_file(src.given)
+        with h5py.File(p, "r") as f:
+            yield f
+        return
+    with gc_paused(), src.open(identity=identity) as fobj:
+        try:
+            f = h5py.File(fobj, "r")
+        except OSError as exc:
+            first = (str(exc).splitlines() or [""])[0]
+            why = "no HDF5 signature" if "signature" in first else first
+            raise UserError(f"{label or src.url}: not an HDF5/NWB file ({why})") from None
+        try:
+            yield f
+        finally:
+            f.close()
+
+
+def _label(source: Source) -> str:
+    """How a source is named in DatasetInfo and messages (a local path as the user gave it)."""
+    return str(Path(source.given)) if source.is_local else source.url
+
+
+def _numeric(f: Any, min_bytes: int) -> list[Any]:
+    """The numeric N-d datasets of an open file with at least ``min_bytes``, largest first."""
+    import h5py
+
+    found: list[Any] = []
+
+    def visit(_name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.shape and obj.dtype.kind in "iufb" \
+                and math.prod(obj.shape) * obj.dtype.itemsize >= min_bytes:
+            found.append(obj)
+
+    f.visititems(visit)
+    return sorted(found, key=lambda d: math.prod(d.shape) * d.dtype.itemsize, reverse=True)
+
+
+def list_datasets(source: str | os.PathLike[str] | Source, min_bytes: int = 0, *,
+                  identity: ObjectIdentity | None = None, label: str | None = None
+                  ) -> list[DatasetInfo]:
+    """Every numeric dataset of at least ``min_bytes`` (uncompressed), largest first.
+
+    ``label`` names the file in the results and messages (default: the source itself).
+    """
+    src = resolve(source)
+    with open_hdf5(src, identity=identity, label=label) as f:
+        return [_info(label or _label(src), d) for d in _numeric(f, min_bytes)]
+
+
+def dataset_info(source: str | os.PathLike[str] | Source, dataset: str | None = None, *,
+                 identity: ObjectIdentity | None = None, label: str | None = None
+                 ) -> DatasetInfo:
+    """Describe ``dataset`` of ``source``; without a dataset, the file's largest numeric array."""
+    import h5py
+
+    src = resolve(source)
+    name = label or _label(src)
     if dataset is None:
-        candidates = list_datasets(p)
+        candidates = list_datasets(src, identity=identity, label=label)
         if not candidates:
-            raise UserError(f"{p}: contains no numeric dataset to benchmark")
+            raise UserError(f"{name}: contains no numeric dataset to benchmark")
         return candidates[0]
-    with h5py.File(p, "r") as f:
+    with open_hdf5(src, identity=identity, label=label) as f:
         obj = f.get(dataset)
         if not isinstance(obj, h5py.Dataset):
             what = "is a group, not a dataset" if obj is not None else "does not exist"
-            hint = ", ".join(d.path for d in list_datasets(p, min_bytes=10**6)[:5])
+            hint = ", ".join(d.name for d in _numeric(f, 10**6)[:5])
             raise UserError(
-                f"{p}: dataset {dataset!r} {what}" + (f" (large datasets: {hint})" if hint else "")
-            )
+                f"{name}: dataset {dataset!r} {what}" + (f" (large datasets: {hint})" if hint
+                                                         else ""))
         if not obj.shape or obj.dtype.kind not in "iufb":
-            raise UserError(f"{p}: dataset {dataset!r} is not a numeric N-d array ({obj.dtype})")
-        return _info(p, obj)
+            raise UserError(f"{name}: dataset {dataset!r} is not a numeric N-d array "
+                            f"({obj.dtype})")
+        return _info(name, obj)

@@ -11,29 +11,54 @@ result, because they change what is measured.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.errors import UserError
 from layoutbench.h5threads import gc_paused
+from layoutbench.sources import ObjectIdentity, Source, close_filesystem
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where a variant lives, in every addressing scheme a reader may want, and what a reader
-    needs to know about its layout to configure itself (page size, chunk size)."""
+    """What a reader opens: a dataset of an object, where to read it, and what a reader needs
+    to know about its layout to configure itself (page size, chunk size).
 
-    http_url: str
-    s3_url: str
-    storage_options: dict[str, Any] = field(hash=False)
+    ``source`` is the address reads go to (through a counting gateway when measuring);
+    ``name`` the object's public URL when that differs (a file on a real server read through
+    the gateway): caches (kerchunk references) are keyed by the name, not by the gateway's
+    address of the moment.
+    """
+
+    source: Source
     dataset: str
     format: str
     page_size: int | None = None
     chunk_nbytes: int | None = None
     cache_dir: str | None = None
+    name: str | None = None
+
+    @property
+    def http_url(self) -> str:
+        """The object's plain HTTP(S) address, for readers that take only URLs (remfile)."""
+        url = self.source.http_url
+        if url is None:
+            raise ReaderUnavailableError(f"{self.source.url}: an authenticated s3:// object has no "
+                                    "unsigned HTTP address for remfile")
+        return url
+
+    def identity(self) -> ObjectIdentity:
+        """The object's identity under :attr:`name` (one request; see ``Source.identity``)."""
+        ident = self.source.identity()
+        return ident if self.name is None else dataclasses.replace(ident, url=self.name)
+
+
+class ReaderUnavailableError(UserError):
+    """A reader cannot read this target (e.g. remfile on an authenticated S3 object)."""
 
 
 class Reader(ABC):
@@ -169,13 +194,10 @@ class H5pyFsspec(_H5Reader):
 
     @contextlib.contextmanager
     def open(self, target: Target) -> Iterator[Any]:
-        import s3fs
-        from fsspec.asyn import sync
-
-        fs = s3fs.S3FileSystem(**target.storage_options)
+        fs = target.source.filesystem()
         try:
             with gc_paused():
-                fobj = fs.open(target.s3_url, "rb", cache_type=self.options["cache_type"],
+                fobj = fs.open(target.source.path, "rb", cache_type=self.options["cache_type"],
                                block_size=self.options["block_size"])
                 f, dset = _h5_dataset(fobj, target.dataset, h5_file_options(target))
                 try:
@@ -184,8 +206,7 @@ class H5pyFsspec(_H5Reader):
                     f.close()
                     fobj.close()
         finally:
-            if getattr(fs, "_s3", None) is not None:
-                sync(fs.loop, fs._s3.close)
+            close_filesystem(fs)
 
 
 @register_reader
@@ -228,18 +249,27 @@ class KerchunkReader(Reader):
     def prepare(self, target: Target) -> None:
         from layoutbench.read.refs import load_refs
 
-        load_refs(target.s3_url, target.storage_options, cache_dir=target.cache_dir)
+        load_refs(target.source, cache_dir=target.cache_dir, identity=target.identity())
 
     @contextlib.contextmanager
     def open(self, target: Target) -> Iterator[Any]:
         from layoutbench.read.refs import load_refs
         from layoutbench.read.refs_open import open_refs
 
-        refset = load_refs(target.s3_url, target.storage_options, cache_dir=target.cache_dir)
-        remote = {**target.storage_options, "max_concurrency": self.options["s3fs.max_concurrency"]}
-        with open_refs(refset, target.dataset, remote_protocol="s3",
+        refset = load_refs(target.source, cache_dir=target.cache_dir,
+                           identity=target.identity()).pointing_at(target.source.url)
+        remote = _remote_options(target.source, self.options["s3fs.max_concurrency"])
+        with open_refs(refset, target.dataset, remote_protocol=target.source.protocol,
                        remote_options=remote) as arr:
             yield arr
+
+
+def _remote_options(source: Source, s3_concurrency: int) -> dict[str, Any]:
+    """The source's storage options, with s3fs's ``max_concurrency`` for S3 (see ZarrReader)."""
+    opts = {**source.storage_options, "skip_instance_cache": True}
+    if source.protocol == "s3":
+        opts.update(max_concurrency=s3_concurrency, use_listings_cache=False)
+    return opts
 
 
 # -- zarr ---------------------------------------------------------------------------------------
@@ -265,9 +295,9 @@ class ZarrReader(Reader):
         from zarr.storage import FsspecStore
 
         with zarr.config.set({"async.concurrency": self.options["async.concurrency"]}):
-            storage_options = {**target.storage_options,
-                               "max_concurrency": self.options["s3fs.max_concurrency"]}
-            store = FsspecStore.from_url(target.s3_url, storage_options=storage_options,
+            storage_options = _remote_options(target.source,
+                                              self.options["s3fs.max_concurrency"])
+            store = FsspecStore.from_url(target.source.url, storage_options=storage_options,
                                          read_only=True)
             try:
                 arr = zarr.open_array(store=store, path=target.dataset.strip("/"), mode="r")

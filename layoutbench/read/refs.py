@@ -15,7 +15,6 @@ Translating a file is :mod:`.refs_build`; opening a dataset through references i
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -25,14 +24,14 @@ from typing import Any
 
 from layoutbench.atomic import write_json
 from layoutbench.cache import cache_dir as layoutbench_cache
-from layoutbench.errors import UserError
+from layoutbench.sources import ObjectIdentity, Source, close_filesystem, public_url, resolve
 
 log = logging.getLogger(__name__)
 
 #: Suffix of the sidecar object stored next to the data object (``x.nwb`` -> ``x.nwb.refs.json``).
 SIDECAR_SUFFIX = ".refs.json"
-#: Marker and version of our JSON wrapper around kerchunk's references.
-FORMAT, FORMAT_VERSION = "layoutbench-refs", 1
+#: Marker and version of our provenance, stored beside the standard references (``layoutbench``).
+FORMAT, FORMAT_VERSION = "layoutbench-refs", 2
 
 
 class ReferencesUnsupported(Exception):  # noqa: N818 - the public name is part of the API
@@ -42,34 +41,6 @@ class ReferencesUnsupported(Exception):  # noqa: N818 - the public name is part 
         super().__init__(f"{dataset}: {reason}")
         self.dataset = dataset
         self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectIdentity:
-    """What the references were built from: the bytes at ``url`` as of this ETag or mtime."""
-
-    url: str
-    size: int
-    etag: str | None
-    last_modified: str | None
-
-    def token(self) -> str:
-        """Stable hex digest used as the cache key.
-
-        The ETag changes whenever the object's content does, so it alone identifies the bytes;
-        without one (local files), size and modification time stand in for the content.
-        """
-        parts = [self.url, self.etag] if self.etag else [self.url, self.size, self.last_modified]
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "size": self.size, "etag": self.etag,
-                "last_modified": self.last_modified}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ObjectIdentity:
-        return cls(url=str(d["url"]), size=int(d["size"]), etag=d.get("etag"),
-                   last_modified=d.get("last_modified"))
 
 
 @dataclass(frozen=True)
@@ -93,90 +64,41 @@ class RefSet:
         return sum(isinstance(v, list) for v in self.refs.get("refs", {}).values())
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON written to the cache, to sidecars and by ``layoutbench refs build -o``."""
-        return {"format": FORMAT, "format_version": FORMAT_VERSION,
+        """A standard kerchunk reference set (``{"version": 1, "refs": ...}``) that
+        ``fsspec.filesystem("reference", fo=...)`` opens as it is, with our provenance under
+        one extra top-level key, ``"layoutbench"``, which fsspec ignores. This is what the
+        cache, sidecars and ``layoutbench refs build -o`` hold."""
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "identity": self.identity.to_dict(), "kerchunk_version": self.kerchunk_version,
                 "build_seconds": self.build_seconds, "source": self.source,
-                "unsupported": dict(self.unsupported), "refs": self.refs}
+                "unsupported": dict(self.unsupported)}
+        return {**self.refs, "layoutbench": meta}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RefSet:
-        """Inverse of :meth:`to_dict`; a foreign or newer format is a ``ValueError``."""
-        if d.get("format") != FORMAT or d.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"not a {FORMAT} v{FORMAT_VERSION} document")
-        refs = d["refs"]
-        if not isinstance(refs, dict) or refs.get("version") != 1:
+        """Inverse of :meth:`to_dict`; a foreign or older format is a ``ValueError``."""
+        meta = d.get("layoutbench")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT \
+                or meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"not a {FORMAT} v{FORMAT_VERSION} reference set")
+        if d.get("version") != 1 or not isinstance(d.get("refs"), dict):
             raise ValueError("references must be kerchunk version 1")
-        return cls(identity=ObjectIdentity.from_dict(d["identity"]), refs=refs,
-                   unsupported={str(k): str(v) for k, v in d.get("unsupported", {}).items()},
-                   kerchunk_version=str(d["kerchunk_version"]),
-                   build_seconds=float(d["build_seconds"]), source=str(d.get("source", "built")))
+        refs = {k: v for k, v in d.items() if k != "layoutbench"}
+        return cls(identity=ObjectIdentity.from_dict(meta["identity"]), refs=refs,
+                   unsupported={str(k): str(v) for k, v in meta.get("unsupported", {}).items()},
+                   kerchunk_version=str(meta["kerchunk_version"]),
+                   build_seconds=float(meta["build_seconds"]),
+                   source=str(meta.get("source", "built")))
 
-
-# -- identity ---------------------------------------------------------------------------------
-def _scheme(url: str) -> str:
-    if url.startswith("s3://"):
-        return "s3"
-    if url.startswith(("http://", "https://")):
-        return "http"
-    if "://" in url and not url.startswith("file://"):
-        raise UserError(f"{url}: unsupported URL scheme (expected a path, s3:// or http(s)://)")
-    return "file"
-
-
-def _remote_fs(url: str, storage_options: dict[str, Any] | None) -> Any:
-    """A fresh s3fs/HTTP file system that caches nothing, so every call makes its own requests.
-
-    s3fs gets ``max_concurrency=1``: otherwise it sends a HEAD before any whole-object GET.
-    """
-    opts = {**(storage_options or {}), "skip_instance_cache": True}
-    if _scheme(url) == "s3":
-        import s3fs
-
-        return s3fs.S3FileSystem(**{**opts, "use_listings_cache": False, "max_concurrency": 1})
-    from fsspec.implementations.http import HTTPFileSystem
-
-    return HTTPFileSystem(**opts)
-
-
-def _close_fs(fs: Any) -> None:
-    """Close a synchronous s3fs/HTTP file system's client on fsspec's loop, where it lives."""
-    from fsspec.asyn import sync
-
-    if getattr(fs, "_s3", None) is not None:
-        sync(fs.loop, fs._s3.close)
-    elif getattr(fs, "_session", None) is not None:
-        fs.close_session(fs.loop, fs._session)
-
-
-def object_identity(url: str, storage_options: dict[str, Any] | None = None) -> ObjectIdentity:
-    """Identify the object at ``url`` with exactly one request for remote URLs (none locally).
-
-    Raises :class:`UserError` naming ``url`` if there is no such file or object.
-    """
-    scheme = _scheme(url)
-    if scheme == "file":
-        path = os.path.abspath(url.removeprefix("file://"))
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise UserError(f"{url}: no such file") from None
-        return ObjectIdentity(url=path, size=st.st_size, etag=None,
-                              last_modified=str(st.st_mtime_ns))
-    fs = _remote_fs(url, storage_options)
-    try:
-        info = fs.info(url)  # s3fs: one HeadObject; HTTP: one HEAD
-    except FileNotFoundError:
-        raise UserError(f"{url}: no such object") from None
-    finally:
-        _close_fs(fs)
-    etag = info.get("ETag") or None
-    modified = info.get("LastModified") or info.get("Last-Modified") or None
-    if modified is not None and not isinstance(modified, str):
-        modified = modified.isoformat()
-    if info.get("size") is None:
-        raise UserError(f"{url}: the server reports no size; cannot reference it")
-    return ObjectIdentity(url=url, size=int(info["size"]), etag=etag, last_modified=modified)
+    def pointing_at(self, url: str) -> RefSet:
+        """The same references with chunk reads sent to ``url`` instead of where the file was
+        when they were built (e.g. through a counting gateway): only the address changes."""
+        old = self.identity.url
+        if url == old:
+            return self
+        refs = {k: [url, *v[1:]] if isinstance(v, list) and v and v[0] == old else v
+                for k, v in self.refs["refs"].items()}
+        return dataclasses.replace(self, refs={**self.refs, "refs": refs})
 
 
 # -- storing and loading ----------------------------------------------------------------------
@@ -199,62 +121,60 @@ def _parse(data: bytes | str, identity: ObjectIdentity, where: str) -> RefSet | 
     return refset
 
 
-def _read_sidecar(url: str, storage_options: dict[str, Any] | None,
-                  identity: ObjectIdentity) -> RefSet | None:
-    side = url + SIDECAR_SUFFIX
-    fs = _remote_fs(url, storage_options)
+def _read_sidecar(source: Source, identity: ObjectIdentity) -> RefSet | None:
+    fs = source.filesystem()
+    side = source.path + SIDECAR_SUFFIX
     try:
         data = fs.cat_file(side)
-    except FileNotFoundError:
+    except (FileNotFoundError, PermissionError):
         return None
     finally:
-        _close_fs(fs)
-    return _parse(data, identity, side)
+        close_filesystem(fs)
+    return _parse(data, identity, public_url(side))
 
 
-def _write_sidecar(refset: RefSet, url: str, storage_options: dict[str, Any] | None) -> None:
-    if _scheme(url) != "s3":
+def _write_sidecar(refset: RefSet, source: Source) -> None:
+    if source.protocol != "s3":
         log.debug("not writing a sidecar for %s: references can be written beside s3:// "
-                 "objects only", url)
+                  "objects only", source.url)
         return
-    fs = _remote_fs(url, storage_options)
+    fs = source.filesystem()
     try:
-        fs.pipe_file(url + SIDECAR_SUFFIX, json.dumps(refset.to_dict(),
-                                                      separators=(",", ":")).encode())
+        fs.pipe_file(source.path + SIDECAR_SUFFIX, json.dumps(refset.to_dict(),
+                                                              separators=(",", ":")).encode())
     except Exception as exc:  # a read-only bucket must not fail the load
-        log.warning("could not write sidecar %s%s: %s", url, SIDECAR_SUFFIX, exc)
+        log.warning("could not write sidecar %s%s: %s", source.url, SIDECAR_SUFFIX, exc)
     finally:
-        _close_fs(fs)
+        close_filesystem(fs)
 
 
-def load_refs(url: str, storage_options: dict[str, Any] | None = None, *,
-              cache_dir: str | os.PathLike[str] | None = None, sidecar: bool = False) -> RefSet:
-    """References for ``url`` from the local cache, a sidecar object, or a fresh build.
+def load_refs(source: str | Source, *, cache_dir: str | os.PathLike[str] | None = None,
+              sidecar: bool = False, identity: ObjectIdentity | None = None) -> RefSet:
+    """References for ``source`` from the local cache, a sidecar object, or a fresh build.
 
-    Every path starts with :func:`object_identity` (one request for remote URLs), so a changed
-    object is never read through stale references. The cache is ``cache_dir``, else
-    ``refs`` in :func:`layoutbench.cache.cache_dir`. With ``sidecar=True`` a
-    remote object's ``<url>.refs.json`` is tried before building and written after building
-    (``s3://`` only), so one user's translation serves everyone who reads the object.
+    Every path starts with the source's identity (one request for a remote object, see
+    :meth:`layoutbench.sources.Source.identity`; or ``identity`` if the caller has it), so a
+    changed object is never read through stale references. The cache is ``cache_dir``, else
+    ``refs`` in :func:`layoutbench.cache.cache_dir`. With ``sidecar=True`` a remote object's
+    ``<url>.refs.json`` is tried before building and written after building (``s3://`` only),
+    so one user's translation serves everyone who reads the object.
     """
-    identity = object_identity(url, storage_options)
+    source = resolve(source)
+    identity = identity or source.identity()
     cached = Path(cache_dir or layoutbench_cache("refs")) / f"{identity.token()}.json"
     if cached.exists():
         hit = _parse(cached.read_bytes(), identity, str(cached))
         if hit is not None:
             return dataclasses.replace(hit, source="local-cache")
-    remote = _scheme(url) != "file"
-    if sidecar and remote:
-        found = _read_sidecar(url, storage_options, identity)
+    if sidecar and not source.is_local:
+        found = _read_sidecar(source, identity)
         if found is not None:
             write_refs_json(found, cached)
             return dataclasses.replace(found, source="sidecar")
     from layoutbench.read.refs_build import build_refs
 
-    refset = build_refs(url, storage_options, identity=identity)
+    refset = build_refs(source, identity=identity)
     write_refs_json(refset, cached)
-    if sidecar and remote:
-        _write_sidecar(refset, url, storage_options)
+    if sidecar and not source.is_local:
+        _write_sidecar(refset, source)
     return refset
-
-

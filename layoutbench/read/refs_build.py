@@ -8,23 +8,15 @@ compounds, hard links visited twice) live here too.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.errors import UserError
 from layoutbench.h5threads import gc_paused
-from layoutbench.read.refs import (
-    ObjectIdentity,
-    RefSet,
-    _close_fs,
-    _remote_fs,
-    _scheme,
-    object_identity,
-)
+from layoutbench.read.refs import RefSet
+from layoutbench.sources import ObjectIdentity, Source, resolve
 
 log = logging.getLogger(__name__)
 
@@ -168,36 +160,9 @@ def _precheck(dset: Any, max_contiguous_bytes: int) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def _open_source(identity: ObjectIdentity, storage_options: dict[str, Any] | None
-                 ) -> Iterator[Any]:
-    """A file object for translation; remote ones go through a large block cache."""
-    scheme = _scheme(identity.url)
-    if scheme == "file":
-        with open(identity.url, "rb") as f:
-            yield f
-        return
-    fs = _remote_fs(identity.url, storage_options)
-    try:
-        # size= spares the HEAD that opening would otherwise send
-        with fs.open(identity.url, "rb", size=identity.size, cache_type="blockcache",
-                     block_size=BUILD_BLOCK_SIZE,
-                     cache_options={"maxblocks": BUILD_CACHE_BYTES // BUILD_BLOCK_SIZE}) as f:
-            if scheme == "s3" and identity.etag:
-                # s3fs would HEAD for these details at the first read; from the identity they
-                # also make every range GET check the ETag, so an object replaced during the
-                # build fails (FileExpired) instead of mixing two versions' offsets.
-                f.details = {"name": identity.url.removeprefix("s3://"), "type": "file",
-                             "size": identity.size, "ETag": identity.etag}
-            yield f
-    finally:
-        _close_fs(fs)
-
-
-def build_refs(url: str, storage_options: dict[str, Any] | None = None, *,
-               identity: ObjectIdentity | None = None,
+def build_refs(source: str | Source, *, identity: ObjectIdentity | None = None,
                max_contiguous_bytes: int = 256 * 2**20) -> RefSet:
-    """Translate the HDF5 file at ``url`` (path, ``s3://`` or ``http(s)://``) to references.
+    """Translate the HDF5 file ``source`` (path, ``s3://`` or ``http(s)://``) to references.
 
     Chunks are enumerated with HDF5's chunk iteration (``H5Dchunk_iter``, which kerchunk uses
     when h5py exposes ``DatasetID.chunk_iter``): one pass over the chunk index, where the
@@ -206,7 +171,9 @@ def build_refs(url: str, storage_options: dict[str, Any] | None = None, *,
     inlined: chunk bytes always come from the original object, so what a reader measures is
     the layout's.
 
-    Raises :class:`UserError` naming ``url`` if it is missing or not an HDF5 file.
+    Remote files are read through a block cache of :data:`BUILD_BLOCK_SIZE` blocks.
+
+    Raises :class:`UserError` naming the source if it is missing or not an HDF5 file.
     """
     import h5py
     import kerchunk
@@ -215,9 +182,12 @@ def build_refs(url: str, storage_options: dict[str, Any] | None = None, *,
     if not callable(getattr(h5py.h5d.DatasetID, "chunk_iter", None)):
         log.warning("h5py %s has no DatasetID.chunk_iter: kerchunk will enumerate chunks one "
                     "index lookup at a time, quadratic in the number of chunks", h5py.__version__)
-    identity = identity or object_identity(url, storage_options)
+    source = resolve(source)
+    url = source.url
+    identity = identity or source.identity()
     t0 = time.perf_counter()
-    with gc_paused(), _open_source(identity, storage_options) as fobj:
+    with gc_paused(), source.open(identity=identity, block_size=BUILD_BLOCK_SIZE,
+                                  max_bytes=BUILD_CACHE_BYTES) as fobj:
         try:
             translator = _make_translator(fobj, identity.url, max_contiguous_bytes)
         except OSError as exc:
@@ -232,6 +202,7 @@ def build_refs(url: str, storage_options: dict[str, Any] | None = None, *,
     refset = RefSet(identity=identity, refs=refs, unsupported=dict(sorted(
         translator.unsupported.items())), kerchunk_version=kerchunk.__version__,
         build_seconds=time.perf_counter() - t0, source="built")
-    log.info("built references for %s: %d chunks, %d unsupported, %.2fs", url, refset.n_chunks,
+    log.info("built references for %s: %d chunks, %d unsupported, %.2fs", identity.url,
+             refset.n_chunks,
              len(refset.unsupported), refset.build_seconds)
     return refset

@@ -88,8 +88,7 @@ def variant_target(endpoint: Any, key: str, variant: Variant, cache: Path) -> Ta
     """What a reader needs to open ``variant`` uploaded at ``key`` (refs cached in ``cache``)."""
     layout = variant.layout
     itemsize = int(np.dtype(variant.dtype).itemsize)
-    return Target(http_url=endpoint.http_url(key), s3_url=endpoint.s3_url(key),
-                  storage_options=endpoint.storage_options(), dataset=variant.dataset,
+    return Target(source=endpoint.source(key), dataset=variant.dataset,
                   format=layout.format, page_size=layout.page_size,
                   chunk_nbytes=layout.chunk_nbytes(itemsize), cache_dir=str(cache / "refs"))
 
@@ -121,7 +120,7 @@ def measure_with_fallback(endpoint: Any, variant: Variant, target: Target, reade
 
 
 @contextlib.contextmanager
-def _progress(total: int, enabled: bool) -> Iterator[Any]:
+def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
     from tqdm import tqdm
 
     bar = tqdm(total=total, disable=not enabled, unit="case", dynamic_ncols=True, leave=False)
@@ -166,7 +165,7 @@ def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: str | Netw
     log.info("sweep of %s:%s %s, %d layouts, %d cases, profile %s", info.file, info.path,
              info.shape, len(layouts), len(cases), profile.name)
     results: list[Measurement] = []
-    with _progress(len(cases) * repeats, progress) as bar:
+    with progress_bar(len(cases) * repeats, progress) as bar:
         for layout in layouts:
             layout_cases = [c for c in cases if c.layout == layout]
             if not layout_cases:
@@ -183,16 +182,17 @@ def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: str | Netw
                     reader = get_reader(case.reader)
                     for _ in range(repeats):
                         bar.set_description(f"{layout.name} {case.reader} {case.pattern.name}")
-                        results.append(measure_with_fallback(
-                            endpoint, variant, target, reader, case.pattern, profile, info.rate))
+                        row = measure_with_fallback(endpoint, variant, target, reader,
+                                                    case.pattern, profile, info.rate)
+                        results.append(dataclasses.replace(row, source=info.file))
                         bar.update()
             finally:
                 endpoint.delete_prefix(key)
-    _check_digests(results)
+    check_digests(results)
     return results
 
 
-def _check_digests(results: Sequence[Measurement]) -> None:
+def check_digests(results: Sequence[Measurement]) -> None:
     """Every layout and reader must return the same bytes for the same pattern."""
     by_pattern: dict[str, set[str]] = {}
     for m in results:

@@ -29,6 +29,7 @@ from typing import Any, Literal, overload
 from urllib.parse import quote
 
 from layoutbench.plan.profiles import NetworkProfile, get_profile
+from layoutbench.sources import Source, SourceOptions, resolve
 
 from .server import GatewayClient, GatewayProcess, GatewayStats, MotoServer
 
@@ -191,6 +192,12 @@ class EmbeddedS3:
     def s3_url(self, key: str) -> str:
         """``s3://bucket/key`` (use with :meth:`storage_options`)."""
         return f"s3://{self.bucket}/{key}"
+
+    def source(self, key: str) -> Source:
+        """``key`` as a :class:`~layoutbench.sources.Source` read anonymously through the
+        gateway (what readers under test open)."""
+        return resolve(self.s3_url(key), SourceOptions(endpoint_url=self.endpoint_url,
+                                                       anon=True, region=_REGION))
 
     def storage_options(self) -> dict[str, Any]:
         """fsspec/s3fs options reaching the bucket anonymously through the gateway.

@@ -1,4 +1,5 @@
-"""A counting, network-emulating HTTP/1.1 reverse proxy in front of the embedded S3 server.
+"""A counting, network-emulating HTTP/1.1 reverse proxy in front of the embedded S3 server, or of
+any HTTP(S) server a file lives on (``layoutbench measure``).
 
 Every reader under test talks to this gateway, never to moto directly, for two reasons:
 
@@ -25,10 +26,11 @@ import contextlib
 import io
 import json
 import logging
+import ssl
 import sys
 import threading
 import time
-from http.client import HTTPConnection, HTTPException, HTTPResponse
+from http.client import HTTPConnection, HTTPException, HTTPResponse, HTTPSConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -97,13 +99,20 @@ class GatewayServer(ThreadingHTTPServer):
     request_queue_size = 512  # zarr/s3fs open many connections at once
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], upstream: str, profile: NetworkProfile) -> None:
+    def __init__(self, address: tuple[str, int], upstream: str, profile: NetworkProfile,
+                 cafile: str | None = None) -> None:
         parts = urlsplit(upstream)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"upstream must be an http:// URL, got {upstream!r}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"upstream must be an http(s):// URL, got {upstream!r}")
         self.upstream_host = parts.hostname
-        self.upstream_port = parts.port or 80
+        self.upstream_port = parts.port or (443 if parts.scheme == "https" else 80)
         self.upstream_netloc = parts.netloc
+        #: TLS towards an https:// upstream: the system's authorities plus ``cafile``
+        self.upstream_tls: ssl.SSLContext | None = None
+        if parts.scheme == "https":
+            self.upstream_tls = ssl.create_default_context(cafile=cafile)
+            if cafile:
+                self.upstream_tls.load_default_certs()
         self.profile = profile  # replaced atomically; each request takes a snapshot
         self.counters = Counters()
         super().__init__(address, GatewayHandler)
@@ -267,9 +276,13 @@ class GatewayHandler(BaseHTTPRequestHandler):
         """
         while True:
             if self._upstream is None:
-                self._upstream = HTTPConnection(
-                    self.server.upstream_host, self.server.upstream_port, timeout=300
-                )
+                server = self.server
+                if server.upstream_tls is not None:
+                    self._upstream = HTTPSConnection(server.upstream_host, server.upstream_port,
+                                                     timeout=300, context=server.upstream_tls)
+                else:
+                    self._upstream = HTTPConnection(server.upstream_host, server.upstream_port,
+                                                    timeout=300)
             conn = self._upstream
             reused = conn.sock is not None
             try:
@@ -358,7 +371,10 @@ def _bandwidth_arg(text: str) -> float | None:
 def main(argv: list[str] | None = None) -> None:
     """Command line: bind, print ``LISTENING <port>``, serve until killed."""
     parser = argparse.ArgumentParser(description="layoutbench counting/throttling S3 gateway")
-    parser.add_argument("--upstream", required=True, help="moto server URL, e.g. http://h:p")
+    parser.add_argument("--upstream", required=True,
+                        help="server to forward to, http(s)://host[:port] (moto, or any server)")
+    parser.add_argument("--upstream-cafile", default=None,
+                        help="extra certificate authorities (PEM) for an https:// upstream")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--profile", choices=sorted(PROFILES), help="named network profile")
@@ -378,7 +394,8 @@ def main(argv: list[str] | None = None) -> None:
         profile = NetworkProfile(
             "custom" if custom else "loopback", args.latency_ms or 0.0, args.bandwidth_mbps
         )
-    server = GatewayServer((args.host, args.port), args.upstream, profile)
+    server = GatewayServer((args.host, args.port), args.upstream, profile,
+                           cafile=args.upstream_cafile)
     if args.exit_with_stdin:
         exit_with_stdin()
     print(f"LISTENING {server.server_address[1]}", flush=True)

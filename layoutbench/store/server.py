@@ -333,9 +333,11 @@ class GatewayProcess(_ChildProcess, GatewayClient):
         host: str = "127.0.0.1",
         port: int = 0,
         startup_timeout: float = 30.0,
+        cafile: str | None = None,
     ) -> None:
         super().__init__("gateway")
         self.upstream = upstream
+        self.cafile = cafile
         self.initial_profile = profile or PROFILES["loopback"]
         self.host = host
         self.port = port
@@ -354,6 +356,8 @@ class GatewayProcess(_ChildProcess, GatewayClient):
         p = self.initial_profile
         cmd = [sys.executable, "-m", "layoutbench.store.gateway", "--upstream", self.upstream]
         cmd += ["--host", self.host, "--port", str(self.port), "--exit-with-stdin"]
+        if self.cafile:
+            cmd += ["--upstream-cafile", self.cafile]
         cmd += ["--latency-ms", repr(p.latency_ms)]
         cmd += ["--bandwidth-mbps", "none" if p.bandwidth_mbps is None else repr(p.bandwidth_mbps)]
         proc = self._spawn(cmd, capture_stdout=True)

@@ -1,0 +1,53 @@
+"""Outputs never replace inputs: every path a command writes is checked against what it reads.
+
+A user who types ``-o data.nwb`` for a JSON file, or names a results table after the recording,
+must get one line of refusal, not an empty recording. The check compares resolved paths
+(symbolic links followed) and file identities (device and inode, so a hard link to the input
+is the input), before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from layoutbench.errors import UserError
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return folder.is_dir() and path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
+def check_outputs(inputs: Iterable[Any], outputs: Iterable[str | os.PathLike[str] | None]
+                  ) -> None:
+    """Raise :class:`UserError` if an output is one of the inputs (or lies inside an input
+    folder, e.g. a Zarr store).
+
+    ``inputs`` are paths or :class:`~layoutbench.sources.Source` objects (remote sources cannot
+    be overwritten by a local output and are skipped); ``None`` outputs are skipped.
+    """
+    local = []
+    for item in inputs:
+        if getattr(item, "is_local", True) is False:
+            continue
+        local.append(Path(getattr(item, "path", item)))
+    for out in outputs:
+        if out is None:
+            continue
+        target = Path(out)
+        for src in local:
+            if _same_file(target, src) or _inside(target, src):
+                raise UserError(f"{target}: is an input of this command ({src}); choose another "
+                                "output name (inputs are never replaced)")

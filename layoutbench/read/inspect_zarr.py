@@ -1,0 +1,131 @@
+"""Look inside a Zarr store (v2 or v3; local folder or URL): an array, stored how.
+
+The Zarr counterpart of :mod:`.inspect`, giving the same :class:`~.inspect.DatasetInfo`, so a
+Zarr store is measured (and, with NWB-Zarr, recommended for) like an HDF5 file. A store over
+plain HTTP cannot be listed, so a remote store needs ``--dataset`` unless its metadata are
+consolidated.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from layoutbench.errors import UserError
+from layoutbench.read.inspect import DatasetInfo
+from layoutbench.sources import Source, resolve
+
+
+def is_zarr(source: str | os.PathLike[str] | Source) -> bool:
+    """A local folder holding Zarr metadata, or a URL whose name ends in ``.zarr``."""
+    src = resolve(source)
+    if src.is_local:
+        return os.path.isdir(src.path) and any(
+            os.path.exists(os.path.join(src.path, m)) for m in ("zarr.json", ".zgroup",
+                                                               ".zarray"))
+    return src.url.rstrip("/").endswith(".zarr")
+
+
+def open_store(source: Source, storage_options: dict[str, Any] | None = None) -> Any:
+    """A read-only zarr store of the source (LocalStore, or FsspecStore for URLs)."""
+    import zarr
+
+    if source.is_local:
+        return zarr.storage.LocalStore(source.path, read_only=True)
+    from zarr.storage import FsspecStore
+
+    opts = {**source.storage_options, **(storage_options or {})}
+    return FsspecStore.from_url(source.url.rstrip("/"), storage_options=opts, read_only=True)
+
+
+def _codec(arr: Any) -> tuple[str, int | None, bool]:
+    """(codec, level, shuffle) of the array's compressor, in :class:`Layout` terms."""
+    compressors = tuple(getattr(arr, "compressors", ()) or ())
+    if not compressors:
+        return "none", None, False
+    c = compressors[0]
+    cfg = c.to_dict() if hasattr(c, "to_dict") else c.get_config()
+    cfg = cfg.get("configuration", cfg)
+    name = type(c).__name__.lower()
+    if "blosc" in name:
+        cname = str(getattr(cfg.get("cname"), "value", cfg.get("cname")))
+        shuffle = cfg.get("shuffle")
+        on = str(getattr(shuffle, "value", shuffle)) in ("shuffle", "1", "bitshuffle", "2")
+        return ("blosc-zstd" if cname == "zstd" else "blosc-lz4"), int(cfg.get("clevel", 5)), on
+    if "zstd" in name:
+        return "zstd", int(cfg.get("level", 3)), False
+    if "gzip" in name or "zlib" in name:
+        return "gzip", int(cfg.get("level", 4)), False
+    return "none", None, False
+
+
+def zarr_dataset_info(source: str | os.PathLike[str] | Source, dataset: str | None, *,
+                      label: str | None = None) -> DatasetInfo:
+    """Describe array ``dataset`` of the Zarr store ``source``.
+
+    Without ``dataset``, the largest numeric array of a local store (a remote one cannot be
+    listed over plain HTTP: name it).
+    """
+    import zarr
+
+    src = resolve(source)
+    store = open_store(src)
+    name = label or (src.given if src.is_local else src.url)
+    if dataset is None:
+        if not src.is_local:
+            raise UserError(f"{name}: a Zarr store over HTTP cannot be listed; name the array "
+                            "with --dataset")
+        group = zarr.open_group(store=store, mode="r")
+        arrays = [a for _, a in group.arrays()] + [a for _, g in group.groups()
+                                                   for a in _all_arrays(g)]
+        numeric = [a for a in arrays if a.shape and a.dtype.kind in "iufb"]
+        if not numeric:
+            raise UserError(f"{name}: contains no numeric array to benchmark")
+        arr = max(numeric, key=lambda a: math.prod(a.shape) * a.dtype.itemsize)
+    else:
+        try:
+            arr = zarr.open_array(store=store, path=dataset.strip("/"), mode="r")
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise UserError(f"{name}: no Zarr array {dataset!r} ({type(exc).__name__})") from None
+    if not arr.shape or arr.dtype.kind not in "iufb":
+        raise UserError(f"{name}: array {arr.path!r} is not a numeric N-d array ({arr.dtype})")
+    codec, level, shuffle = _codec(arr)
+    try:
+        stored = int(arr.nbytes_stored()) if src.is_local else 0
+    except Exception:
+        stored = 0
+    neurodata_type, rate = _nwb_context(store, arr)
+    shards = getattr(arr, "shards", None)
+    return DatasetInfo(
+        file=name, path="/" + arr.path.strip("/"), shape=tuple(int(n) for n in arr.shape),
+        dtype=str(arr.dtype), chunks=tuple(int(c) for c in arr.chunks), compression=codec,
+        compression_opts=level, neurodata_type=neurodata_type, rate=rate,
+        storage_bytes=stored, codec=codec, level=level, shuffle=shuffle,
+        axes=None, format="zarr", shards=None if shards is None else tuple(shards))
+
+
+def _all_arrays(group: Any) -> list[Any]:
+    out = [a for _, a in group.arrays()]
+    for _, sub in group.groups():
+        out += _all_arrays(sub)
+    return out
+
+
+def _nwb_context(store: Any, arr: Any) -> tuple[str | None, float | None]:
+    """The NWB type (of the array, else of its parent group) and the sampling rate (NWB keeps
+    it on the sibling ``starting_time``), as :mod:`.inspect` reads them in HDF5 files."""
+    import zarr
+
+    found = arr.attrs.get("neurodata_type")
+    parent = arr.path.rstrip("/").rpartition("/")[0]
+    rate = None
+    try:
+        group = zarr.open_group(store=store, path=parent, mode="r")
+        found = found or group.attrs.get("neurodata_type")
+        if "starting_time" in group:
+            value = group["starting_time"].attrs.get("rate")
+            rate = None if value is None else float(value)
+    except (FileNotFoundError, KeyError, ValueError):  # no parent group document
+        pass
+    return (None if found is None else str(found)), rate
