@@ -1,7 +1,7 @@
 """layoutbench: measure and recommend cloud-friendly layouts for NWB data.
 
 The public API (see the README's "Python API"): :func:`recommend`, :func:`sweep`,
-:func:`apply` and :func:`read_results`, and the nouns they speak, :class:`Layout`,
+:func:`measure`, :func:`apply` and :func:`read_results`, and the nouns they speak, :class:`Layout`,
 :class:`AccessPattern`, :class:`NetworkProfile`, :class:`Measurement` and
 :class:`Recommendation`. Everything else is internal, whatever its name.
 
@@ -21,6 +21,7 @@ _PUBLIC = {
     "sweep": "layoutbench.api",
     "apply": "layoutbench.api",
     "read_results": "layoutbench.api",
+    "measure": "layoutbench.api",
     "Layout": "layoutbench.plan.layout",
     "AccessPattern": "layoutbench.plan.patterns",
     "parse_spec": "layoutbench.plan.patterns",
@@ -34,12 +35,12 @@ _PUBLIC = {
 
 __all__ = [  # what _PUBLIC maps (a test keeps the two equal)
     "PROFILES", "AccessPattern", "Layout", "Measurement", "NetworkProfile", "Recommendation",
-    "UserError", "__version__", "apply", "get_profile", "parse_spec", "read_results",
-    "recommend", "sweep",
+    "UserError", "__version__", "apply", "get_profile", "measure", "parse_spec",
+    "read_results", "recommend", "sweep",
 ]
 
 if TYPE_CHECKING:
-    from layoutbench.api import apply, read_results, recommend, sweep
+    from layoutbench.api import apply, measure, read_results, recommend, sweep
     from layoutbench.errors import UserError
     from layoutbench.plan.layout import Layout
     from layoutbench.plan.measurement import Measurement

@@ -27,6 +27,7 @@ from layoutbench.errors import UserError
 from layoutbench.plan.layout import Layout, as_layout
 from layoutbench.plan.patterns import AccessPattern, as_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
+from layoutbench.sources import SourceOptions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from layoutbench.store.embedded import EmbeddedS3
     from layoutbench.write.apply_plan import ApplyResult
 
-__all__ = ["apply", "read_results", "recommend", "sweep"]
+__all__ = ["apply", "measure", "read_results", "recommend", "sweep"]
 
 Patterns = str | AccessPattern | Iterable[str | AccessPattern] | None
 Profile = str | NetworkProfile
@@ -46,14 +47,16 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
               dataset: str | None = None, storage: str = "hdf5", reader: str | None = None,
               max_chunk_mb: float = 10.0, min_ratio: float = 0.9, min_mb: float = 10.0,
               get_price: float = 0.0004, egress_price: float = 0.09, measure: bool = False,
-              progress: bool = False) -> Recommendation:
+              endpoint_url: str | None = None, anon: bool | None = None,
+              region: str | None = None, progress: bool = False) -> Recommendation:
     """The layout that reads each dataset of ``source`` fastest for ``patterns`` (CLI
     ``layoutbench recommend``).
 
     Parameters
     ----------
     source
-        An NWB/HDF5 file.
+        An NWB/HDF5 file: a path, or an ``s3://`` or ``http(s)://`` URL (then only its
+        metadata and a bounded sample of chunks are read; ``.spent`` says what that cost).
     patterns
         Pattern SPECs (``"ophys-patch:patch=48x48@2"``) or :class:`AccessPattern` objects;
         weights are relative frequencies. ``None``: each dataset's kind decides (imaging ->
@@ -74,6 +77,8 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
         USD per 1,000 GET requests and per GB out, for the cost per 1,000 reads.
     measure
         Also rewrite the current and best layouts and measure them on the embedded S3.
+    endpoint_url, anon, region
+        How to reach an ``s3://`` source (see :class:`layoutbench.sources.SourceOptions`).
 
     Returns
     -------
@@ -94,19 +99,25 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
                profile=_profile(profile), constraints=constraints, reader=reader,
                threshold=int(min_mb * 1e6),
                prices={"get_price": get_price, "egress_per_gb": egress_price},
-               measure=measure, progress=progress)
+               measure=measure, options=SourceOptions(endpoint_url, anon, region),
+               progress=progress)
 
 
 def sweep(source: PathLike, dataset: str | None = None, *, patterns: Patterns = None,
           grid: str = "quick", layouts: Sequence[Layout | dict[str, Any]] | None = None,
           readers: str | Sequence[str] | None = None, profile: Profile = "same-region",
           repeats: int = 1, endpoint: EmbeddedS3 | None = None,
-          cache_dir: PathLike | None = None, progress: bool = False) -> pd.DataFrame:
+          cache_dir: PathLike | None = None, endpoint_url: str | None = None,
+          anon: bool | None = None, region: str | None = None,
+          progress: bool = False) -> pd.DataFrame:
     """Rewrite ``dataset`` across a grid of layouts, serve each variant from an S3 endpoint
     and measure every reader × pattern on it (CLI ``layoutbench sweep``).
 
     Parameters
     ----------
+    source
+        A path, or an ``s3://`` or ``http(s)://`` URL (``endpoint_url``, ``anon``, ``region``
+        say how to reach it): a remote dataset is copied once into the cache, as it is stored.
     grid
         ``"quick"`` (the baselines and the few layouts that matter most for the data's kind:
         a minute on the demo samples, the notebook default), ``"default"`` (the full grid, the
@@ -142,7 +153,8 @@ def sweep(source: PathLike, dataset: str | None = None, *, patterns: Patterns = 
     def go(s3: Any) -> pd.DataFrame:
         rows = run_sweep(source, s3, _profile(profile), dataset=dataset, layouts=chosen,
                          grid=grid, readers=names, patterns=as_patterns(patterns) or None,
-                         cache_dir=cache_dir, progress=progress, repeats=repeats)
+                         cache_dir=cache_dir, progress=progress, repeats=repeats,
+                         options=SourceOptions(endpoint_url, anon, region))
         return to_frame(rows)
 
     if endpoint is not None:
@@ -153,15 +165,43 @@ def sweep(source: PathLike, dataset: str | None = None, *, patterns: Patterns = 
         return go(s3)
 
 
+def measure(source: PathLike, dataset: str | None = None, *, patterns: Patterns = None,
+            readers: str | Sequence[str] | None = None, profile: Profile = "loopback",
+            repeats: int = 1, endpoint_url: str | None = None, anon: bool | None = None,
+            region: str | None = None, cache_dir: PathLike | None = None,
+            progress: bool = False) -> pd.DataFrame:
+    """Measure a file as it is, where it is: no rewrite (CLI ``layoutbench measure``).
+
+    Every reader x pattern reads ``source`` (a path, or an ``s3://`` or ``http(s)://`` URL) on
+    its own server through the counting gateway, so ``requests`` and ``bytes_transferred`` are
+    exact for any server; ``profile`` adds latency and bandwidth on top of the real network
+    (``loopback``, the default, adds nothing). A local file is uploaded as it is to an
+    embedded S3. Returns the rows, with the columns of :func:`sweep` plus ``source`` and
+    ``counts`` (``gateway``, or ``client`` for signed S3 requests).
+    """
+    from layoutbench.run.measure_source import measure_source
+    from layoutbench.run.results import to_frame
+
+    names = [readers] if isinstance(readers, str) else (list(readers) if readers else None)
+    rows = measure_source(source, dataset=dataset, patterns=as_patterns(patterns) or None,
+                          readers=names, repeats=repeats, profile=_profile(profile),
+                          options=SourceOptions(endpoint_url, anon, region),
+                          cache_dir=cache_dir, progress=progress)
+    return to_frame(rows)
+
+
 def apply(source: PathLike, recommendation: Recommendation | Mapping[str, Any] | PathLike,
-          out: PathLike, *, overwrite: bool = False, progress: bool = False) -> ApplyResult:
+          out: PathLike, *, overwrite: bool = False, endpoint_url: str | None = None,
+          anon: bool | None = None, region: str | None = None,
+          progress: bool = False) -> ApplyResult:
     """Rewrite the whole file ``source`` into ``out`` with the recommended dataset layouts,
     verified bit for bit before it is renamed into place (CLI ``layoutbench apply``).
 
     ``recommendation`` is what :func:`recommend` returned, its ``to_dict()``, or the path of
-    the JSON ``layoutbench recommend --format json`` wrote. ``source`` is never modified.
+    the JSON ``layoutbench recommend --format json`` wrote. ``source`` is never modified; a
+    remote one is downloaded once into a temporary file beside ``out``.
     """
-    from layoutbench.write.apply import apply_layouts
+    from layoutbench.write.apply import apply_to
     from layoutbench.write.apply_plan import layouts_from_recommendation, read_recommendation
 
     if isinstance(recommendation, str | os.PathLike):
@@ -169,7 +209,8 @@ def apply(source: PathLike, recommendation: Recommendation | Mapping[str, Any] |
     else:
         obj = recommendation if isinstance(recommendation, Mapping) else recommendation.to_dict()
         layouts = layouts_from_recommendation(json.loads(json.dumps(obj)))
-    return apply_layouts(source, layouts, Path(out), overwrite=overwrite, progress=progress)
+    return apply_to(source, layouts, Path(out), overwrite=overwrite, progress=progress,
+                    options=SourceOptions(endpoint_url, anon, region))
 
 
 def read_results(path: PathLike) -> pd.DataFrame:

@@ -40,7 +40,7 @@ def check_outputs(inputs: Iterable[Any], outputs: Iterable[str | os.PathLike[str
     """
     local = []
     for item in inputs:
-        if getattr(item, "is_local", True) is False:
+        if item is None or getattr(item, "is_local", True) is False:
             continue
         local.append(Path(getattr(item, "path", item)))
     for out in outputs:

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPConnection, HTTPResponse, HTTPSConnection
 from pathlib import Path
@@ -157,6 +157,8 @@ class Source:
         opts = {**self.storage_options, **overrides}
         if not self.is_local:
             opts.setdefault("skip_instance_cache", True)
+        if self.protocol == "https" and self.options.ca_bundle:
+            opts.setdefault("ssl", ssl_context(self.options))  # aiohttp's, per request
         if self.protocol == "s3":
             opts.setdefault("use_listings_cache", False)
             # s3fs's default (10) sends a HEAD before every whole-object GET, to decide whether
@@ -396,3 +398,19 @@ def close_filesystem(fs: Any) -> None:
         sync(fs.loop, fs._s3.close)
     elif getattr(fs, "_session", None) is not None:
         fs.close_session(fs.loop, fs._session)
+
+
+#: Reads byte ranges (offset, length) of one object and returns their bytes, in order.
+Fetch = Callable[[Sequence[tuple[int, int]]], list[bytes]]
+
+
+def fetcher(fs: Any, path: str) -> Fetch:
+    """Byte ranges of ``path`` on ``fs`` read together, concurrently (fsspec ``cat_ranges``)."""
+    def fetch(ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        if not ranges:
+            return []
+        starts = [int(o) for o, _ in ranges]
+        ends = [int(o + n) for o, n in ranges]
+        return list(fs.cat_ranges([path] * len(ranges), starts, ends))
+
+    return fetch

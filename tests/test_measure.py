@@ -194,7 +194,25 @@ def test_private_s3_with_credentials(tmp_path: Path, movie: Path) -> None:
         # the client's count is the server's: the gateway in front of moto saw the same
         total = int((frame["requests"] + frame["open_requests"]).sum())
         assert total > 0 and s3.stats().requests >= total
-        for text in (proc.stdout, proc.stderr, anon.stderr, out.read_bytes().decode("latin-1")):
+        outputs = [proc.stdout, proc.stderr, anon.stderr, out.read_bytes().decode("latin-1")]
+        # the other commands that take a source, at -vv too
+        common = ["--endpoint-url", s3.endpoint_url, "--no-anon"]
+        for argv in (["recommend", "s3://private/m.nwb", *common, "--min-mb", "1",
+                      "--format", "json", "-o", str(tmp_path / "rec.json")],
+                     ["sweep", "s3://private/m.nwb", *common, "--grid", "quick", "--readers",
+                      "h5py-fsspec", "--patterns", PATCH, "-o", str(tmp_path / "s.csv")],
+                     ["layouts", "s3://private/m.nwb", *common],
+                     ["refs", "build", "s3://private/m.nwb", *common, "-o",
+                      str(tmp_path / "refs.json")]):
+            run = subprocess.run([sys.executable, "-m", "layoutbench", "-vv", *argv],
+                                 capture_output=True, text=True, timeout=600,
+                                 env={**os.environ, **env,
+                                      "LAYOUTBENCH_CACHE": str(tmp_path / "cache")})
+            assert run.returncode == 0, (argv[0], run.stderr[-2000:])
+            outputs += [run.stdout, run.stderr]
+        outputs += [f.read_bytes().decode("latin-1") for f in tmp_path.rglob("*")
+                    if f.is_file()]
+        for text in outputs:
             assert secret not in text and key_id not in text
 
 

@@ -21,7 +21,8 @@ from layoutbench.plan.model import (
     predict_seconds,
 )
 from layoutbench.plan.profiles import NetworkProfile, get_profile
-from layoutbench.read.sampling import region_shape, region_starts, sample_codecs, sample_key
+from layoutbench.read.sample_regions import region_shape, region_starts
+from layoutbench.read.sampling import sample_codecs, sample_key
 from layoutbench.run.calibration import (
     calibrate_from_results,
     default_path,

@@ -13,7 +13,9 @@ from layoutbench.cli.app import (
     main,
     profile,
     profile_options,
+    reach,
     settings,
+    source_options,
 )
 from layoutbench.errors import UserError
 
@@ -32,12 +34,13 @@ def _output_format(ctx: click.Context, param: click.Parameter, value: str) -> st
 
 
 @main.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("source")
 @click.option("--dataset", default=None, help="One dataset (default: every one over --min-mb).")
 @click.option("--pattern", "--patterns", "specs", multiple=True,
               help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable (weights are "
                    "relative frequencies). Default: the patterns of each dataset's kind.")
 @profile_options()
+@source_options
 @click.option("--format", "fmt", default="table", show_default=True, callback=_output_format,
               help="Output on stdout: table, json (what `apply` takes) or neuroconv.")
 @click.option("--storage", type=click.Choice(_STORAGES), default="hdf5",
@@ -60,21 +63,32 @@ def _output_format(ctx: click.Context, param: click.Parameter, value: str) -> st
               help="USD per GB transferred out (S3 to internet).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON recommendation here (what `apply` takes).")
-def recommend(file: Path, dataset: str | None, specs: tuple[str, ...], profile_name: str,
-              latency_ms: float | None, bandwidth_mbps: float | None, fmt: str, storage: str,
-              reader: str | None, max_chunk_mb: float, min_ratio: float, min_mb: float,
-              measure: bool, get_price: float, egress_price: float, output: Path | None) -> None:
-    """Recommend the layout that reads FILE's datasets fastest for the given workload.
+def recommend(source: str, dataset: str | None, specs: tuple[str, ...], profile_name: str,
+              latency_ms: float | None, bandwidth_mbps: float | None, endpoint_url: str | None,
+              anon: bool | None, region: str | None, ca_bundle: str | None, fmt: str,
+              storage: str, reader: str | None, max_chunk_mb: float, min_ratio: float,
+              min_mb: float, measure: bool, get_price: float, egress_price: float,
+              output: Path | None) -> None:
+    """Recommend the layout that reads SOURCE's datasets fastest for the given workload.
 
-    Reads metadata and a few MB of chunks (no rewrite unless --measure): fast on large files.
+    SOURCE is a path, or an s3:// or http(s):// URL. Reads metadata and a few MB of chunks (no
+    rewrite unless --measure): fast on large files, and cheap on remote ones (what reading
+    cost is reported).
     """
-    from layoutbench.api import recommend as run
+    from layoutbench.outputs import check_outputs
+    from layoutbench.plan.search import Constraints
     from layoutbench.report.recommendation import neuroconv_config, render_table
+    from layoutbench.run.recommend import recommend as run
+    from layoutbench.sources import resolve
 
-    rec = run(file, dataset=dataset, patterns=list(specs),
-              profile=profile(profile_name, latency_ms, bandwidth_mbps), storage=storage,
-              reader=reader, max_chunk_mb=max_chunk_mb, min_ratio=min_ratio, min_mb=min_mb,
-              get_price=get_price, egress_price=egress_price, measure=measure,
+    src = resolve(source, reach(endpoint_url, anon, region, ca_bundle))
+    check_outputs([src], [output])
+    rec = run(src, dataset=dataset, patterns=list(specs),
+              profile=profile(profile_name, latency_ms, bandwidth_mbps),
+              constraints=Constraints(format=storage, max_chunk_mb=max_chunk_mb,
+                                      min_ratio_vs_current=min_ratio),
+              reader=reader, threshold=int(min_mb * 1e6),
+              prices={"get_price": get_price, "egress_per_gb": egress_price}, measure=measure,
               progress=measure and settings().progress).to_dict()
     if output is not None:
         output.write_text(json.dumps(rec, indent=1) + "\n")
@@ -111,28 +125,34 @@ def calibrate(results: tuple[Path, ...], output: Path | None, fmt: str) -> None:
 
 
 @main.command("apply")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("source")
 @click.option("--recommendation", "rec", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="JSON from `layoutbench recommend --format json` (DESIGN.md §6).")
 @click.option("-o", "--output", "out", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The rewritten file.")
-@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (never FILE).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (never SOURCE).")
+@source_options
 @format_option("table", "json")
-def apply_cmd(file: Path, rec: Path, out: Path, overwrite: bool, fmt: str) -> None:
-    """Rewrite the whole NWB/HDF5 FILE with the recommended datasets in their new layout.
+def apply_cmd(source: str, rec: Path, out: Path, overwrite: bool, endpoint_url: str | None,
+              anon: bool | None, region: str | None, ca_bundle: str | None, fmt: str) -> None:
+    """Rewrite the whole NWB/HDF5 SOURCE with the recommended datasets in their new layout.
 
+    SOURCE is a path or a URL (a remote file is downloaded once, beside OUT, then removed).
     Everything else (groups, datasets, attributes, links, references) is copied unchanged;
-    the output is verified bit for bit against FILE before it is renamed into place.
+    the output is verified bit for bit against the source before it is renamed into place.
     """
-    from layoutbench.write.apply import apply_layouts
+    from layoutbench.outputs import check_outputs
+    from layoutbench.sources import resolve
+    from layoutbench.write.apply import apply_to
     from layoutbench.write.apply_plan import read_recommendation
     from layoutbench.write.rewrite import VerificationError
 
+    src = resolve(source, reach(endpoint_url, anon, region, ca_bundle))
+    check_outputs([src, rec], [out])
     layouts = read_recommendation(rec)
     try:
-        result = apply_layouts(file, layouts, out, overwrite=overwrite,
-                               progress=settings().progress)
+        result = apply_to(src, layouts, out, overwrite=overwrite, progress=settings().progress)
     except VerificationError as exc:
         raise UserError(f"{out}: not written, verification failed: {exc}") from None
     if fmt == "json":

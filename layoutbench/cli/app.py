@@ -74,8 +74,8 @@ class _Formatter(logging.Formatter):
 
 def configure_logging(verbose: int, quiet: bool) -> None:
     """INFO progress from layoutbench by default, WARNING with ``-q``, DEBUG with ``-v``; other
-    libraries log warnings only, and at ``-vv`` their debug too, except :data:`QUIET_LIBRARIES`
-    (never: their debug logs show request headers)."""
+    libraries log warnings only, and at ``-vv`` their debug too, except :data:`QUIET_LIBRARIES`,
+    whose debug logs show request headers (the access key id): only ``-vvv`` asks for them."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter(detailed=verbose > 0))
     root = logging.getLogger()
@@ -84,12 +84,17 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     own = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     logging.getLogger("layoutbench").setLevel(own)
     for name in QUIET_LIBRARIES:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose > 2 else logging.WARNING)
+    if verbose > 2:
+        logging.getLogger("layoutbench").warning(
+            "-vvv: botocore and HTTP libraries log request headers, including the AWS access "
+            "key id; do not share this log")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True,
-              help="More logging on stderr: -v debug from layoutbench, -vv from libraries too.")
+              help="More logging on stderr: -v debug from layoutbench, -vv from libraries too "
+                   "(not botocore's, which logs request headers: -vvv).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages; warnings only.")
 @click.version_option(package_name="layoutbench")
 @click.pass_context

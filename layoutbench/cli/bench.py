@@ -23,11 +23,12 @@ from layoutbench.plan.layout import GRIDS
 
 
 @main.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("source")
 @click.option("--dataset", default=None, help="Dataset path (default: the largest array).")
 @click.option("--patterns", "specs", multiple=True,
               help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable.")
 @profile_options()
+@source_options
 @click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
 @click.option("--readers", "reader_names", multiple=True, help="Readers to use (default: all).")
 @click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 100))
@@ -39,35 +40,37 @@ from layoutbench.plan.layout import GRIDS
               default=None, help="Also measure the layout a `recommend --format json` chose "
                                  "for the dataset (label `recommended`), side by side.")
 @format_option("table", "json")
-def sweep(file: Path, dataset: str | None, specs: tuple[str, ...], profile_name: str,
-          latency_ms: float | None, bandwidth_mbps: float | None, grid: str,
+def sweep(source: str, dataset: str | None, specs: tuple[str, ...], profile_name: str,
+          latency_ms: float | None, bandwidth_mbps: float | None, endpoint_url: str | None,
+          anon: bool | None, region: str | None, ca_bundle: str | None, grid: str,
           reader_names: tuple[str, ...], repeats: int, output: Path, cache_dir: Path | None,
           rec: Path | None, fmt: str) -> None:
-    """Rewrite FILE's dataset across a layout grid and measure every reader × pattern."""
+    """Rewrite SOURCE's dataset across a layout grid and measure every reader × pattern.
+
+    SOURCE is a path, or an s3:// or http(s):// URL: a remote dataset is first copied once into
+    the cache, as it is stored (a second sweep of an unchanged object reads nothing again).
+    """
+    from layoutbench.outputs import check_outputs
     from layoutbench.plan.patterns import parse_spec
-    from layoutbench.read.inspect import dataset_info
     from layoutbench.run.results import results_format, to_frame, write_results
     from layoutbench.run.sweep import run_sweep
+    from layoutbench.sources import resolve
     from layoutbench.store import EmbeddedS3
 
-    info = dataset_info(file, dataset)  # fail fast on bad input, before starting servers
+    src = resolve(source, reach(endpoint_url, anon, region, ca_bundle))
     results_format(output)
+    check_outputs([src, rec], [output])
     patterns = [parse_spec(s) for s in specs] or None
     net = profile(profile_name, latency_ms, bandwidth_mbps)
     layouts = None
+    if src.is_local:
+        from layoutbench.read.inspect import dataset_info
+
+        dataset_info(src, dataset)  # fail fast on bad input, before starting servers
     if rec is not None:
-        from dataclasses import replace
-
-        from layoutbench.plan.layout import default_grid
-        from layoutbench.write.apply_plan import read_recommendation
-
-        chosen = read_recommendation(rec)
-        if info.path not in chosen:
-            raise UserError(f"{rec}: has no recommendation for {info.path}")
-        layouts = [*default_grid(info.kind, info.shape, info.itemsize, grid),
-                   replace(chosen[info.path], label="recommended")]
+        layouts = _with_recommendation(src, dataset, rec, grid)
     with EmbeddedS3() as s3:
-        results = run_sweep(file, s3, net, dataset=dataset, grid=grid, layouts=layouts,
+        results = run_sweep(src, s3, net, dataset=dataset, grid=grid, layouts=layouts,
                             readers=list(reader_names) or None, patterns=patterns,
                             cache_dir=cache_dir, progress=settings().progress, repeats=repeats)
     write_results(results, output)
@@ -117,6 +120,22 @@ def measure(source: str, dataset: str | None, specs: tuple[str, ...],
     write_results(rows, output)
     print_results(to_frame(rows), fmt)
     click.echo(f"wrote {len(rows)} rows to {output}", err=True)
+
+
+def _with_recommendation(src: Any, dataset: str | None, rec: Path, grid: str) -> list[Any]:
+    """The grid plus the layout a recommendation chose for the dataset (label ``recommended``)."""
+    from dataclasses import replace
+
+    from layoutbench.plan.layout import default_grid
+    from layoutbench.run.describe import describe
+    from layoutbench.write.apply_plan import read_recommendation
+
+    chosen = read_recommendation(rec)
+    info = describe(src, dataset)
+    if info.path not in chosen:
+        raise UserError(f"{rec}: has no recommendation for {info.path}")
+    return [*default_grid(info.kind, info.shape, info.itemsize, grid),
+            replace(chosen[info.path], label="recommended")]
 
 
 def print_results(frame: Any, fmt: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from layoutbench.cli.app import echo_json, format_option, main, settings
+from layoutbench.cli.app import echo_json, format_option, main, reach, settings, source_options
 from layoutbench.errors import UserError
 from layoutbench.plan.layout import GRIDS
 
@@ -50,16 +50,19 @@ def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, fmt
 
 
 @main.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("source")
 @click.option("--dataset", default=None, help="Dataset path (default: the largest array).")
 @click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
+@source_options
 @format_option("table", "json")
-def layouts(file: Path, dataset: str | None, grid: str, fmt: str) -> None:
-    """List the layouts a sweep of FILE would compare."""
+def layouts(source: str, dataset: str | None, grid: str, endpoint_url: str | None,
+            anon: bool | None, region: str | None, ca_bundle: str | None, fmt: str) -> None:
+    """List the layouts a sweep of SOURCE (path or URL) would compare."""
     from layoutbench.plan.layout import default_grid
-    from layoutbench.read.inspect import dataset_info
+    from layoutbench.run.describe import describe
+    from layoutbench.sources import resolve
 
-    info = dataset_info(file, dataset)
+    info = describe(resolve(source, reach(endpoint_url, anon, region, ca_bundle)), dataset)
     grid_layouts = default_grid(info.kind, info.shape, info.itemsize, grid)
     if fmt == "json":
         echo_json([lay.to_dict() for lay in grid_layouts])

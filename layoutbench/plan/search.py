@@ -200,8 +200,10 @@ def codec_layouts(fmt: str, chunks: tuple[int, ...], shape: Sequence[int], items
 
 
 def rank(candidates: Sequence[Scored]) -> list[Scored]:
-    """Fastest first; ties go to fewer stored bytes, then fewer requests."""
-    return sorted(candidates, key=lambda s: (round(s.seconds, 6), s.stored_bytes, s.requests))
+    """Fastest first; ties go to fewer stored bytes, then fewer requests, then the name and
+    reader, so equal inputs always rank alike (never by the order candidates came in)."""
+    return sorted(candidates, key=lambda s: (round(s.seconds, 6), s.stored_bytes, s.requests,
+                                             s.layout.name, s.reader))
 
 
 def distinct_geometries(ranked: Sequence[Scored], n: int) -> list[Scored]:

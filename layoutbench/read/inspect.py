@@ -211,17 +211,36 @@ def _label(source: Source) -> str:
 
 def _numeric(f: Any, min_bytes: int) -> list[Any]:
     """The numeric N-d datasets of an open file with at least ``min_bytes``, largest first."""
+    return [d for d in _datasets(f, min_bytes) if d.dtype.kind in "iufb"]
+
+
+def _datasets(f: Any, min_bytes: int) -> list[Any]:
+    """Every N-d dataset of an open file with at least ``min_bytes``, largest first."""
     import h5py
 
     found: list[Any] = []
 
     def visit(_name: str, obj: Any) -> None:
-        if isinstance(obj, h5py.Dataset) and obj.shape and obj.dtype.kind in "iufb" \
+        if isinstance(obj, h5py.Dataset) and obj.shape \
                 and math.prod(obj.shape) * obj.dtype.itemsize >= min_bytes:
             found.append(obj)
 
     f.visititems(visit)
     return sorted(found, key=lambda d: math.prod(d.shape) * d.dtype.itemsize, reverse=True)
+
+
+def scan(f: Any, label: str, min_bytes: int = 0) -> tuple[list[DatasetInfo], list[dict[str, str]]]:
+    """One walk of an open file: its numeric datasets of at least ``min_bytes`` (largest first)
+    and the others that size that no layout search applies to (strings, compounds), with why."""
+    infos, skipped = [], []
+    for d in _datasets(f, min_bytes):
+        if d.dtype.kind in "iufb":
+            infos.append(_info(label, d))
+        else:
+            what = "compound" if d.dtype.names else "string/object"
+            skipped.append({"path": d.name, "reason": f"{what} dtype: no chunk/codec search "
+                                                      "for it"})
+    return infos, skipped
 
 
 def list_datasets(source: str | os.PathLike[str] | Source, min_bytes: int = 0, *,
@@ -240,24 +259,27 @@ def dataset_info(source: str | os.PathLike[str] | Source, dataset: str | None = 
                  identity: ObjectIdentity | None = None, label: str | None = None
                  ) -> DatasetInfo:
     """Describe ``dataset`` of ``source``; without a dataset, the file's largest numeric array."""
+    src = resolve(source)
+    with open_hdf5(src, identity=identity, label=label) as f:
+        return info_in(f, label or _label(src), dataset)
+
+
+def info_in(f: Any, label: str, dataset: str | None) -> DatasetInfo:
+    """:func:`dataset_info` in an open file named ``label``."""
     import h5py
 
-    src = resolve(source)
-    name = label or _label(src)
     if dataset is None:
-        candidates = list_datasets(src, identity=identity, label=label)
+        candidates = _numeric(f, 0)
         if not candidates:
-            raise UserError(f"{name}: contains no numeric dataset to benchmark")
-        return candidates[0]
-    with open_hdf5(src, identity=identity, label=label) as f:
-        obj = f.get(dataset)
-        if not isinstance(obj, h5py.Dataset):
-            what = "is a group, not a dataset" if obj is not None else "does not exist"
-            hint = ", ".join(d.name for d in _numeric(f, 10**6)[:5])
-            raise UserError(
-                f"{name}: dataset {dataset!r} {what}" + (f" (large datasets: {hint})" if hint
-                                                         else ""))
-        if not obj.shape or obj.dtype.kind not in "iufb":
-            raise UserError(f"{name}: dataset {dataset!r} is not a numeric N-d array "
-                            f"({obj.dtype})")
-        return _info(name, obj)
+            raise UserError(f"{label}: contains no numeric dataset to benchmark")
+        return _info(label, candidates[0])
+    obj = f.get(dataset)
+    if not isinstance(obj, h5py.Dataset):
+        what = "is a group, not a dataset" if obj is not None else "does not exist"
+        hint = ", ".join(d.name for d in _numeric(f, 10**6)[:5])
+        raise UserError(f"{label}: dataset {dataset!r} {what}"
+                        + (f" (large datasets: {hint})" if hint else ""))
+    if not obj.shape or obj.dtype.kind not in "iufb":
+        raise UserError(f"{label}: dataset {dataset!r} is not a numeric N-d array "
+                        f"({obj.dtype})")
+    return _info(label, obj)

@@ -125,7 +125,7 @@ def _nwb_context(store: Any, arr: Any) -> tuple[str | None, float | None]:
         found = found or group.attrs.get("neurodata_type")
         if "starting_time" in group:
             value = group["starting_time"].attrs.get("rate")
-            rate = None if value is None else float(value)
+            rate = None if value is None else float(value)  # type: ignore[arg-type]
     except (FileNotFoundError, KeyError, ValueError):  # no parent group document
         pass
     return (None if found is None else str(found)), rate

@@ -1,15 +1,19 @@
-"""Compressed size and decode speed of candidate codecs, measured on the file's own data.
+"""Compressed size and decode cost of candidate codecs, measured on the file's own data.
 
-How well a codec compresses and how fast it decodes depend on the data (noise, dynamic range,
-correlation along each axis) far more than on anything a table could say, so the cost model
-never assumes them: a few MB of chunk-shaped blocks are read from places spread over the
-dataset, compressed with each candidate codec by the very implementations the writers use
-(HDF5's filters through h5py and hdf5plugin for HDF5 layouts; for Zarr layouts the numcodecs
-codecs zarr-python 3 wraps, configured as :func:`layoutbench.codecs.zarr_compressors` does),
-and decoded again under a clock.
+How well a codec compresses depends on the data (noise, dynamic range, correlation along each
+axis) far more than on anything a table could say, so the cost model never assumes it: a few MB
+of chunk-shaped blocks from places spread over the dataset (:mod:`.sample_regions`, the same
+places for a file and its remote copy) are compressed with each candidate codec by the very
+implementations the writers use (HDF5's filters through h5py and hdf5plugin for HDF5 layouts;
+for Zarr layouts the numcodecs codecs zarr-python 3 wraps, configured as
+:func:`layoutbench.codecs.zarr_compressors` does). Compressed sizes are deterministic.
 
-Reading is bounded by ``budget_bytes`` whatever the file size: a 10 GB recording costs the same
-few reads as a 100 MB one. Only local files are read (h5py, any source layout).
+Decode speed is not timed here: a wall clock on a shared machine made recommendations change
+from run to run. It comes from the bytes through :mod:`layoutbench.plan.decode` (a shipped
+table); ``timed=True`` measures it instead (``benchmarks/decode_table.py`` builds the table so).
+
+Reading is bounded whatever the file size: a 10 GB recording costs the same few reads as a
+100 MB one, and a remote file's source chunks are fetched together, concurrently.
 """
 
 from __future__ import annotations
@@ -25,13 +29,21 @@ from typing import Any
 
 import numpy as np
 
+from layoutbench.codecs import ensure_hdf5_filters
+from layoutbench.plan.decode import decode_seconds
 from layoutbench.plan.layout import Layout
+from layoutbench.read.sample_regions import (
+    BUDGET_BYTES,
+    FETCH_BYTES,
+    N_PLACES,
+    plan_places,
+    read_places,
+    stored_chunks,
+)
+from layoutbench.sources import Fetch
 
 log = logging.getLogger(__name__)
 
-#: Default total bytes read from the source, and the number of places they come from.
-BUDGET_BYTES = 8 * 2**20
-N_BLOCKS = 8
 #: Decoding is repeated until it has taken at least this long (then the fastest pass counts).
 MIN_DECODE_SECONDS = 0.02
 MAX_DECODE_PASSES = 5
@@ -58,6 +70,8 @@ class CodecSample:
     raw_bytes: int
     compressed_bytes: int
     decode_seconds: float
+    #: ``"table"`` (estimated from the bytes, :mod:`layoutbench.plan.decode`) or ``"timed"``
+    decode_source: str = "table"
 
     @property
     def ratio(self) -> float:
@@ -74,46 +88,14 @@ class CodecSample:
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "codec": self.codec, "level": self.level,
                 "shuffle": self.shuffle, "chunks": list(self.chunks), "block": list(self.block),
-                "blocks": self.blocks, "ratio": self.ratio, "decode_mbps": self.decode_mbps}
+                "blocks": self.blocks, "ratio": self.ratio, "decode_mbps": self.decode_mbps,
+                "decode_source": self.decode_source}
 
 
 def sample_key(layout: Layout) -> SampleKey:
     """What a sample depends on: format, codec, level, shuffle, chunk shape (not the label,
     shards or page size, which change where bytes go but not how they compress)."""
     return (layout.format, layout.codec, layout.level, layout.shuffle, layout.chunks)
-
-
-# -- where to read ------------------------------------------------------------------------------
-def region_shape(shape: Sequence[int], chunk_shapes: Sequence[Sequence[int]], itemsize: int,
-                 budget: int) -> tuple[int, ...]:
-    """One read per place: the elementwise largest chunk shape, halved along its longest axis
-    until it fits ``budget`` bytes, so each candidate's block is as chunk-shaped as the budget
-    allows."""
-    region = [max([1] + [min(c[a], n) for c in chunk_shapes]) for a, n in enumerate(shape)]
-    while math.prod(region) * itemsize > budget and max(region) > 1:
-        ax = int(np.argmax(region))
-        region[ax] = max(1, region[ax] // 2)
-    return tuple(region)
-
-
-def region_starts(shape: Sequence[int], region: Sequence[int], n: int,
-                  source_chunks: Sequence[int] | None) -> list[tuple[int, ...]]:
-    """``n`` places spread over the dataset (low-discrepancy along every axis). A place that
-    would straddle a source chunk boundary it could fit within moves back to that boundary, so
-    a place usually costs one source chunk decode."""
-    starts = []
-    golden = (math.sqrt(5) - 1) / 2
-    for k in range(n):
-        start = []
-        for a, (size, r) in enumerate(zip(shape, region, strict=True)):
-            room = size - r
-            frac = ((k + 0.5) / n + a * golden) % 1.0
-            s = int(frac * (room + 1))
-            if source_chunks and r <= source_chunks[a] < s % source_chunks[a] + r:
-                s -= s % source_chunks[a]
-            start.append(min(max(0, s), room))
-        starts.append(tuple(start))
-    return list(dict.fromkeys(starts))  # small datasets: places may coincide
 
 
 # -- codecs -------------------------------------------------------------------------------------
@@ -145,7 +127,7 @@ def _time_passes(decode: Callable[[], None]) -> float:
     return best
 
 
-def _measure_zarr(layout: Layout, blocks: list[np.ndarray]) -> tuple[int, float]:
+def _measure_zarr(layout: Layout, blocks: list[np.ndarray], timed: bool) -> tuple[int, float]:
     codec = _zarr_codec(layout, blocks[0].dtype.itemsize)
     raw = [np.ascontiguousarray(b).astype(b.dtype.newbyteorder("<"), copy=False).tobytes()
            for b in blocks]
@@ -154,17 +136,17 @@ def _measure_zarr(layout: Layout, blocks: list[np.ndarray]) -> tuple[int, float]
             for r in raw:
                 np.frombuffer(r, blocks[0].dtype).copy()
 
-        return sum(map(len, raw)), _time_passes(copy)
+        return sum(map(len, raw)), _time_passes(copy) if timed else math.nan
     encoded = [codec.encode(r) for r in raw]
 
     def decode() -> None:
         for e in encoded:
             codec.decode(e)
 
-    return sum(len(e) for e in encoded), _time_passes(decode)
+    return sum(len(e) for e in encoded), _time_passes(decode) if timed else math.nan
 
 
-def _measure_hdf5(layout: Layout, blocks: list[np.ndarray]) -> tuple[int, float]:
+def _measure_hdf5(layout: Layout, blocks: list[np.ndarray], timed: bool) -> tuple[int, float]:
     """Through HDF5's own filter pipeline, in an in-memory file: each block one chunk."""
     import h5py
 
@@ -184,54 +166,74 @@ def _measure_hdf5(layout: Layout, blocks: list[np.ndarray]) -> tuple[int, float]
             for d, out in zip(dsets, outs, strict=True):
                 d.read_direct(out)
 
-        return stored, _time_passes(decode)
+        return stored, _time_passes(decode) if timed else math.nan
 
 
 # -- the entry point ----------------------------------------------------------------------------
-def sample_codecs(path: str | os.PathLike[str], dataset: str, layouts: Sequence[Layout], *,
-                  budget_bytes: int = BUDGET_BYTES, n_blocks: int = N_BLOCKS
-                  ) -> dict[SampleKey, CodecSample]:
-    """Measure every distinct (format, codec, level, shuffle, chunk shape) among ``layouts``.
+class Sampler:
+    """The sampled values of one dataset, read once, and the codec figures measured on them.
 
-    Reads at most about ``budget_bytes`` from ``dataset`` of the local HDF5 file ``path``
-    (``n_blocks`` places, one read each), shared by every candidate; identical candidates are
-    measured once. Returns the samples keyed by :func:`sample_key`.
+    ``candidate_chunks`` are every chunk shape the caller may ask about (the search space):
+    the places are shaped after all of them, so later questions need no new read.
     """
-    import h5py
 
-    from layoutbench.codecs import ensure_hdf5_filters
+    def __init__(self, dset: Any, candidate_chunks: Sequence[Sequence[int]], *,
+                 fetch: Fetch | None = None, budget_bytes: int = BUDGET_BYTES,
+                 n_places: int = N_PLACES, fetch_bytes: int = FETCH_BYTES,
+                 timed: bool = False) -> None:
+        ensure_hdf5_filters()  # the source itself may use plugin filters
+        t0 = time.perf_counter()
+        chunk_map = stored_chunks(dset)
+        self.shape, self.itemsize = tuple(dset.shape), dset.dtype.itemsize
+        self.places = plan_places(self.shape, self.itemsize, dset.chunks,
+                                  {k: v[1] for k, v in chunk_map.items()}, candidate_chunks,
+                                  budget_bytes=budget_bytes, n_places=n_places,
+                                  fetch_bytes=fetch_bytes)
+        self.regions = read_places(dset, self.places, chunk_map, fetch)
+        self.timed = timed
+        self._by_block: dict[tuple[int, ...], list[np.ndarray]] = {}
+        self._figures: dict[SampleKey, CodecSample] = {}
+        log.debug("sampled %d places of %s (%.1f MB of values, %.1f MB fetched) in %.2fs",
+                  len(self.regions), self.places.region,
+                  sum(r.nbytes for r in self.regions) / 1e6, self.places.fetched_bytes / 1e6,
+                  time.perf_counter() - t0)
 
-    ensure_hdf5_filters()  # the source itself may use plugin filters
-    keys = list(dict.fromkeys(sample_key(lay) for lay in layouts))
-    if not keys:
-        return {}
-    t0 = time.perf_counter()
-    with h5py.File(path, "r", rdcc_nbytes=64 * 2**20, rdcc_nslots=10007) as f:
-        src = f[dataset]
-        shape, itemsize = tuple(src.shape), src.dtype.itemsize
-        region = region_shape(shape, [k[4] for k in keys], itemsize,
-                              max(itemsize, budget_bytes // max(1, n_blocks)))
-        starts = region_starts(shape, region, n_blocks, src.chunks)
-        regions = [src[tuple(slice(s, s + r) for s, r in zip(st, region, strict=True))]
-                   for st in starts]
-    read_seconds = time.perf_counter() - t0
-    by_block: dict[tuple[int, ...], list[np.ndarray]] = {}
-    out: dict[SampleKey, CodecSample] = {}
-    for key in keys:
+    def figures(self, layouts: Sequence[Layout]) -> dict[SampleKey, CodecSample]:
+        """Every distinct (format, codec, level, shuffle, chunk shape) among ``layouts``, each
+        measured once (later calls reuse earlier figures)."""
+        for key in dict.fromkeys(sample_key(lay) for lay in layouts):
+            if key not in self._figures:
+                self._figures[key] = self._measure(key)
+        return {sample_key(lay): self._figures[sample_key(lay)] for lay in layouts}
+
+    def _measure(self, key: SampleKey) -> CodecSample:
         fmt, codec, level, shuffle, chunks = key
+        region = self.places.region
         block = tuple(min(c, r) for c, r in zip(chunks, region, strict=True))
-        if block not in by_block:
-            by_block[block] = [np.ascontiguousarray(reg[tuple(slice(0, b) for b in block)])
-                               for reg in regions]
-        blocks = by_block[block]
+        if block not in self._by_block:
+            self._by_block[block] = [
+                np.ascontiguousarray(reg[tuple(slice(0, b) for b in block)])
+                for reg in self.regions]
+        blocks = self._by_block[block]
         layout = Layout(fmt, block, codec, level, shuffle=shuffle)
         measure = _measure_hdf5 if fmt == "hdf5" else _measure_zarr
-        stored, seconds = measure(layout, blocks)
-        out[key] = CodecSample(format=fmt, codec=codec, level=level, shuffle=shuffle,
-                               chunks=chunks, block=block, blocks=len(blocks),
-                               raw_bytes=sum(b.nbytes for b in blocks), compressed_bytes=stored,
-                               decode_seconds=seconds)
-    log.debug("sampled %d codec candidates on %d blocks of %s (%.1f MB read in %.2fs, %.2fs "
-             "total)", len(out), len(regions), region, sum(r.nbytes for r in regions) / 1e6,
-             read_seconds, time.perf_counter() - t0)
-    return out
+        stored, seconds = measure(layout, blocks, self.timed)
+        raw = sum(b.nbytes for b in blocks)
+        if not self.timed:
+            seconds = decode_seconds(fmt, codec, shuffle, raw, stored, len(blocks))
+        return CodecSample(format=fmt, codec=codec, level=level, shuffle=shuffle,
+                           chunks=chunks, block=block, blocks=len(blocks), raw_bytes=raw,
+                           compressed_bytes=stored, decode_seconds=seconds,
+                           decode_source="timed" if self.timed else "table")
+
+
+def sample_codecs(path: str | os.PathLike[str], dataset: str, layouts: Sequence[Layout], *,
+                  budget_bytes: int = BUDGET_BYTES, n_blocks: int = N_PLACES,
+                  timed: bool = False) -> dict[SampleKey, CodecSample]:
+    """:class:`Sampler` figures of ``layouts`` for ``dataset`` of a local HDF5 file."""
+    import h5py
+
+    with h5py.File(path, "r", rdcc_nbytes=64 * 2**20, rdcc_nslots=10007) as f:
+        sampler = Sampler(f[dataset], [lay.chunks for lay in layouts],
+                          budget_bytes=budget_bytes, n_places=n_blocks, timed=timed)
+    return sampler.figures(layouts)

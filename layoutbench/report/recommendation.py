@@ -51,6 +51,11 @@ def render_table(rec: dict[str, Any]) -> str:
         lines += [f"  note: {n}" for n in d["notes"]]
     for s in rec.get("skipped", []):
         lines.append(f"skipped {s['path']}: {s['reason']}")
+    spent = rec.get("spent")
+    if spent:
+        lines.append(f"reading the remote file cost {spent['requests']} requests, "
+                     f"{_fmt_bytes(spent['bytes'])}, {spent['seconds']:.1f} s "
+                     f"(counted by the {spent['counts']})")
     return "\n".join(lines)
 
 

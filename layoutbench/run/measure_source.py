@@ -112,12 +112,12 @@ def _reached(src: Source, profile: NetworkProfile, endpoint: Any | None, dataset
         yield r, dataset_info(r.source, dataset, identity=r.identity, label=src.url)
 
 
-def measure_source(source: str | Source, *, dataset: str | None = None,
+def measure_source(source: str | os.PathLike[str] | Source, *, dataset: str | None = None,
                    patterns: Sequence[str | AccessPattern] | None = None,
                    readers: Sequence[str] | None = None, repeats: int = 1,
                    profile: str | NetworkProfile = "loopback",
                    options: SourceOptions | None = None, endpoint: Any | None = None,
-                   cache_dir: str | Path | None = None, progress: bool = False
+                   cache_dir: str | os.PathLike[str] | None = None, progress: bool = False
                    ) -> list[Measurement]:
     """Measure ``dataset`` of ``source`` as it is, for every reader x pattern x repeat.
 

@@ -11,15 +11,17 @@ The JSON it writes is the object of DESIGN.md §6, which ``layoutbench apply`` a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from layoutbench.errors import UserError
+from layoutbench.plan.decode import MEASURED_ON
 from layoutbench.plan.geometry import chunks_touched
 from layoutbench.plan.layout import Layout, neuroconv_chunks
 from layoutbench.plan.model import CostConstants
@@ -38,8 +40,10 @@ from layoutbench.plan.search import (
     rank,
     score,
 )
-from layoutbench.read.inspect import DatasetInfo, check_hdf5_file, list_datasets
+from layoutbench.read.inspect import DatasetInfo, check_hdf5_file, info_in, open_hdf5, scan
+from layoutbench.read.sampling import Sampler
 from layoutbench.run.recommendation import DatasetRecommendation, Recommendation
+from layoutbench.sources import Fetch, Source, SourceOptions, close_filesystem, fetcher, resolve
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +99,15 @@ def _figures(samples: dict[Any, Any], layout: Layout) -> CodecFigures:
     return CodecFigures(ratio=s.ratio, decode_mbps=s.decode_mbps)
 
 
-def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
+def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info: DatasetInfo,
                       patterns: Sequence[AccessPattern], profile: NetworkProfile,
                       constraints: Constraints, constants: CostConstants,
                       readers: dict[str, tuple[str, ...]], kind: str) -> DatasetRecommendation:
-    """Rank the search space for one dataset (see :mod:`layoutbench.plan.search` for the stages)."""
-    from layoutbench.read.sampling import sample_codecs
+    """Rank the search space for one dataset (see :mod:`layoutbench.plan.search` for the stages).
 
+    ``sample(chunk_shapes)`` reads the dataset's sample once, shaped for every chunk shape the
+    search may ask about (:class:`~layoutbench.read.sampling.Sampler`).
+    """
     shape, itemsize = tuple(info.shape), info.itemsize
     workload = _workload(patterns, info)
     current = info.current_layout("current")
@@ -111,7 +117,8 @@ def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
     shapes = chunk_shapes(shape, itemsize, constraints, extra)
     probes = {fmt: Layout(fmt, current.chunks, *REFERENCE_CODEC[fmt][:2],
                           shuffle=REFERENCE_CODEC[fmt][2]) for fmt in constraints.formats()}
-    samples = sample_codecs(path, info.path, [*probes.values(), current])
+    sampler = sample([*shapes, current.chunks])
+    samples = sampler.figures([*probes.values(), current])
     # the file's own ratio (stored bytes), decode speed from the sample of its codec
     cur_fig = CodecFigures(ratio=info.nbytes / max(1, info.storage_bytes),
                            decode_mbps=_figures(samples, current).decode_mbps)
@@ -136,7 +143,7 @@ def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
     # stage 2: every codec on the best shapes, with ratios and speeds measured on this file
     layouts = [lay for fmt in constraints.formats() for chunks in best_shapes
                for lay in codec_layouts(fmt, chunks, shape, itemsize)]
-    samples.update(sample_codecs(path, info.path, [replace(lay, shards=None) for lay in layouts]))
+    samples.update(sampler.figures([replace(lay, shards=None) for lay in layouts]))
     floor = constraints.min_ratio_vs_current * cur_fig.ratio
     scored, notes = [], []
     for lay in layouts:
@@ -160,134 +167,71 @@ def recommend_dataset(path: str | os.PathLike[str], info: DatasetInfo,
                                  tuple(notes))
 
 
-# -- measuring the best candidates -------------------------------------------------------------
-#: Datasets larger than this are measured on a slab of their first axis, not whole.
-SLAB_BYTES = 512 * 10**6
-
-
-def _write_slab(path: Path, info: DatasetInfo, out: Path) -> Path:
-    """The first rows of the dataset (at most :data:`SLAB_BYTES`) at the same path, in the
-    current storage, with the sampling rate NWB keeps beside it, so patterns resolve alike."""
-    import h5py
-    import numpy as np
-
-    from layoutbench.write.rewrite import block_shape, iter_blocks
-
-    rows = max(1, min(info.shape[0], SLAB_BYTES // max(1, info.nbytes // info.shape[0])))
-    shape = (rows, *info.shape[1:])
-    with h5py.File(path, "r") as src, h5py.File(out, "w") as dst:
-        s = src[info.path]
-        d = dst.create_dataset(info.path, shape=shape, dtype=s.dtype,
-                               chunks=tuple(min(c, n) for c, n in zip(s.chunks or shape, shape,
-                                                                          strict=True)),
-                               compression=s.compression, compression_opts=s.compression_opts,
-                               shuffle=s.shuffle)
-        for key, value in s.parent.attrs.items():
-            d.parent.attrs[key] = value
-        if info.rate is not None:
-            dst.create_dataset(f"{s.parent.name}/starting_time", data=np.float64(0.0))
-            dst[f"{s.parent.name}/starting_time"].attrs["rate"] = info.rate
-        for sel in iter_blocks(shape, block_shape(shape, s.chunks or shape, s.dtype.itemsize)):
-            d[sel] = s[sel]
-    return out
-
-
-def measure_dataset(path: str | os.PathLike[str], rec: DatasetRecommendation,
-                    profile: NetworkProfile, constants: CostConstants, *, top: int = 3,
-                    cache_dir: str | os.PathLike[str] | None = None,
-                    progress: bool = False) -> tuple[dict[str, Any], ...]:
-    """Rewrite the current and the ``top`` best layouts (of a slab, for big datasets), measure
-    them on the embedded endpoint under ``profile`` and return predicted beside measured."""
-    import tempfile
-
-    import pandas as pd
-
-    from layoutbench.read.inspect import dataset_info
-    from layoutbench.run.sweep import run_sweep
-    from layoutbench.store import EmbeddedS3
-
-    info = rec.info
-    candidates = [rec.current, rec.recommended, *rec.alternatives][:top + 1]
-    with tempfile.TemporaryDirectory(prefix="layoutbench-measure-") as tmp:
-        src = Path(path)
-        if info.nbytes > SLAB_BYTES:
-            src = _write_slab(Path(path), info, Path(tmp) / "slab.h5")
-        slab = dataset_info(src, info.path)
-        workload = _workload(rec.patterns, slab)
-        readers = sorted({c.reader for c in candidates})
-        with EmbeddedS3() as s3:
-            rows = run_sweep(src, s3, profile, dataset=info.path,
-                             layouts=[c.layout for c in candidates], readers=readers,
-                             patterns=list(rec.patterns), cache_dir=cache_dir or tmp,
-                             progress=progress)
-    frame = pd.DataFrame([r.to_dict() for r in rows])
-    out = []
-    for c in candidates:
-        mine = frame[(frame["layout"] == c.layout.name) & (frame["reader"] == c.reader)]
-        if mine.empty:
-            continue
-        ratio = float(mine["compression_ratio"].iloc[0])
-        predicted = score(c.layout, c.reader, slab.shape, slab.itemsize, workload,
-                          CodecFigures(ratio, c.decode_mbps), profile, constants)
-        by_pattern = mine.set_index("pattern")
-        measured = [by_pattern.loc[name] for name in workload.names]
-        out.append({
-            "layout": c.layout.name, "reader": c.reader, "shape": list(slab.shape),
-            "predicted_seconds": round(predicted.seconds, 4),
-            "measured_seconds": round(workload.weighted([m["seconds"] for m in measured]), 4),
-            "predicted_requests": round(predicted.requests, 2),
-            "measured_requests": workload.weighted([m["requests"] for m in measured]),
-            "predicted_bytes": round(predicted.bytes_transferred),
-            "measured_bytes": round(workload.weighted([m["bytes_transferred"]
-                                                       for m in measured])),
-        })
-    return tuple(out)
-
-
 # -- the file ----------------------------------------------------------------------------------
-def _non_numeric(path: Path, threshold: int) -> list[dict[str, str]]:
-    """Datasets over the threshold that no layout search applies to (strings, compounds)."""
-    import h5py
+@dataclass
+class _Opened:
+    """An open source: its HDF5 file, how to fetch byte ranges of it (remote only), its name,
+    and the counters of what reaching it cost (remote only)."""
 
-    out: list[dict[str, str]] = []
-    with h5py.File(path, "r") as f:
-
-        def visit(name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Dataset) and obj.shape and obj.dtype.kind not in "iufb":
-                nbytes = math.prod(obj.shape) * obj.dtype.itemsize
-                if nbytes >= threshold:
-                    what = "compound" if obj.dtype.names else "string/object"
-                    out.append({"path": "/" + name,
-                                "reason": f"{what} dtype: no chunk/codec search for it"})
-
-        f.visititems(visit)
-    return out
+    file: Any
+    fetch: Fetch | None
+    label: str
+    endpoint: Any = None
+    counts: str = "gateway"
 
 
-def recommend(path: str | os.PathLike[str], *, dataset: str | None = None,
+@contextlib.contextmanager
+def _open(src: Source) -> Iterator[_Opened]:
+    """A local file as it is; a remote one through the counting gateway (or counted by its
+    client, :mod:`layoutbench.store.reach`), with concurrent range reads for the samples."""
+    if src.is_local:
+        import h5py
+
+        with h5py.File(check_hdf5_file(src.given), "r") as f:
+            yield _Opened(f, None, str(Path(src.given)))
+        return
+    from layoutbench.store.reach import reach
+
+    with reach(src) as where, open_hdf5(where.source, identity=where.identity,
+                                        label=src.url) as f:
+        fs = where.source.filesystem()
+        try:
+            yield _Opened(f, fetcher(fs, where.source.path), src.url, where.endpoint,
+                          where.counts)
+        finally:
+            close_filesystem(fs)
+
+
+def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = None,
               patterns: str | AccessPattern | Sequence[str | AccessPattern] | None = (),
               profile: str | NetworkProfile,
               constraints: Constraints | None = None, constants: CostConstants | None = None,
               reader: str | None = None, threshold: int = DEFAULT_THRESHOLD,
               prices: dict[str, float] | None = None, measure: bool = False,
-              progress: bool = False) -> Recommendation:
-    """Recommend a layout for each dataset of ``path`` over ``threshold`` bytes (or ``dataset``).
+              options: SourceOptions | None = None, progress: bool = False) -> Recommendation:
+    """Recommend a layout for each dataset of ``source`` over ``threshold`` bytes (or
+    ``dataset``). ``source`` is a path or a URL (``options`` say how to reach it): a remote file
+    is read for its metadata and a bounded sample of chunks only, and what that cost is in
+    :attr:`Recommendation.spent`.
 
     ``constants`` default to the stored calibration (``layoutbench calibrate``), else the
     model's defaults; ``reader`` overrides the reader scored for its format, and ``"any"``
     makes the reader part of the recommendation (the current layout is still scored with the
     default HDF5 reader, what users get today).
     """
-    from layoutbench.read.inspect import dataset_info
+    import time
+
     from layoutbench.read.readers import get_reader
     from layoutbench.run.calibration import load_constants
+    from layoutbench.run.recommend_measure import measure_dataset
 
-    p = check_hdf5_file(path)
+    t0 = time.perf_counter()
+    src = resolve(source, options)
     profile = as_profile(profile)
     specs = as_patterns(patterns)
     constraints = constraints or Constraints()
     if constraints.format not in ("hdf5", "zarr", "any"):
-        raise UserError(f"--format {constraints.format!r}: expected hdf5, zarr or any")
+        raise UserError(f"--storage {constraints.format!r}: expected hdf5, zarr or any")
     stored = load_constants() if constants is None else None
     constants = constants or stored or CostConstants()
     readers: dict[str, tuple[str, ...]] = {fmt: (name,) for fmt, name in DEFAULT_READERS.items()}
@@ -297,24 +241,37 @@ def recommend(path: str | os.PathLike[str], *, dataset: str | None = None,
     elif reader is not None:
         for fmt in get_reader(reader).formats:
             readers[fmt] = (reader,)
-    if dataset is not None:
-        infos = [dataset_info(p, dataset)]
-        skipped: list[dict[str, str]] = []
-    else:
-        infos = list_datasets(p, min_bytes=threshold)
-        skipped = _non_numeric(p, threshold)
     results = []
-    for info in infos:
-        kind = dataset_kind(info)
-        chosen, notes = workload_for(info, kind, specs)
-        log.info("recommending %s %s (%s) for %s", info.path, info.shape, kind,
-                 ", ".join(pt.label for pt in chosen))
-        rec = recommend_dataset(p, info, chosen, profile, constraints, constants, readers, kind)
-        rec = replace(rec, notes=notes + rec.notes)
-        if measure:
-            rec = replace(rec, measured=measure_dataset(p, rec, profile, constants,
-                                                        progress=progress))
-        results.append(rec)
-    return Recommendation(str(p), profile, constraints, tuple(results), tuple(skipped),
+    skipped: list[dict[str, str]] = []
+    spent: dict[str, Any] | None = None
+    with _open(src) as opened:
+        if dataset is not None:
+            infos = [info_in(opened.file, opened.label, dataset)]
+        else:
+            infos, skipped = scan(opened.file, opened.label, threshold)
+        for info in infos:
+            kind = dataset_kind(info)
+            chosen, notes = workload_for(info, kind, specs)
+            log.info("recommending %s %s (%s) for %s", info.path, info.shape, kind,
+                     ", ".join(pt.label for pt in chosen))
+            dset = opened.file[info.path]
+
+            def sample(shapes: Sequence[Sequence[int]], dset: Any = dset) -> Sampler:
+                return Sampler(dset, shapes, fetch=opened.fetch)
+
+            rec = recommend_dataset(sample, info, chosen, profile, constraints, constants,
+                                    readers, kind)
+            rec = replace(rec, notes=notes + rec.notes)
+            if measure:
+                rec = replace(rec, measured=measure_dataset(
+                    dset, opened.fetch, rec, profile, constants, progress=progress))
+            results.append(rec)
+        if opened.endpoint is not None:
+            stats = opened.endpoint.stats()
+            spent = {"requests": stats.requests, "bytes": stats.bytes_sent,
+                     "seconds": round(time.perf_counter() - t0, 3), "counts": opened.counts}
+            log.info("reading %s cost %d requests, %.1f MB, %.1f s", src.url, stats.requests,
+                     stats.bytes_sent / 1e6, spent["seconds"])
+    return Recommendation(opened.label, profile, constraints, tuple(results), tuple(skipped),
                           calibrated=stored is not None or constants.n_rows > 0,
-                          prices=prices or {})
+                          prices=prices or {}, spent=spent, decode=MEASURED_ON)

@@ -77,14 +77,18 @@ class Recommendation:
     skipped: tuple[dict[str, str], ...] = ()
     calibrated: bool = False
     prices: dict[str, float] = field(default_factory=dict)
+    #: what reading a remote file cost (requests, bytes, seconds, who counted); None if local
+    spent: dict[str, Any] | None = None
+    #: where decode speeds came from (the shipped table, :mod:`layoutbench.plan.decode`)
+    decode: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "profile": self.profile.name,
                 "profile_params": self.profile.to_dict(),
                 "constraints": self.constraints.to_dict(), "calibrated": self.calibrated,
-                "prices": self.prices,
+                "decode_speeds": self.decode, "prices": self.prices,
                 "datasets": [d.to_dict(**self.prices) for d in self.datasets],
-                "skipped": list(self.skipped)}
+                "skipped": list(self.skipped), "spent": self.spent}
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (dataset, candidate): the current layout, the recommendation and the

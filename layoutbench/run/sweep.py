@@ -28,6 +28,7 @@ from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.read.inspect import DatasetInfo, dataset_info
 from layoutbench.read.readers import Reader, Target, get_reader
 from layoutbench.run.measure import measure_case
+from layoutbench.sources import Source, SourceOptions, resolve
 from layoutbench.write.rewrite import SUFFIX, Variant, Writer, build_variant, source_id
 
 log = logging.getLogger(__name__)
@@ -130,20 +131,40 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
         bar.close()
 
 
-def run_sweep(source: str | os.PathLike[str], endpoint: Any, profile: str | NetworkProfile, *,
-              dataset: str | None = None, layouts: Sequence[Layout] | None = None,
-              grid: str = "default", readers: Sequence[str] | None = None,
+def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
+              profile: str | NetworkProfile, *, dataset: str | None = None,
+              layouts: Sequence[Layout] | None = None, grid: str = "default",
+              readers: Sequence[str] | None = None,
               patterns: Sequence[str | AccessPattern] | None = None,
               cache_dir: str | os.PathLike[str] | None = None, progress: bool = False,
-              repeats: int = 1) -> list[Measurement]:
+              repeats: int = 1, options: SourceOptions | None = None) -> list[Measurement]:
     """Measure every case of the sweep; see the module docstring for the execution order.
 
-    ``repeats`` > 1 measures each case several times (fresh reader each time) and keeps every
-    row: deterministic columns must agree between repeats, times can be summarised later.
+    A remote ``source`` (``s3://``, ``http(s)://``; ``options`` say how to reach it) is first
+    streamed once into the cache (:func:`layoutbench.write.extract.local_copy`): its dataset,
+    stored as it is; an unchanged object is not read again. ``repeats`` > 1 measures each case
+    several times (fresh reader each time) and keeps every row: deterministic columns must
+    agree between repeats, times can be summarised later.
     """
-    info = dataset_info(source, dataset)
+    src = resolve(source, options)
     profile = as_profile(profile)
-    patterns = as_patterns(patterns) or default_patterns(info.kind)
+    specs = as_patterns(patterns)
+    if src.is_local:
+        info = dataset_info(src, dataset)
+        source = src.path
+    else:
+        if any(p.definition.includes_open for p in specs):
+            raise UserError(f"{src.url}: 'open' compares whole files (paged copies of it); "
+                            "measure a remote file's open as it is with `layoutbench measure "
+                            "URL --patterns open`")
+        from layoutbench.write.extract import local_copy
+
+        sources = Path(cache_dir) / "sources" if cache_dir else None
+        path, info, spent = local_copy(src, dataset, cache_dir=sources, progress=progress)
+        log.info("the dataset of %s cost %d requests and %.1f MB to reach", src.url,
+                 spent["requests"], spent["bytes"] / 1e6)
+        source = path
+    patterns = specs or default_patterns(info.kind)
     check_patterns(info, patterns)
     whole_file = patterns[0].definition.includes_open
     writer: Writer | None = None

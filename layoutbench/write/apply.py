@@ -38,6 +38,7 @@ from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs
 from layoutbench.errors import UserError
 from layoutbench.plan.layout import Layout
 from layoutbench.read.inspect import check_hdf5_file, dataset_info
+from layoutbench.sources import Source, SourceOptions, resolve
 from layoutbench.write.apply_plan import (
     ApplyResult,
     DatasetChange,
@@ -182,6 +183,12 @@ def _check_output(src_path: Path, out: Path, overwrite: bool) -> None:
     if (out.exists() and os.path.samefile(out, src_path)) or out.resolve() == src_path.resolve():
         raise UserError(f"{out}: is the source file; apply writes a new file, choose another "
                         "output")
+    _check_target(out, overwrite)
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    """An output name that can be written: not a folder, absent (or ``overwrite``), in an
+    existing folder."""
     if out.is_dir():
         raise UserError(f"{out}: is a directory, expected an output file name")
     if out.exists() and not overwrite:
@@ -306,3 +313,23 @@ def _copy_userblock(src: Path, dst: Path, size: int) -> None:
     if size:
         with open(src, "rb") as a, open(dst, "r+b") as b:
             b.write(a.read(size))
+
+
+def apply_to(source: str | os.PathLike[str] | Source, layouts: Mapping[str, Layout],
+             out: str | os.PathLike[str], *, options: SourceOptions | None = None,
+             overwrite: bool = False, progress: bool = False) -> ApplyResult:
+    """:func:`apply_layouts` for a local or remote ``source``: a remote file (``s3://``,
+    ``http(s)://``) is first downloaded whole into a temporary file beside ``out`` (removed
+    afterwards), then rewritten locally; the result names the URL."""
+    import dataclasses
+
+    from layoutbench.write.extract import fetched_file
+
+    src = resolve(source, options)
+    if src.is_local:
+        return apply_layouts(src.given, layouts, out, overwrite=overwrite, progress=progress)
+    target = Path(out)
+    _check_target(target, overwrite)
+    with fetched_file(src, target.parent, progress=progress) as (local, _spent):
+        result = apply_layouts(local, layouts, target, overwrite=overwrite, progress=progress)
+    return dataclasses.replace(result, source=src.url)

@@ -184,17 +184,21 @@ class ReferenceMapper:
         return out
 
 
-def copy_attributes(src_obj: Any, dst_obj: Any, refs: ReferenceMapper) -> None:
+def copy_attributes(src_obj: Any, dst_obj: Any, refs: ReferenceMapper | None) -> None:
     """Every attribute, in the source's order, with its exact HDF5 type and dataspace.
 
     Low-level on purpose: ``attrs[k] = v`` would pick a type from the numpy value (a
     fixed-length string may become variable-length, an ``int32`` an ``int64``) and lose
     empty (null dataspace) attributes; hdmf and the dimension-scale API read these types.
+    Without ``refs`` (a copy of one object alone), attributes holding references are left
+    out: what they point to is not in the copy.
     """
     from h5py import h5a, h5s, h5t
 
     for name in src_obj.attrs:  # creation order where tracked, like HDF5's own index
         attr = src_obj.attrs.get_id(name)
+        if refs is None and has_references(attr.dtype):
+            continue
         space = attr.get_space()
         new = h5a.create(dst_obj.id, encode_name(name), attr.get_type().copy(), space)
         if space.get_simple_extent_type() == h5s.NULL:
@@ -205,4 +209,5 @@ def copy_attributes(src_obj: Any, dst_obj: Any, refs: ReferenceMapper) -> None:
             dtype, shape = dtype.subdtype[0], shape + dtype.subdtype[1]
         value = np.zeros(shape, dtype=dtype)
         attr.read(value, mtype=mtype)
-        new.write(np.ascontiguousarray(refs.array(value)), mtype=mtype)
+        new.write(np.ascontiguousarray(value if refs is None else refs.array(value)),
+                  mtype=mtype)
