@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 from pathlib import Path
 
 import numcodecs
@@ -246,7 +247,8 @@ def test_no_temp_file_left(ophys_file: GeneratedInfo, ecephys_file: GeneratedInf
 def test_temp_file_removed_on_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(self: EcephysModel, block: int) -> np.ndarray:
         # the partial file exists under its temporary name while data are being written
-        assert [p.name for p in tmp_path.iterdir()] == [f"e.nwb.tmp-{os.getpid()}"]
+        (name,) = [p.name for p in tmp_path.iterdir()]
+        assert re.fullmatch(rf"\.e\.nwb\.tmp-{os.getpid()}-[0-9a-f]{{8}}", name), name
         raise RuntimeError("boom")
 
     monkeypatch.setattr(EcephysModel, "_make_block", fail)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from layoutbench.errors import UserError
+from layoutbench.interrupts import install as install_interrupts
 from layoutbench.plan.layout import LayoutError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,9 +55,11 @@ class _Group(click.Group):
             where = exc.ctx.command_path if exc.ctx is not None else "layoutbench"
             click.echo(f"{where}: error: {exc.format_message()} (see {where} --help)", err=True)
             ctx.exit(2)
-        except KeyboardInterrupt:
-            click.echo("layoutbench: interrupted", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:  # SIGINT or SIGTERM (see layoutbench.interrupts)
+            signum = getattr(exc, "signum", signal.SIGINT)
+            click.echo(f"layoutbench: interrupted ({signal.Signals(signum).name}); temporary "
+                       "files removed", err=True)
+            ctx.exit(128 + signum)
 
 
 class _Formatter(logging.Formatter):
@@ -101,6 +105,7 @@ def configure_logging(verbose: int, quiet: bool) -> None:
 def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Measure and recommend cloud-friendly layouts for NWB/HDF5 data."""
     configure_logging(verbose, quiet)
+    ctx.call_on_close(install_interrupts())
     ctx.obj = Settings(verbose=verbose, quiet=quiet)
 
 

@@ -49,9 +49,12 @@ def sweep(source: str, dataset: str | None, specs: tuple[str, ...], profile_name
 
     SOURCE is a path, or an s3:// or http(s):// URL: a remote dataset is first copied once into
     the cache, as it is stored (a second sweep of an unchanged object reads nothing again).
+    Each finished case is kept in a journal beside OUTPUT: after an interruption, the same
+    command measures only what is missing.
     """
     from layoutbench.outputs import check_outputs
     from layoutbench.plan.patterns import parse_spec
+    from layoutbench.run.journal import journal_for
     from layoutbench.run.results import results_format, to_frame, write_results
     from layoutbench.run.sweep import run_sweep
     from layoutbench.sources import resolve
@@ -69,11 +72,14 @@ def sweep(source: str, dataset: str | None, specs: tuple[str, ...], profile_name
         dataset_info(src, dataset)  # fail fast on bad input, before starting servers
     if rec is not None:
         layouts = _with_recommendation(src, dataset, rec, grid)
+    journal = journal_for(output)
     with EmbeddedS3() as s3:
         results = run_sweep(src, s3, net, dataset=dataset, grid=grid, layouts=layouts,
                             readers=list(reader_names) or None, patterns=patterns,
-                            cache_dir=cache_dir, progress=settings().progress, repeats=repeats)
+                            cache_dir=cache_dir, progress=settings().progress, repeats=repeats,
+                            journal=journal)
     write_results(results, output)
+    journal.unlink(missing_ok=True)  # the results are safe: the journal has done its job
     print_results(to_frame(results), fmt)
     click.echo(f"wrote {len(results)} rows to {output}", err=True)
 

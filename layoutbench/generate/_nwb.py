@@ -18,8 +18,7 @@ import time
 import uuid
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +31,8 @@ from hdmf.data_utils import GenericDataChunkIterator
 from pynwb import NWBHDF5IO, NWBFile
 from tqdm import tqdm
 
+from layoutbench.atomic import atomic_output
+from layoutbench.interrupts import checkpoint
 from layoutbench.plan.layout import Layout, neuroconv_default
 
 logger = logging.getLogger(__name__)
@@ -293,6 +294,7 @@ class BlockIterator(GenericDataChunkIterator):
         )
 
     def _get_data(self, selection: tuple[slice, ...]) -> np.ndarray:
+        checkpoint()  # hdmf may swallow the interrupt in a finaliser: stop at the next buffer
         if self._bar is not None:
             self._bar.update(1)  # hdmf asks for a buffer once it has written the previous one
         elif self._progress:
@@ -317,30 +319,10 @@ class BlockIterator(GenericDataChunkIterator):
             self._bar = None
 
 
-def _temp_name(final: str) -> str:
-    """``<final>.tmp-<pid>``, after checking that the destination folder exists."""
+def _check_folder(final: str) -> None:
     folder = os.path.dirname(os.path.abspath(final))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"output folder does not exist: {folder}")
-    return f"{final}.tmp-{os.getpid()}"
-
-
-@contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[str]:
-    """Yield ``<path>.tmp-<pid>`` to write to; rename it over ``path`` only on success.
-
-    An interrupted run (an error, Ctrl-C) never leaves a valid-looking file behind: the
-    temporary file is removed and the exception propagates.
-    """
-    final = os.fspath(path)
-    tmp = _temp_name(final)
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def label_axes(dset: h5py.Dataset, axes: Sequence[str]) -> None:
@@ -360,7 +342,7 @@ def write_nwbfile(path: str | os.PathLike[str], nwbfile: NWBFile, *,
                   finalize: Callable[[h5py.File], None] | None = None) -> str:
     """Write an assembled ``nwbfile`` to ``path`` atomically; return the final path.
 
-    The file is written as ``<path>.tmp-<pid>`` in the destination folder and renamed over
+    The file is written under a temporary name in the destination folder and renamed over
     ``path`` only once complete, so an interrupted run never leaves a valid-looking file;
     on any error (including Ctrl-C) the temporary file is removed. ``page_size`` (bytes)
     turns on HDF5 paged aggregation, a file-creation property, so NWBHDF5IO is then handed
@@ -390,13 +372,13 @@ def write_nwb(path: str | os.PathLike[str], kind: str, model: BlockModel, layout
               finalize: Callable[[h5py.File], None] | None = None) -> GeneratedInfo:
     """Write the NWB file that ``build`` assembles around the model's data, atomically.
 
-    The file is written as ``<path>.tmp-<pid>`` in the destination folder and renamed over
+    The file is written under a temporary name in the destination folder and renamed over
     ``path`` only once complete (see :func:`write_nwbfile`, which also applies ``finalize``),
     so an interrupted run never leaves a valid-looking file; on any error (including Ctrl-C)
     the temporary file is removed.
     """
     final = os.fspath(path)
-    _temp_name(final)  # fail on a missing folder before any work
+    _check_folder(final)  # fail on a missing folder before any work
     started = time.perf_counter()
     iterator = BlockIterator(model, layout.chunks, progress=progress, desc=f"{kind} blocks")
     logger.debug("writing %s %s %s chunks=%s codec=%s to %s", kind, model.shape, model.dtype,
@@ -428,7 +410,7 @@ def write_hdf5(path: str | os.PathLike[str], kind: str, model: BlockModel, layou
     its HDF5 dimension labels.
     """
     final = os.fspath(path)
-    _temp_name(final)  # fail on a missing folder before any work
+    _check_folder(final)  # fail on a missing folder before any work
     started = time.perf_counter()
     iterator = BlockIterator(model, layout.chunks, progress=progress, desc=f"{kind} blocks")
     kwargs = dataio_kwargs(layout)

@@ -19,6 +19,7 @@ from typing import Any
 
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.errors import UserError
+from layoutbench.interrupts import checkpoint
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
@@ -150,6 +151,7 @@ def measure_source(source: str | os.PathLike[str] | Source, *, dataset: str | No
                 reader.prepare(target)
                 for pattern in chosen:
                     for _ in range(repeats):
+                        checkpoint()
                         bar.set_description(f"{reader.name} {pattern.name}")
                         row = measure_with_fallback(where.endpoint, variant, target, reader,
                                                     pattern, profile, info.rate)

@@ -11,6 +11,7 @@ the measured figures are reported beside the predicted ones.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def measure_dataset(dset: Any, fetch: Fetch | None, rec: DatasetRecommendation,
     info = rec.info
     candidates = [rec.current, rec.recommended, *rec.alternatives][:top + 1]
     rewritten = [c for c in candidates if c is not rec.current]
-    with tempfile.TemporaryDirectory(prefix="layoutbench-measure-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"layoutbench-measure-{os.getpid()}-") as tmp:
         rows = max(1, min(info.shape[0], SLAB_BYTES // max(1, info.nbytes // info.shape[0])))
         slab_path = extract_dataset(dset, Path(tmp) / "slab.h5",
                                     rows=None if rows == info.shape[0] else rows, fetch=fetch)

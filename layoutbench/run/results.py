@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from layoutbench.atomic import atomic_output
 from layoutbench.errors import UserError
 from layoutbench.plan.measurement import Measurement
 
@@ -33,15 +34,11 @@ def write_results(measurements: Sequence[Measurement], path: str | os.PathLike[s
     fmt = results_format(p)
     p.parent.mkdir(parents=True, exist_ok=True)
     frame = to_frame(measurements)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_output(p) as tmp:
         if fmt == "parquet":
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
     return p
 
 

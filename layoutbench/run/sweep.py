@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +22,15 @@ import numpy as np
 
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.errors import UserError
+from layoutbench.interrupts import checkpoint
 from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern, PatternError, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.read.inspect import DatasetInfo, dataset_info
 from layoutbench.read.readers import Reader, Target, get_reader
-from layoutbench.run.measure import measure_case
+from layoutbench.run.journal import Journal, case_key, remaining
+from layoutbench.run.measure import measure_case, versions
 from layoutbench.sources import Source, SourceOptions, resolve
 from layoutbench.write.rewrite import SUFFIX, Variant, Writer, build_variant, source_id
 
@@ -137,14 +140,18 @@ def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
               readers: Sequence[str] | None = None,
               patterns: Sequence[str | AccessPattern] | None = None,
               cache_dir: str | os.PathLike[str] | None = None, progress: bool = False,
-              repeats: int = 1, options: SourceOptions | None = None) -> list[Measurement]:
+              repeats: int = 1, options: SourceOptions | None = None,
+              journal: str | os.PathLike[str] | None = None) -> list[Measurement]:
     """Measure every case of the sweep; see the module docstring for the execution order.
 
     A remote ``source`` (``s3://``, ``http(s)://``; ``options`` say how to reach it) is first
     streamed once into the cache (:func:`layoutbench.write.extract.local_copy`): its dataset,
     stored as it is; an unchanged object is not read again. ``repeats`` > 1 measures each case
     several times (fresh reader each time) and keeps every row: deterministic columns must
-    agree between repeats, times can be summarised later.
+    agree between repeats, times can be summarised later. With a ``journal`` path, every
+    finished case is appended there, and a sweep of the same cases measures only what the
+    journal lacks (:mod:`layoutbench.run.journal`); the caller removes it once the results are
+    written (:meth:`Journal.close`).
     """
     src = resolve(source, options)
     profile = as_profile(profile)
@@ -185,10 +192,44 @@ def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
     endpoint.set_profile(profile)
     log.info("sweep of %s:%s %s, %d layouts, %d cases, profile %s", info.file, info.path,
              info.shape, len(layouts), len(cases), profile.name)
+    book = None
     results: list[Measurement] = []
+    if journal is not None:
+        book = Journal(journal, {
+            "source": sid, "file": info.file, "dataset": info.path, "profile": profile.to_dict(),
+            "layouts": [lay.to_dict() for lay in layouts], "readers": names,
+            "patterns": [p.spec for p in patterns], "repeats": repeats,
+            "layoutbench": versions().get("layoutbench")})
+        results = book.resume()
+        if results:
+            log.info("resuming: %d of %d cases already measured (%s)", len(results),
+                     len(cases) * repeats, book.path)
+    done = remaining(results, repeats)
+    try:
+        _measure_all(cases, layouts, repeats, done, results, book, endpoint, profile, info,
+                     source, cache, sid, writer, progress)
+    finally:
+        if book is not None:
+            book.close(done=False)
+    order = {(c.layout.name, c.reader, c.pattern.label): i for i, c in enumerate(cases)}
+    results.sort(key=lambda r: order.get(case_key(r), len(order)))
+    check_digests(results)
+    return results
+
+
+def _measure_all(cases: list[Case], layouts: Sequence[Layout], repeats: int,
+                 done: Counter[tuple[str, str, str]], results: list[Measurement],
+                 book: Journal | None, endpoint: Any, profile: NetworkProfile,
+                 info: DatasetInfo, source: str | os.PathLike[str], cache: Path, sid: str,
+                 writer: Writer | None, progress: bool) -> None:
+    """Build, upload and measure what ``done`` lacks, layout by layout (see run_sweep)."""
+    def todo(case: Case) -> int:
+        return repeats - done[(case.layout.name, case.reader, case.pattern.label)]
+
     with progress_bar(len(cases) * repeats, progress) as bar:
+        bar.update(sum(done.values()))
         for layout in layouts:
-            layout_cases = [c for c in cases if c.layout == layout]
+            layout_cases = [c for c in cases if c.layout == layout and todo(c) > 0]
             if not layout_cases:
                 continue
             bar.set_description(f"writing {layout.name}")
@@ -201,16 +242,18 @@ def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
                     get_reader(name).prepare(target)
                 for case in layout_cases:
                     reader = get_reader(case.reader)
-                    for _ in range(repeats):
+                    for _ in range(todo(case)):
+                        checkpoint()
                         bar.set_description(f"{layout.name} {case.reader} {case.pattern.name}")
                         row = measure_with_fallback(endpoint, variant, target, reader,
                                                     case.pattern, profile, info.rate)
-                        results.append(dataclasses.replace(row, source=info.file))
+                        row = dataclasses.replace(row, source=info.file)
+                        results.append(row)
+                        if book is not None:
+                            book.append(row)
                         bar.update()
             finally:
                 endpoint.delete_prefix(key)
-    check_digests(results)
-    return results
 
 
 def check_digests(results: Sequence[Measurement]) -> None:

@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -33,6 +34,7 @@ from http.client import HTTPConnection
 from pathlib import Path
 from typing import IO, Any
 
+from layoutbench.atomic import remove_stale
 from layoutbench.plan.profiles import PROFILES, NetworkProfile
 
 from ._moto_launcher import PATCH_OK_MARKER, PATCH_SKIPPED_MARKER
@@ -43,6 +45,8 @@ logger = logging.getLogger(__name__)
 _STOP_TIMEOUT = 5.0
 _PORT_ATTEMPTS = 5
 _PKG_ROOT = str(Path(__file__).resolve().parents[2])
+#: The log folders of our server processes, ``layoutbench-<name>-<pid>-<random>``.
+_STALE_DIR = re.compile(r"^layoutbench-[a-z]+-(\d+)-[a-z0-9_]+$")
 
 
 def child_env() -> dict[str, str]:
@@ -126,7 +130,10 @@ class _ChildProcess:
 
     def _spawn(self, cmd: list[str], capture_stdout: bool = False) -> subprocess.Popen[bytes]:
         if self._tmpdir is None:
-            self._tmpdir = Path(tempfile.mkdtemp(prefix=f"layoutbench-{self.name}-"))
+            # named after this process, so that a folder left by a killed one is recognised
+            remove_stale(tempfile.gettempdir(), _STALE_DIR)
+            self._tmpdir = Path(tempfile.mkdtemp(prefix=f"layoutbench-{self.name}-"
+                                                        f"{os.getpid()}-"))
             atexit.register(self.stop)
         assert self.log_path is not None
         if self._log is not None:

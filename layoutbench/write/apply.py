@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from layoutbench.atomic import atomic_output
 from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs
 from layoutbench.errors import UserError
 from layoutbench.plan.layout import Layout
@@ -96,6 +97,25 @@ def _new_dcpl(src_ds: Any, layout: Layout) -> Any:
     return dcpl
 
 
+def _new_gcpl(group: Any) -> Any:
+    """A fresh group creation list with the source group's portable properties.
+
+    Not the source's own list: for a group stored the new way (link info message), HDF5's copy
+    of it carries that group's fractal-heap addresses, which in another file point past its
+    end ("address of object past end of allocation"): applying to a file ``apply`` wrote
+    failed that way.
+    """
+    from h5py import h5p
+
+    old = group.id.get_create_plist()
+    gcpl = h5p.create(h5p.GROUP_CREATE)
+    gcpl.set_link_creation_order(old.get_link_creation_order())
+    gcpl.set_attr_creation_order(old.get_attr_creation_order())
+    gcpl.set_attr_phase_change(*old.get_attr_phase_change())
+    gcpl.set_obj_track_times(old.get_obj_track_times())
+    return gcpl
+
+
 def _build(src: Any, dst: Any, steps: list[Step]) -> None:
     """Create every object and link (datasets to rewrite empty), then attrs and references."""
     from h5py import h5d, h5g, h5o, h5p
@@ -107,8 +127,7 @@ def _build(src: Any, dst: Any, steps: list[Step]) -> None:
         parent, lcpl, new = dst[parent_path].id, _lcpl(step.cset), encode_name(name)
         target = encode_name(step.target or "")
         if step.action == "group":
-            gcpl = src[step.path].id.get_create_plist()
-            h5g.create(parent, new, lcpl=lcpl, gcpl=gcpl).close()
+            h5g.create(parent, new, lcpl=lcpl, gcpl=_new_gcpl(src[step.path])).close()
         elif step.action == "copy":  # raw chunks copied as is; attributes come below
             h5o.copy(src.id, encode_name(step.path), parent, new, copypl=no_attrs, lcpl=lcpl)
         elif step.action == "rewrite":
@@ -209,7 +228,8 @@ def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
     order) is kept, so pynwb reads the result as it reads the source. Memory is bounded by
     a small multiple of ``block_bytes`` (a block and the source's chunk cache while writing,
     a block of each file while verifying; measured ~4x with allocator slack), whatever the
-    dataset sizes. The file is written as ``.<out>.tmp-<pid>`` beside ``out``,
+    dataset sizes. The file is written under a temporary name beside ``out``
+    (:func:`layoutbench.atomic.atomic_output`),
     verified (unless ``verify=False``) and renamed into place only then; on any error or
     interruption the temporary file is removed and ``out`` is untouched.
 
@@ -264,12 +284,10 @@ def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
     sizes = {e.path: math.prod(e.shape) * np.dtype(e.dtype).itemsize
              for e in entries if e.kind == "dataset" and e.shape}  # what the bars count
     verified_bytes = sum(sizes.get(s.path, 0) for s in steps if s.action in ("copy", "rewrite"))
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
     log.info("applying %d layout(s) to %s -> %s", len(rewrites), src_path.name, out.name)
     changes: list[DatasetChange] = []
     t0 = time.perf_counter()
-    try:
+    with atomic_output(out) as tmp:
         fapl = h5p.create(h5p.FILE_ACCESS)
         fapl.set_fclose_degree(h5f.CLOSE_STRONG)
         with h5py.File(src_path, "r") as src, \
@@ -297,10 +315,6 @@ def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
             check_storage(src_path, tmp, [(s.path, s.layout) for s in steps
                                           if s.action in ("copy", "rewrite")])
         verify_seconds = time.perf_counter() - t1
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     log.info("wrote %s in %.1fs%s", out, write_seconds,
              f", verified in {verify_seconds:.1f}s" if verify else " (not verified)")
     return ApplyResult(str(src_path), str(out), tuple(changes), page_size,

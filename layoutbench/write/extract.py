@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from layoutbench.atomic import write_json
+from layoutbench.atomic import atomic_output, remove_stale, temp_path, write_json
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.codecs import ensure_hdf5_filters
+from layoutbench.interrupts import checkpoint
 from layoutbench.read.inspect import DatasetInfo, dataset_info, info_in, open_hdf5
 from layoutbench.sources import Fetch, ObjectIdentity, Source, close_filesystem, fetcher, resolve
 from layoutbench.write.h5copy import copy_attributes, encode_name
@@ -88,6 +89,7 @@ def extract_dataset(src: Any, out: Path, *, rows: int | None = None, fetch: Fetc
             return out
         chunks = sorted((k, v) for k, v in stored_chunks(src).items() if k[0] < shape[0])
         for batch in _batches(chunks, BATCH_BYTES):
+            checkpoint()
             if fetch is None:
                 blobs = [src.id.read_direct_chunk(k)[1] for k, _ in batch]
             else:
@@ -105,6 +107,7 @@ def _copy_contiguous(src: Any, dst: Any, shape: tuple[int, ...], fetch: Fetch | 
     step = max(1, BATCH_BYTES // row)
     base = src.id.get_offset()
     for start in range(0, shape[0], step):
+        checkpoint()
         stop = min(shape[0], start + step)
         if fetch is None or base is None:
             block = src[start:stop]
@@ -177,20 +180,17 @@ def _download(src: Source, identity: ObjectIdentity, dataset: str | None, folder
         info = info_in(f, src.url, dataset)
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / (info.path.strip("/").replace("/", "_") + ".h5")
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
         log.info("copying %s:%s (%.1f MB stored) into the cache", src.url, info.path,
                  info.storage_bytes / 1e6)
         fs = where.source.filesystem()
         try:
-            with tqdm(total=info.storage_bytes, unit="B", unit_scale=True, desc="download",
-                      file=sys.stderr, disable=not progress, leave=False) as bar:
+            with atomic_output(out) as tmp, \
+                    tqdm(total=info.storage_bytes, unit="B", unit_scale=True, desc="download",
+                         file=sys.stderr, disable=not progress, leave=False) as bar:
                 extract_dataset(f[info.path], tmp, fetch=fetcher(fs, where.source.path),
                                 on_bytes=bar.update)
-            os.replace(tmp, out)
         finally:
             close_filesystem(fs)
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
         stats = where.endpoint.stats()
     return out, info, {"requests": stats.requests, "bytes": stats.bytes_sent,
                        "counts": where.counts}
@@ -213,7 +213,8 @@ def fetched_file(source: str | Source, folder: Path, *, progress: bool = False
 
     t0 = time.perf_counter()
     src = resolve(source)
-    tmp = folder / f".{src.name}.download-{os.getpid()}"
+    remove_stale(folder)
+    tmp = temp_path(folder / src.name, "download")
     try:
         with reach(src) as where:
             fs = where.source.filesystem()
@@ -224,6 +225,7 @@ def fetched_file(source: str | Source, folder: Path, *, progress: bool = False
                              desc="download", file=sys.stderr, disable=not progress,
                              leave=False) as bar:
                     while block := remote.read(BATCH_BYTES):
+                        checkpoint()
                         local.write(block)
                         bar.update(len(block))
             finally:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from layoutbench.atomic import atomic_output
 from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.plan.layout import Layout
 from layoutbench.read.inspect import check_hdf5_file, dataset_info
@@ -63,9 +64,8 @@ def repack_file(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
     ensure_hdf5_filters()
     src_path = check_hdf5_file(source)
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     t0 = time.perf_counter()
-    try:
+    with atomic_output(out) as tmp:
         with h5py.File(src_path, "r") as src, h5py.File(tmp, "w", **_file_kwargs(page_size)) as dst:
             src.copy(src["/"], dst, name=_TMP_ROOT, expand_refs=True)
             for name in list(dst[_TMP_ROOT]):
@@ -75,10 +75,6 @@ def repack_file(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
                 dst.attrs[key] = _map_attr(value, src, dst)
             _remap_compound_references(src, dst)
         verify_same_file(src_path, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     log.info("repacked %s -> %s (page size %s) in %.1fs", src_path.name, out.name, page_size,
              time.perf_counter() - t0)
     return out
@@ -152,12 +148,8 @@ def write_file_variant(source: str | os.PathLike[str], dataset: str, layout: Lay
     if layout.page_size:
         repack_file(source, out, page_size=layout.page_size)
     else:
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-        try:
+        with atomic_output(out) as tmp:
             shutil.copyfile(source, tmp)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
     info = dataset_info(source, dataset)
     variant = Variant(path=str(out), layout=layout, source_id=source_id(source, info.path),
                       dataset=info.path, shape=info.shape, dtype=info.dtype,

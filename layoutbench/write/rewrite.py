@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from layoutbench.atomic import atomic_output, write_json
 from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs, zarr_compressors
+from layoutbench.interrupts import checkpoint
 from layoutbench.plan.layout import Layout
 from layoutbench.read.inspect import DatasetInfo, dataset_info
 
@@ -126,6 +127,7 @@ def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[tuple[sl
     """Every block of the array, in C order, as a tuple of slices."""
     counts = [math.ceil(n / b) if n else 0 for n, b in zip(shape, block, strict=True)]
     for idx in np.ndindex(*counts):
+        checkpoint()  # a Ctrl-C or SIGTERM stops here, within one block (layoutbench.interrupts)
         yield tuple(
             slice(i * b, min((i + 1) * b, n)) for i, b, n in zip(idx, block, shape, strict=True)
         )
@@ -140,13 +142,6 @@ def _tree_size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
 
 
 def _copy_blocks(src: Any, write: Any, shape: tuple[int, ...], layout: Layout, itemsize: int,
@@ -218,9 +213,8 @@ def write_variant(source: str | os.PathLike[str], dataset: str, layout: Layout, 
     layout = layout.fitted(info.shape)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    _remove(tmp)
-    try:
+    _marker(out).unlink(missing_ok=True)  # whatever was there is no longer proven
+    with atomic_output(out) as tmp:
         t0 = time.perf_counter()
         with h5py.File(source, "r") as f:
             src = f[info.path]
@@ -232,11 +226,6 @@ def write_variant(source: str | os.PathLike[str], dataset: str, layout: Layout, 
         t1 = time.perf_counter()
         verify_variant(source, info.path, tmp, layout, budget=budget)
         verify_seconds = time.perf_counter() - t1
-        _remove(out)
-        os.replace(tmp, out)
-    except BaseException:
-        _remove(tmp)
-        raise
     variant = Variant(
         path=str(out), layout=layout, source_id=source_id(source, info.path), dataset=info.path,
         shape=info.shape, dtype=info.dtype, stored_bytes=_tree_size(out),
@@ -250,10 +239,7 @@ def write_variant(source: str | os.PathLike[str], dataset: str, layout: Layout, 
 
 def mark_verified(variant: Variant) -> None:
     """Record that ``variant`` was verified: only marked variants are ever reused."""
-    out = Path(variant.path)
-    marker_tmp = out.with_name(f".{out.name}.verified.json.tmp")
-    marker_tmp.write_text(json.dumps(variant.to_dict(), indent=1))
-    os.replace(marker_tmp, _marker(out))
+    write_json(_marker(Path(variant.path)), variant.to_dict(), indent=1)
 
 
 def _marker(out: Path) -> Path:

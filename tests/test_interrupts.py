@@ -1,0 +1,169 @@
+"""Interrupts and kills: real subprocesses get SIGINT, SIGTERM and SIGKILL at several phases;
+they stop promptly with 130/143, leave nothing that looks valid, and a killed sweep resumes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from layoutbench.generate import generate_ophys
+
+DETERMINISTIC = ["layout", "reader", "pattern", "requests", "bytes_transferred", "bytes_needed",
+                 "chunks_touched", "stored_bytes", "digest"]
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("signals") / "movie.nwb"
+    generate_ophys(path, shape=(600, 192, 192), seed=6)  # ~44 MB raw: apply takes seconds
+    return path
+
+
+class Running:
+    """A layoutbench command in a subprocess, its stderr collected as it comes."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "layoutbench", *args],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env=env)
+        self.stderr = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for chunk in iter(lambda: self.proc.stderr.read1(4096), b""):  # type: ignore[union-attr]
+            self.stderr += chunk.decode(errors="replace")
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.proc.poll() is None, f"exited early: {self.stderr[-2000:]}"
+            assert time.monotonic() < deadline, f"phase never reached: {self.stderr[-2000:]}"
+            time.sleep(0.02)
+
+    def finish(self, timeout: float = 30) -> int:
+        rc = self.proc.wait(timeout)
+        self._reader.join(5)
+        return rc
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(tmpdir), "LAYOUTBENCH_CACHE": str(tmp_path / "cache")}
+
+
+def _leftovers(*folders: Path) -> list[str]:
+    """Temporary files and server folders anywhere under ``folders``."""
+    pattern = re.compile(r"(\.tmp-\d+|\.download-\d+|^layoutbench-[a-z]+-\d+-)")
+    return sorted(str(p) for f in folders if f.exists() for p in f.rglob("*")
+                  if pattern.search(p.name))
+
+
+@pytest.mark.parametrize(("command", "phase", "sig"), [
+    # apply while writing the rewritten dataset (block by block)
+    (["apply", "{movie}", "--recommendation", "{rec}", "-o", "{out}/a.nwb"], "apply", "INT"),
+    (["apply", "{movie}", "--recommendation", "{rec}", "-o", "{out}/a.nwb"], "apply", "TERM"),
+    # apply while verifying the written file, before the rename
+    (["apply", "{movie}", "--recommendation", "{rec}", "-o", "{out}/a.nwb"], "verify", "TERM"),
+    # a sweep while writing and verifying a variant
+    (["sweep", "{movie}", "--grid", "quick", "--readers", "h5py-fsspec", "-o", "{out}/s.csv"],
+     "writing", "INT"),
+    # generating a sample
+    (["generate", "ophys", "{out}/g.nwb", "--size", "300MB"], "block", "TERM"),
+])
+def test_signals_stop_promptly_and_clean_up(movie: Path, tmp_path: Path, command: list[str],
+                                            phase: str, sig: str) -> None:
+    rec = tmp_path / "rec.json"
+    rec.write_text('{"datasets": [{"path": "/acquisition/TwoPhotonSeries/data", '
+                   '"recommended": {"format": "hdf5", "chunks": [600, 16, 16], "shards": null,'
+                   ' "codec": "zstd", "level": 9, "shuffle": true}}]}')
+    out = tmp_path / "out"
+    out.mkdir()
+    env = _env(tmp_path)
+    run = Running([a.format(movie=movie, rec=rec, out=out) for a in command], env)
+    run.wait_for(lambda: phase in run.stderr)
+    sent = time.monotonic()
+    run.proc.send_signal(getattr(signal, f"SIG{sig}"))
+    rc = run.finish()
+    assert time.monotonic() - sent < 10  # promptly: within a block, not at the end
+    assert rc == 128 + getattr(signal, f"SIG{sig}"), run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    assert "interrupted" in run.stderr.strip().splitlines()[-1]
+    # nothing written, nothing left behind but a sweep's journal (kept to resume it)
+    assert [p.name for p in out.iterdir() if not p.name.endswith(".journal.jsonl")] == []
+    assert _leftovers(tmp_path / "tmpdir", tmp_path / "cache") == []
+
+
+def test_sigkill_leftovers_are_cleaned_by_the_next_run(movie: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    env = _env(tmp_path)
+    rec = tmp_path / "rec.json"
+    rec.write_text('{"datasets": [{"path": "/acquisition/TwoPhotonSeries/data", '
+                   '"recommended": {"format": "hdf5", "chunks": [600, 16, 16], "shards": null,'
+                   ' "codec": "zstd", "level": 9, "shuffle": true}}]}')
+    args = ["apply", str(movie), "--recommendation", str(rec), "-o", str(out / "a.nwb")]
+    run = Running(args, env)
+    run.wait_for(lambda: "apply" in run.stderr)
+    run.proc.kill()
+    run.finish()
+    left = _leftovers(out)
+    assert left and not (out / "a.nwb").exists()  # SIGKILL: no handler runs
+    # the next run writing into the same folder removes what the dead process left
+    done = subprocess.run([sys.executable, "-m", "layoutbench", "-q", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert _leftovers(out) == [] and (out / "a.nwb").exists()
+
+
+def test_children_die_with_their_parent(movie: Path, tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    run = Running(["serve", "--format", "json"], env)
+    run.wait_for(lambda: list((tmp_path / "tmpdir").glob("layoutbench-gateway-*")) != [])
+    time.sleep(0.5)
+    children = subprocess.run(["pgrep", "-P", str(run.proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+    assert len(children) == 2  # moto and the gateway
+    run.proc.kill()
+    run.finish()
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in children):
+        assert time.monotonic() < deadline, "a server outlived its parent"
+        time.sleep(0.1)
+
+
+def test_killed_sweep_resumes_to_the_same_rows(movie: Path, tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    args = ["sweep", str(movie), "--grid", "quick", "--readers", "h5py-fsspec",
+            "--patterns", "ophys-patch:offsets=2,frames=300", "--patterns", "ophys-frames"]
+    whole = subprocess.run([sys.executable, "-m", "layoutbench", "-q", *args, "-o",
+                            str(tmp_path / "whole.csv")], env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    journal = tmp_path / ".killed.csv.journal.jsonl"
+    run = Running([*args, "-o", str(tmp_path / "killed.csv")], env)
+    run.wait_for(lambda: journal.exists() and len(journal.read_text().splitlines()) >= 4)
+    run.proc.kill()
+    run.finish()
+    measured = len(journal.read_text().splitlines()) - 1
+    again = subprocess.run([sys.executable, "-m", "layoutbench", *args, "-o",
+                            str(tmp_path / "killed.csv")], env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming: {measured} of " in again.stderr
+    a = pd.read_csv(tmp_path / "whole.csv")[DETERMINISTIC]
+    b = pd.read_csv(tmp_path / "killed.csv")[DETERMINISTIC]
+    pd.testing.assert_frame_equal(a, b)
+    assert not journal.exists()  # the results are written: the journal is gone
