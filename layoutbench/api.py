@@ -202,14 +202,20 @@ def apply(source: PathLike, recommendation: Recommendation | Mapping[str, Any] |
     remote one is downloaded once into a temporary file beside ``out``.
     """
     from layoutbench.write.apply import apply_to
-    from layoutbench.write.apply_plan import layouts_from_recommendation, read_recommendation
+    from layoutbench.write.apply_plan import (
+        layouts_from_recommendation,
+        load_recommendation,
+        recommended_shapes,
+    )
 
     if isinstance(recommendation, str | os.PathLike):
-        layouts = read_recommendation(recommendation)
+        obj = load_recommendation(recommendation)
+        name = str(recommendation)
     else:
-        obj = recommendation if isinstance(recommendation, Mapping) else recommendation.to_dict()
-        layouts = layouts_from_recommendation(json.loads(json.dumps(obj)))
-    return apply_to(source, layouts, Path(out), overwrite=overwrite, progress=progress,
+        raw = recommendation if isinstance(recommendation, Mapping) else recommendation.to_dict()
+        obj, name = json.loads(json.dumps(raw)), "recommendation"
+    return apply_to(source, layouts_from_recommendation(obj, name=name), Path(out),
+                    overwrite=overwrite, progress=progress, shapes=recommended_shapes(obj),
                     options=SourceOptions(endpoint_url, anon, region))
 
 

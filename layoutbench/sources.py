@@ -229,6 +229,9 @@ class Source:
             raise UserError(f"{self.url}: no such object") from None
         except PermissionError as exc:
             raise UserError(f"{self.url}: access denied ({exc})") from None
+        except Exception as exc:  # botocore: no credentials, no endpoint, no network...
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"{self.url}: cannot be reached ({first})") from None
         finally:
             close_filesystem(fs)
         modified = info.get("LastModified")
@@ -284,7 +287,7 @@ def _storage_options(protocol: str, options: SourceOptions) -> dict[str, Any]:
     if anon is None:
         anon = not _have_aws_credentials()
         if anon:
-            log.info("no AWS credentials found: reading s3:// anonymously (public buckets)")
+            log.debug("no AWS credentials found: reading s3:// anonymously (public buckets)")
     client: dict[str, Any] = {}
     if options.endpoint_url:
         client["endpoint_url"] = options.endpoint_url

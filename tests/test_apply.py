@@ -486,3 +486,46 @@ def test_unreadable_recommendation(tmp_path: Path) -> None:
         read_recommendation(bad)
     with pytest.raises(UserError, match=r"missing\.json: cannot be read"):
         read_recommendation(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(("kind", "dataset", "layout"), [
+    # the two reported failures: H5Ocopy of /specifications/... in a file apply wrote
+    ("ophys", OPHYS, Layout("hdf5", (64, 16, 16), "zstd", shuffle=True)),
+    ("ecephys", ECEPHYS, Layout("hdf5", (65536, 1), "gzip", 4, shuffle=True)),
+    ("many-series", MANY, Layout("hdf5", (4096,), "zstd")),
+])
+def test_apply_round_trips(sources: dict[str, Path], tmp_path: Path, kind: str, dataset: str,
+                           layout: Layout) -> None:
+    """Applying to a file apply wrote works, and applying twice gives the same data."""
+    once, twice = tmp_path / "once.nwb", tmp_path / "twice.nwb"
+    apply_layouts(sources[kind], {dataset: layout}, once)
+    result = apply_layouts(once, {dataset: layout}, twice)
+    assert result.verified
+    verify_same_file(once, twice)  # every object, attribute and value the same
+    main = DATASET_PATHS[kind]
+    with h5py.File(sources[kind]) as f:
+        assert np.array_equal(_read_nwb(twice, main), f[main][()])
+
+
+def test_external_links_follow_the_output(sources: dict[str, Path], tmp_path: Path) -> None:
+    """Written to another folder, a relative external link is re-pointed so it still
+    resolves (HDF5 looks beside the file holding the link)."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    with h5py.File(folder / "other.h5", "w") as f:
+        f["x"] = np.arange(12)
+    with h5py.File(folder / "main.h5", "w") as f:
+        f["own"] = np.arange(3)
+        f["ext"] = h5py.ExternalLink("other.h5", "/x")
+        f["gone"] = h5py.ExternalLink("missing.h5", "/x")  # dangling: kept as it is
+    out = tmp_path / "elsewhere" / "deeper" / "out.h5"
+    out.parent.mkdir(parents=True)
+    apply_layouts(folder / "main.h5", {}, out)
+    with h5py.File(out) as f:
+        assert f.get("ext", getlink=True).filename == "../../src/other.h5"
+        assert f["ext"][()].tolist() == list(range(12))
+        assert f.get("gone", getlink=True).filename == "missing.h5"
+    same = folder / "copy.h5"  # the same folder: links unchanged
+    apply_layouts(folder / "main.h5", {}, same)
+    with h5py.File(same) as f:
+        assert f.get("ext", getlink=True).filename == "other.h5"

@@ -99,8 +99,8 @@ SHAPE = (100, 300, 200)
         ("volume-planes", [(slice(50, 51), slice(0, 300), slice(0, 200)),
                            (slice(0, 100), slice(150, 151), slice(0, 200)),
                            (slice(0, 100), slice(0, 300), slice(100, 101))]),
-        # explicit positions; beyond the array they clip to its last plane
-        ("volume-planes:z=0,y=7,x=999", [(slice(0, 1), slice(0, 300), slice(0, 200)),
+        # explicit positions, up to the array's last plane
+        ("volume-planes:z=0,y=7,x=199", [(slice(0, 1), slice(0, 300), slice(0, 200)),
                                          (slice(0, 100), slice(7, 8), slice(0, 200)),
                                          (slice(0, 100), slice(0, 300), slice(199, 200))]),
         # a centred cutout, clipped to the 100-plane depth
@@ -112,6 +112,17 @@ SHAPE = (100, 300, 200)
 )
 def test_volume_selections(spec: str, expected: list) -> None:
     assert parse_spec(spec).selections(SHAPE) == expected
+
+
+@pytest.mark.parametrize(("spec", "match"), [
+    # a position beyond the array is refused, not clipped to its last plane
+    ("volume-planes:x=999", r"x=999 does not fit this array \(shape 100x300x200: at most 199\)"),
+    # a cutout larger than the volume, likewise
+    ("volume-cutout:size=128x128x400", "size=128x128x400 does not fit"),
+])
+def test_values_beyond_the_array_are_refused(spec: str, match: str) -> None:
+    with pytest.raises(PatternError, match=match):
+        parse_spec(spec).selections(SHAPE)
 
 
 def test_volume_cutouts_are_random_in_bounds_and_deterministic() -> None:

@@ -107,6 +107,7 @@ def recommend(source: str, dataset: str | None, specs: tuple[str, ...], profile_
 @format_option("table", "json")
 def calibrate(results: tuple[Path, ...], output: Path | None, fmt: str) -> None:
     """Fit the cost model's constants to measured sweep RESULTS and store them."""
+    from layoutbench.outputs import check_outputs
     from layoutbench.run.calibration import calibrate_from_results, save_constants
 
     for path in results:
@@ -114,6 +115,7 @@ def calibrate(results: tuple[Path, ...], output: Path | None, fmt: str) -> None:
             raise UserError(f"{path}: no such results file")
     if len(results) > 1:
         raise UserError("calibrate takes one results file (concatenate sweeps first)")
+    check_outputs(results, [output])
     constants = calibrate_from_results(results[0])
     where = save_constants(constants, output, source=str(results[0]))
     if fmt == "json":
@@ -145,14 +147,20 @@ def apply_cmd(source: str, rec: Path, out: Path, overwrite: bool, endpoint_url: 
     from layoutbench.outputs import check_outputs
     from layoutbench.sources import resolve
     from layoutbench.write.apply import apply_to
-    from layoutbench.write.apply_plan import read_recommendation
+    from layoutbench.write.apply_plan import (
+        layouts_from_recommendation,
+        load_recommendation,
+        recommended_shapes,
+    )
     from layoutbench.write.rewrite import VerificationError
 
     src = resolve(source, reach(endpoint_url, anon, region, ca_bundle))
     check_outputs([src, rec], [out])
-    layouts = read_recommendation(rec)
+    obj = load_recommendation(rec)
+    layouts = layouts_from_recommendation(obj, name=str(rec))
     try:
-        result = apply_to(src, layouts, out, overwrite=overwrite, progress=settings().progress)
+        result = apply_to(src, layouts, out, overwrite=overwrite, progress=settings().progress,
+                          shapes=recommended_shapes(obj))
     except VerificationError as exc:
         raise UserError(f"{out}: not written, verification failed: {exc}") from None
     if fmt == "json":

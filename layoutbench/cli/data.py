@@ -18,8 +18,10 @@ from layoutbench.plan.layout import GRIDS
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--plain", is_flag=True,
               help="volume only: a plain HDF5 file with the volume at /volume, not NWB.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @format_option("table", "json")
-def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, fmt: str) -> None:
+def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, overwrite: bool,
+             fmt: str) -> None:
     """Write a realistic synthetic NWB file (neuroconv's default layout).
 
     With --plain (volume only), a plain HDF5 file holding just the volume, as stacks outside
@@ -35,6 +37,10 @@ def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, fmt
         raise UserError(f"--size: {exc}") from None
     if out.parent and not out.parent.exists():
         raise UserError(f"{out}: folder {out.parent} does not exist")
+    if out.is_dir():
+        raise UserError(f"{out}: is a directory, expected an output file name")
+    if out.exists() and not overwrite:
+        raise UserError(f"{out}: already exists (use --overwrite to replace it)")
     options = {"plain": True} if plain else {}
     try:
         info = GENERATORS[kind](out, size=nbytes, seed=seed, progress=settings().progress,
@@ -82,7 +88,7 @@ def layouts(source: str, dataset: str | None, grid: str, endpoint_url: str | Non
 @format_option("table", "json")
 def list_patterns(fmt: str) -> None:
     """List the access patterns and their parameters (for --patterns SPEC)."""
-    from layoutbench.plan.patterns import PATTERNS
+    from layoutbench.plan.catalogue import PATTERNS
 
     if fmt == "json":
         echo_json([{"name": d.name, "kind": d.kind, "description": d.description,

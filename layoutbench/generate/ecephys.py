@@ -41,6 +41,7 @@ from layoutbench.generate._nwb import (
     synthetic_nwbfile,
     write_nwb,
 )
+from layoutbench.generate.resources import check_resources
 from layoutbench.plan.layout import Layout
 
 logger = logging.getLogger(__name__)
@@ -290,6 +291,7 @@ def generate_ecephys(
         What was written, with the wall time.
     """
     resolved = resolve_shape("ecephys", DEFAULT_SHAPE, size, shape, DTYPE.itemsize)
+    check_resources("ecephys", path, math.prod(resolved) * DTYPE.itemsize)
     fitted = resolve_layout("ecephys", resolved, DTYPE.itemsize, layout)
     model = EcephysModel(resolved, seed=seed, rate=rate)
     return write_nwb(path, "ecephys", model, fitted, lambda data: _build_nwbfile(data, model),

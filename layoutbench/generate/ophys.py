@@ -38,6 +38,7 @@ from layoutbench.generate._nwb import (
     synthetic_nwbfile,
     write_nwb,
 )
+from layoutbench.generate.resources import check_resources
 from layoutbench.plan.layout import Layout
 
 logger = logging.getLogger(__name__)
@@ -265,6 +266,7 @@ def generate_ophys(
         What was written, with the wall time.
     """
     resolved = resolve_shape("ophys", DEFAULT_SHAPE, size, shape, DTYPE.itemsize)
+    check_resources("ophys", path, math.prod(resolved) * DTYPE.itemsize)
     fitted = resolve_layout("ophys", resolved, DTYPE.itemsize, layout)
     model = OphysModel(resolved, seed=seed, n_cells=n_cells, rate=rate)
     return write_nwb(path, "ophys", model, fitted, lambda data: _build_nwbfile(data, model),

@@ -59,6 +59,7 @@ from layoutbench.generate._nwb import (
     write_hdf5,
     write_nwb,
 )
+from layoutbench.generate.resources import check_resources
 from layoutbench.plan.layout import Layout
 
 logger = logging.getLogger(__name__)
@@ -437,6 +438,7 @@ def generate_volume(
         raise ValueError(f"{KIND}: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     itemsize = np.dtype(str(dtype)).itemsize
     resolved = volume_shape(size, shape, itemsize)
+    check_resources("volume", path, math.prod(resolved) * itemsize)
     fitted = resolve_layout(KIND, resolved, itemsize, layout)
     model = VolumeModel(resolved, seed=seed, dtype=dtype, n_cells=n_cells, n_neurites=n_neurites)
     if plain:

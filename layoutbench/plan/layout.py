@@ -9,6 +9,7 @@ says exactly what was measured. This module is pure: no file or network I/O.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -76,9 +77,9 @@ class Layout:
     label: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "chunks", tuple(int(c) for c in self.chunks))
+        object.__setattr__(self, "chunks", _whole("chunks", self.chunks))
         if self.shards is not None:
-            object.__setattr__(self, "shards", tuple(int(s) for s in self.shards))
+            object.__setattr__(self, "shards", _whole("shards", self.shards))
         if self.level is None and self.codec in DEFAULT_LEVELS:
             object.__setattr__(self, "level", DEFAULT_LEVELS[self.codec])
         self.validate()
@@ -213,6 +214,16 @@ def as_layout(layout: Layout | dict[str, Any]) -> Layout:
     if isinstance(layout, dict):
         return Layout.from_dict(layout)
     raise LayoutError(f"a layout is a Layout or its dict form, not {type(layout).__name__}")
+
+
+def _whole(what: str, values: Sequence[Any]) -> tuple[int, ...]:
+    """Integers, refusing 10.5 rather than truncating it to 10 (or a string, or a bool)."""
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or v != int(float(v)):
+            raise LayoutError(f"{what} must be whole numbers, got {list(values)}")
+        out.append(int(float(v)))
+    return tuple(out)
 
 
 def _fmt_page(nbytes: int) -> str:
@@ -396,6 +407,8 @@ def default_grid(kind: str, shape: Sequence[int], itemsize: int, grid: str = "de
     if grid not in GRIDS:
         raise LayoutError(f"unknown grid {grid!r}; expected one of {GRIDS}")
     shape = tuple(int(n) for n in shape)
+    if kind == "other":
+        return _unique([h5py_auto(shape, itemsize), *_blocks_grid(shape, itemsize, grid)], shape)
     if kind == "ophys":
         if len(shape) != 3:
             raise LayoutError(f"ophys data must be 3-d (frames, y, x), got shape {shape}")
@@ -412,7 +425,7 @@ def default_grid(kind: str, shape: Sequence[int], itemsize: int, grid: str = "de
         body = _volume_grid(*shape)
         quick = [body[0], body[5], body[2], body[12]]  # one-plane + the best for planes
     else:
-        raise LayoutError(f"unknown data kind {kind!r}; expected ophys, ecephys or volume")
+        raise LayoutError(f"unknown data kind {kind!r}; expected ophys, ecephys, volume or other")
     base = [neuroconv_default(kind, shape, itemsize), h5py_auto(shape, itemsize)]
     if grid == "paged":
         layouts = [
@@ -422,6 +435,11 @@ def default_grid(kind: str, shape: Sequence[int], itemsize: int, grid: str = "de
         ]
     else:
         layouts = base + (quick if grid == "quick" else body)
+    return _unique(layouts, shape)
+
+
+def _unique(layouts: Sequence[Layout], shape: tuple[int, ...]) -> list[Layout]:
+    """The layouts fitted to ``shape``, duplicates (clipping makes some) dropped, first wins."""
     out: list[Layout] = []
     seen: set[Layout] = set()
     for layout in layouts:
@@ -430,3 +448,19 @@ def default_grid(kind: str, shape: Sequence[int], itemsize: int, grid: str = "de
             seen.add(fitted)
             out.append(fitted)
     return out
+
+
+def _blocks_grid(shape: tuple[int, ...], itemsize: int, grid: str) -> list[Layout]:
+    """Arrays of no known kind (1-d, 4-d and more) are read in blocks of whole rows of the
+    first axis (the ``block-read`` pattern): chunks of about 1 and 8 MB of such rows, split
+    along the second axis when one row alone is larger."""
+    row = max(1, math.prod(shape[1:]) * itemsize)
+    out = []
+    for target in (2**20, 8 * 2**20):
+        rows = max(1, target // row)
+        chunks = [min(shape[0], rows), *shape[1:]]
+        while math.prod(chunks) * itemsize > 2 * target and len(chunks) > 1 and chunks[1] > 1:
+            chunks[1] = max(1, chunks[1] // 2)
+        for fmt, codec in (("hdf5", "zstd"), ("zarr", "blosc-zstd")):
+            out.append(Layout(fmt, tuple(chunks), codec, shuffle=True))
+    return out[:2] if grid == "quick" else out

@@ -17,7 +17,9 @@ from typing import Any
 
 from layoutbench.errors import UserError
 from layoutbench.h5threads import gc_paused
+from layoutbench.plan.catalogue import KIND_NDIM
 from layoutbench.plan.layout import Layout, kind_of
+from layoutbench.read.h5checks import open_error, unusable
 from layoutbench.sources import ObjectIdentity, Source, resolve
 
 __all__ = ["DatasetInfo", "UserError", "check_hdf5_file", "dataset_info", "list_datasets"]
@@ -49,11 +51,13 @@ class DatasetInfo:
 
     @property
     def kind(self) -> str:
-        """``ophys``/``ecephys``/``volume``: which access patterns and grid apply.
+        """``ophys``/``ecephys``/``volume``: which access patterns and grid apply; ``other``
+        for an array of another rank (1-d, 4-d and more: read by generic blocks).
 
         Decided by :func:`layoutbench.plan.layout.kind_of` from the axis labels, NWB type and shape.
         """
-        return kind_of(self.neurodata_type, len(self.shape), self.axes)
+        kind = kind_of(self.neurodata_type, len(self.shape), self.axes)
+        return kind if KIND_NDIM.get(kind) == len(self.shape) else "other"
 
     @property
     def itemsize(self) -> int:
@@ -104,6 +108,10 @@ def check_hdf5_file(path: str | os.PathLike[str]) -> Path:
         raise UserError(f"{p}: cannot be read ({exc.strerror or exc})") from None
     if not ok:
         raise UserError(f"{p}: not an HDF5/NWB file (no HDF5 signature)")
+    try:  # a truncated or locked file passes the signature check: open it to know
+        h5py.File(p, "r").close()
+    except OSError as exc:
+        raise open_error(str(p), exc) from None
     return p
 
 
@@ -152,6 +160,12 @@ def _axes(dset: Any) -> tuple[str, ...] | None:
     return labels if any(labels) else None
 
 
+def describe_dataset(dset: Any, file: str) -> DatasetInfo:
+    """:class:`DatasetInfo` of an open h5py dataset, usable or not (``apply`` re-chunks an
+    empty, growable dataset too)."""
+    return _info(file, dset)
+
+
 def _info(file: str, dset: Any) -> DatasetInfo:
     codec, level, shuffle = _codec(dset)
     return DatasetInfo(
@@ -195,9 +209,7 @@ def open_hdf5(source: str | os.PathLike[str] | Source, *,
         try:
             f = h5py.File(fobj, "r")
         except OSError as exc:
-            first = (str(exc).splitlines() or [""])[0]
-            why = "no HDF5 signature" if "signature" in first else first
-            raise UserError(f"{label or src.url}: not an HDF5/NWB file ({why})") from None
+            raise open_error(label or src.url, exc) from None
         try:
             yield f
         finally:
@@ -210,8 +222,9 @@ def _label(source: Source) -> str:
 
 
 def _numeric(f: Any, min_bytes: int) -> list[Any]:
-    """The numeric N-d datasets of an open file with at least ``min_bytes``, largest first."""
-    return [d for d in _datasets(f, min_bytes) if d.dtype.kind in "iufb"]
+    """The usable numeric N-d datasets of an open file with at least ``min_bytes`` (see
+    :func:`~layoutbench.read.h5checks.unusable`), largest first."""
+    return [d for d in _datasets(f, min_bytes) if unusable(d) is None]
 
 
 def _datasets(f: Any, min_bytes: int) -> list[Any]:
@@ -234,12 +247,14 @@ def scan(f: Any, label: str, min_bytes: int = 0) -> tuple[list[DatasetInfo], lis
     and the others that size that no layout search applies to (strings, compounds), with why."""
     infos, skipped = [], []
     for d in _datasets(f, min_bytes):
-        if d.dtype.kind in "iufb":
-            infos.append(_info(label, d))
-        else:
+        if d.dtype.kind not in "iufb":
             what = "compound" if d.dtype.names else "string/object"
             skipped.append({"path": d.name, "reason": f"{what} dtype: no chunk/codec search "
                                                       "for it"})
+        elif why := unusable(d):
+            skipped.append({"path": d.name, "reason": why})
+        else:
+            infos.append(_info(label, d))
     return infos, skipped
 
 
@@ -271,15 +286,23 @@ def info_in(f: Any, label: str, dataset: str | None) -> DatasetInfo:
     if dataset is None:
         candidates = _numeric(f, 0)
         if not candidates:
-            raise UserError(f"{label}: contains no numeric dataset to benchmark")
+            others = [(d.name, unusable(d)) for d in _datasets(f, 0)]
+            why = next((f" ({name} is {reason})" for name, reason in others if reason), "")
+            raise UserError(f"{label}: contains no numeric dataset to benchmark{why}")
         return _info(label, candidates[0])
-    obj = f.get(dataset)
+    link = f.get(dataset, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        raise UserError(f"{label}: {dataset!r} is an external link to {link.filename}:"
+                        f"{link.path}; give that file and dataset instead")
+    try:
+        obj = f.get(dataset)
+    except (KeyError, OSError):  # a dangling soft link
+        obj = None
     if not isinstance(obj, h5py.Dataset):
         what = "is a group, not a dataset" if obj is not None else "does not exist"
         hint = ", ".join(d.name for d in _numeric(f, 10**6)[:5])
         raise UserError(f"{label}: dataset {dataset!r} {what}"
                         + (f" (large datasets: {hint})" if hint else ""))
-    if not obj.shape or obj.dtype.kind not in "iufb":
-        raise UserError(f"{label}: dataset {dataset!r} is not a numeric N-d array "
-                        f"({obj.dtype})")
+    if problem := unusable(obj):
+        raise UserError(f"{label}: dataset {dataset!r} is {problem}")
     return _info(label, obj)

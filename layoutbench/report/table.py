@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 #: What rows are compared with: neuroconv's default for data sweeps, the file as it is for
-#: whole-file (``open``) sweeps. The first one present in a (dataset, pattern) group is used.
-BASELINES = ("neuroconv-default", "as-is")
+#: whole-file (``open``) sweeps and ``measure``, h5py's automatic chunks for arrays of no known
+#: kind. The first one present in a (dataset, pattern) group is used.
+BASELINES = ("neuroconv-default", "as-is", "h5py-auto")
 
 
 def ranked(frame: Any) -> Any:

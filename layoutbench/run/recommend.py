@@ -25,7 +25,7 @@ from layoutbench.plan.decode import MEASURED_ON
 from layoutbench.plan.geometry import chunks_touched
 from layoutbench.plan.layout import Layout, neuroconv_chunks
 from layoutbench.plan.model import CostConstants
-from layoutbench.plan.patterns import KIND_NDIM, AccessPattern, as_patterns, default_patterns
+from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.plan.search import (
     DEFAULT_READERS,
@@ -43,6 +43,7 @@ from layoutbench.plan.search import (
 from layoutbench.read.inspect import DatasetInfo, check_hdf5_file, info_in, open_hdf5, scan
 from layoutbench.read.sampling import Sampler
 from layoutbench.run.recommendation import DatasetRecommendation, Recommendation
+from layoutbench.run.sweep import check_fits
 from layoutbench.sources import Fetch, Source, SourceOptions, close_filesystem, fetcher, resolve
 
 log = logging.getLogger(__name__)
@@ -69,12 +70,6 @@ N_ALTERNATIVES = 4
 
 
 # -- workload ---------------------------------------------------------------------------------
-def dataset_kind(info: DatasetInfo) -> str:
-    """``ophys``/``ecephys``/``volume`` when the array has that kind's rank, else ``other``."""
-    kind = info.kind
-    return kind if KIND_NDIM.get(kind) == len(info.shape) else "other"
-
-
 def workload_for(info: DatasetInfo, kind: str, specs: Sequence[AccessPattern]
                  ) -> tuple[tuple[AccessPattern, ...], tuple[str, ...]]:
     """The user's patterns that fit ``kind``, else the kind's defaults (with a note saying so)."""
@@ -250,8 +245,9 @@ def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = 
         else:
             infos, skipped = scan(opened.file, opened.label, threshold)
         for info in infos:
-            kind = dataset_kind(info)
+            kind = info.kind
             chosen, notes = workload_for(info, kind, specs)
+            check_fits(info, chosen)
             log.info("recommending %s %s (%s) for %s", info.path, info.shape, kind,
                      ", ".join(pt.label for pt in chosen))
             dset = opened.file[info.path]

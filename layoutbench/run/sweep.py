@@ -78,6 +78,16 @@ def check_patterns(info: DatasetInfo, patterns: Sequence[AccessPattern]) -> None
                 f"{info.file}: pattern {p.name} is for {p.definition.kind} data but "
                 f"{info.path} looks like {info.kind} data (shape {info.shape})"
             )
+    check_fits(info, patterns)
+
+
+def check_fits(info: DatasetInfo, patterns: Sequence[AccessPattern]) -> None:
+    """Every value a user gave each pattern fits the dataset (a one-line error naming both)."""
+    for p in patterns:
+        try:
+            p.selections(info.shape, info.rate)
+        except PatternError as exc:
+            raise PatternError(f"{info.file}: {info.path}: {exc}") from None
 
 
 def upload_variant(endpoint: Any, variant: Variant, key: str) -> None:

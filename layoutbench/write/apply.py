@@ -38,7 +38,8 @@ from layoutbench.atomic import atomic_output
 from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs
 from layoutbench.errors import UserError
 from layoutbench.plan.layout import Layout
-from layoutbench.read.inspect import check_hdf5_file, dataset_info
+from layoutbench.read.h5checks import missing_filters
+from layoutbench.read.inspect import check_hdf5_file, describe_dataset
 from layoutbench.sources import Source, SourceOptions, resolve
 from layoutbench.write.apply_plan import (
     ApplyResult,
@@ -46,6 +47,7 @@ from layoutbench.write.apply_plan import (
     Step,
     file_page_size,
     plan_copy,
+    retarget_external,
 )
 from layoutbench.write.h5copy import (
     ReferenceMapper,
@@ -220,7 +222,8 @@ def _check_target(out: Path, overwrite: bool) -> None:
 def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
                   out: str | os.PathLike[str], *, overwrite: bool = False,
                   progress: bool = False, verify: bool = True,
-                  block_bytes: int = BLOCK_BYTES) -> ApplyResult:
+                  block_bytes: int = BLOCK_BYTES,
+                  shapes: Mapping[str, tuple[int, ...]] | None = None) -> ApplyResult:
     """Write ``source`` to ``out`` with the datasets in ``layouts`` stored in their layout.
 
     Everything else (groups, other datasets byte for byte, attributes, hard/soft/external
@@ -243,6 +246,9 @@ def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
     overwrite
         Replace an existing ``out`` (only once the new file is verified). The source itself
         is never overwritten.
+    shapes
+        Dataset path -> the shape the layouts were recommended for (a recommendation's
+        ``shape``): a dataset of another shape is refused.
     progress
         Show tqdm bars (bytes written, bytes verified) on stderr.
     verify
@@ -268,7 +274,18 @@ def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
     page_size = file_page_size(layouts.values(), file=str(src_path))
     with h5py.File(src_path, "r") as src:
         entries = scan_links(src)
-        steps = plan_copy(entries, layouts, file=str(src_path))
+        steps = plan_copy(entries, layouts, file=str(src_path), shapes=shapes)
+        for step in steps:  # every copy is verified: its data must be readable here
+            obj = src[step.path] if step.action in ("copy", "rewrite") else None
+            if isinstance(obj, h5py.Dataset) and (missing := missing_filters(obj)):
+                raise UserError(f"{src_path}: {step.path} is compressed with HDF5 filter "
+                                f"{', '.join(map(str, missing))}, which is not installed "
+                                "here: its copy could not be verified")
+        steps, moved = retarget_external(steps, str(src_path.parent), str(out.parent),
+                                         os.path.exists)
+        for path, new in moved.items():
+            log.info("external link %s re-pointed to %s (relative to the output's folder)",
+                     path, new)
         fcpl = src.id.get_create_plist()
         root = src["/"].id.get_create_plist()  # the file's plist omits the root's orders
         fcpl.set_link_creation_order(root.get_link_creation_order())
@@ -280,7 +297,8 @@ def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
         fcpl.set_file_space_strategy(h5f.FSPACE_STRATEGY_PAGE, True, 1)
         fcpl.set_file_space_page_size(page_size)
     rewrites = [s for s in steps if s.action == "rewrite"]
-    infos = [dataset_info(src_path, s.path) for s in rewrites]
+    with h5py.File(src_path, "r") as src:  # an empty, growable dataset may be re-chunked too
+        infos = [describe_dataset(src[s.path], str(src_path)) for s in rewrites]
     sizes = {e.path: math.prod(e.shape) * np.dtype(e.dtype).itemsize
              for e in entries if e.kind == "dataset" and e.shape}  # what the bars count
     verified_bytes = sum(sizes.get(s.path, 0) for s in steps if s.action in ("copy", "rewrite"))
@@ -313,7 +331,7 @@ def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
                       file=sys.stderr, disable=not progress) as bar:
                 verify_same_file(src_path, tmp, budget=block_bytes, on_block=bar.update)
             check_storage(src_path, tmp, [(s.path, s.layout) for s in steps
-                                          if s.action in ("copy", "rewrite")])
+                                          if s.action in ("copy", "rewrite")], moved)
         verify_seconds = time.perf_counter() - t1
     log.info("wrote %s in %.1fs%s", out, write_seconds,
              f", verified in {verify_seconds:.1f}s" if verify else " (not verified)")
@@ -331,7 +349,8 @@ def _copy_userblock(src: Path, dst: Path, size: int) -> None:
 
 def apply_to(source: str | os.PathLike[str] | Source, layouts: Mapping[str, Layout],
              out: str | os.PathLike[str], *, options: SourceOptions | None = None,
-             overwrite: bool = False, progress: bool = False) -> ApplyResult:
+             overwrite: bool = False, progress: bool = False,
+             shapes: Mapping[str, tuple[int, ...]] | None = None) -> ApplyResult:
     """:func:`apply_layouts` for a local or remote ``source``: a remote file (``s3://``,
     ``http(s)://``) is first downloaded whole into a temporary file beside ``out`` (removed
     afterwards), then rewritten locally; the result names the URL."""
@@ -341,9 +360,11 @@ def apply_to(source: str | os.PathLike[str] | Source, layouts: Mapping[str, Layo
 
     src = resolve(source, options)
     if src.is_local:
-        return apply_layouts(src.given, layouts, out, overwrite=overwrite, progress=progress)
+        return apply_layouts(src.given, layouts, out, overwrite=overwrite, progress=progress,
+                             shapes=shapes)
     target = Path(out)
     _check_target(target, overwrite)
     with fetched_file(src, target.parent, progress=progress) as (local, _spent):
-        result = apply_layouts(local, layouts, target, overwrite=overwrite, progress=progress)
+        result = apply_layouts(local, layouts, target, overwrite=overwrite, progress=progress,
+                               shapes=shapes)
     return dataclasses.replace(result, source=src.url)

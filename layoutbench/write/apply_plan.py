@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -65,15 +65,29 @@ def layouts_from_recommendation(obj: Any, *, name: str = "recommendation") -> di
     return layouts
 
 
-def read_recommendation(path: str | os.PathLike[str]) -> dict[str, Layout]:
-    """:func:`layouts_from_recommendation` of a JSON file; :class:`UserError` if unreadable."""
+def recommended_shapes(obj: Any) -> dict[str, tuple[int, ...]]:
+    """Dataset path -> the shape the recommendation was made for (where it says), so that a
+    recommendation is not applied to a dataset of another shape."""
+    out: dict[str, tuple[int, ...]] = {}
+    for item in obj.get("datasets", []) if isinstance(obj, dict) else []:
+        if isinstance(item, dict) and isinstance(item.get("shape"), list) and "path" in item:
+            out["/" + str(item["path"]).strip("/")] = tuple(int(n) for n in item["shape"])
+    return out
+
+
+def load_recommendation(path: str | os.PathLike[str]) -> Any:
+    """The JSON object of a recommendation file; :class:`UserError` if unreadable."""
     try:
-        obj = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except OSError as exc:
         raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except ValueError as exc:
         raise UserError(f"{path}: not valid JSON ({exc})") from None
-    return layouts_from_recommendation(obj, name=str(path))
+
+
+def read_recommendation(path: str | os.PathLike[str]) -> dict[str, Layout]:
+    """:func:`layouts_from_recommendation` of a JSON file; :class:`UserError` if unreadable."""
+    return layouts_from_recommendation(load_recommendation(path), name=str(path))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +102,10 @@ class Step:
     cset: int = 0
 
 
-def _resolve(entries: list[LinkEntry], layouts: Mapping[str, Layout], file: str
-             ) -> dict[int, Layout]:
-    """Object key -> fitted layout for each requested dataset; UserError for a bad request."""
+def _resolve(entries: list[LinkEntry], layouts: Mapping[str, Layout], file: str,
+             shapes: Mapping[str, tuple[int, ...]] | None = None) -> dict[int, Layout]:
+    """Object key -> fitted layout for each requested dataset; UserError for a bad request
+    (``shapes``: the shape each layout was chosen for, which the dataset must have)."""
     by_path = {e.path: e for e in entries}
     targets: dict[int, tuple[str, Layout]] = {}
     for raw_path, layout in layouts.items():
@@ -113,6 +128,11 @@ def _resolve(entries: list[LinkEntry], layouts: Mapping[str, Layout], file: str
         if not shape or np.dtype(entry.dtype).kind not in "iufb":
             raise UserError(f"{file}: {path!r} is not a numeric N-d array "
                             f"({entry.dtype}, shape {shape}); only those can be re-chunked")
+        expected = (shapes or {}).get(path)
+        if expected is not None and tuple(expected) != tuple(shape):
+            raise UserError(f"{file}: {path} has shape {shape}, but the recommendation was made "
+                            f"for shape {tuple(expected)} (another file?); recommend for this "
+                            "file first")
         if len(layout.chunks) != len(shape):
             raise UserError(f"{file}: {path}: chunks {layout.chunks} have {len(layout.chunks)} "
                             f"dimensions, the dataset has {len(shape)} (shape {shape})")
@@ -134,8 +154,8 @@ def _fit(layout: Layout, shape: tuple[int, ...], maxshape: tuple[int | None, ...
     return replace(layout, chunks=chunks)
 
 
-def plan_copy(entries: list[LinkEntry], layouts: Mapping[str, Layout], *, file: str = "source"
-              ) -> list[Step]:
+def plan_copy(entries: list[LinkEntry], layouts: Mapping[str, Layout], *, file: str = "source",
+              shapes: Mapping[str, tuple[int, ...]] | None = None) -> list[Step]:
     """The steps that rebuild the file with ``layouts`` applied (pure; validates the request).
 
     The first hard link to an object creates it (a group, a verbatim copy, or a rewrite in
@@ -149,7 +169,7 @@ def plan_copy(entries: list[LinkEntry], layouts: Mapping[str, Layout], *, file: 
         A requested path that does not exist, is a link or a group, is not a numeric N-d
         array, gets chunks of the wrong rank or a Zarr layout; an unsupported link class.
     """
-    targets = _resolve(entries, layouts, file)
+    targets = _resolve(entries, layouts, file, shapes)
     first: dict[int, str] = {}
     steps: list[Step] = []
     for e in entries:
@@ -233,3 +253,28 @@ class ApplyResult:
             "file_bytes_after": self.file_bytes_after, "write_seconds": self.write_seconds,
             "verify_seconds": self.verify_seconds, "verified": self.verified,
         }
+
+
+def retarget_external(steps: list[Step], src_dir: str, out_dir: str, exists: Callable[[str], bool]
+                      ) -> tuple[list[Step], dict[str, str]]:
+    """External links re-pointed so they resolve from the output's folder (pure).
+
+    HDF5 looks for a relative external file beside the file holding the link, so a copy
+    written to another folder would silently break every relative link. A relative link whose
+    file exists from the source's folder gets a path relative to the output's folder instead;
+    absolute links, and links that did not resolve in the source either, are kept as they are.
+    Returns the steps and, per re-pointed link, its new file name.
+    """
+    if os.path.abspath(src_dir) == os.path.abspath(out_dir):
+        return steps, {}
+    out: list[Step] = []
+    moved: dict[str, str] = {}
+    for step in steps:
+        if step.action == "extlink" and step.file and not os.path.isabs(step.file):
+            target = os.path.join(src_dir, step.file)
+            if exists(target):
+                new = os.path.relpath(target, out_dir)
+                moved[step.path] = new
+                step = replace(step, file=new)
+        out.append(step)
+    return out, moved

@@ -9,7 +9,7 @@ rename an output into place.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,18 +166,24 @@ def _expected_filters(layout: Layout, dtype: np.dtype) -> tuple[int, ...]:
                                                 **h5py_filter_kwargs(layout)))
 
 
-def check_storage(src_path: Path, out: Path, planned: Sequence[tuple[str, Layout | None]]
-                  ) -> None:
+def check_storage(src_path: Path, out: Path, planned: Sequence[tuple[str, Layout | None]],
+                  retargeted: Mapping[str, str] | None = None) -> None:
     """Links, shapes, maxshapes and fill values as in the source; storage as planned.
 
     ``planned`` lists (dataset path, new layout or ``None`` for a verbatim copy): a rewritten
     dataset must have the layout's chunks and the filter pipeline h5py builds for it, a copied
-    one the source's own.
+    one the source's own. ``retargeted`` maps external links whose file name was rewritten for
+    the output's folder to that new name.
     """
+    import dataclasses
+
     import h5py
 
+    moved = retargeted or {}
     with h5py.File(src_path, "r") as fa, h5py.File(out, "r") as fb:
-        mine, theirs = link_structure(scan_links(fa)), link_structure(scan_links(fb))
+        links = [dataclasses.replace(e, file=moved[e.path]) if e.path in moved else e
+                 for e in scan_links(fa)]
+        mine, theirs = link_structure(links), link_structure(scan_links(fb))
         if mine != theirs:
             diff = next(a for a, b in zip([*mine, None], [*theirs, None], strict=True)
                         if a != b)

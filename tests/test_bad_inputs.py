@@ -1,0 +1,231 @@
+"""The bad-input corpus: every user mistake is one line on stderr naming the input and the
+problem, exit status 2, the inputs untouched (sha256) and nothing left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from layoutbench.cli import main
+from layoutbench.generate import generate_ecephys, generate_ophys
+
+REC = {"datasets": [{"path": "/acquisition/TwoPhotonSeries/data", "shape": [60, 48, 40],
+                     "recommended": {"format": "hdf5", "chunks": [60, 16, 16], "shards": None,
+                                     "codec": "zstd", "level": 3, "shuffle": True}}]}
+
+
+def _write(path: Path, obj: object) -> Path:
+    path.write_text(json.dumps(obj))
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One folder of odd inputs (written once; the tests never modify them)."""
+    d = tmp_path_factory.mktemp("bad")
+    ophys = d / "ophys.nwb"
+    generate_ophys(ophys, shape=(60, 48, 40), seed=1)
+    ecephys = d / "ecephys.nwb"
+    generate_ecephys(ecephys, shape=(30000, 8), seed=1)
+    data = ophys.read_bytes()
+    (d / "truncated.nwb").write_bytes(data[: len(data) // 2])
+    (d / "notes.nwb").write_text("not HDF5\n" * 100)
+    (d / "empty.nwb").write_bytes(b"")
+    (d / "results.csv").write_bytes(data)  # an HDF5 file named like a results table
+    (d / "folder.nwb").mkdir()
+    os.symlink(ophys, d / "alias.nwb")
+    os.link(ophys, d / "hardlink.nwb")
+    with h5py.File(d / "odd.h5", "w") as f:
+        f.create_dataset("zero", shape=(0, 64), dtype="i2", chunks=(16, 64), maxshape=(None, 64))
+        f.create_dataset("labels", data=np.array([b"a", b"b"]))
+        f.create_dataset("scalar", data=3.0)
+        f["ext"] = h5py.ExternalLink("ecephys.nwb", "/acquisition/ElectricalSeries/data")
+        f["dangling"] = h5py.SoftLink("/nowhere")
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((100, 100))
+        dcpl.set_filter(40000, h5py.h5z.FLAG_OPTIONAL)  # a filter no installation has
+        d_id = h5py.h5d.create(f.id, b"plugin", h5py.h5t.STD_I16LE,
+                               h5py.h5s.create_simple((400, 400)), dcpl)
+        for i in range(4):
+            for j in range(4):
+                d_id.write_direct_chunk((i * 100, j * 100), np.zeros((100, 100), "i2").tobytes())
+    g = d / "image0.nwb"
+    with h5py.File(g, "w") as f:  # an NWB 2.1 ImageSeries whose data are external frames
+        grp = f.create_group("acquisition/Images")
+        grp.attrs["neurodata_type"] = "ImageSeries"
+        grp.create_dataset("data", shape=(0, 0, 0), dtype="u2", maxshape=(None,) * 3,
+                           chunks=(1, 1, 1))
+    _write(d / "rec.json", REC)
+    _write(d / "rec-other-shape.json", {**REC, "datasets": [{**REC["datasets"][0],
+                                                               "shape": [600, 480, 400]}]})
+    bad_chunks = json.loads(json.dumps(REC))
+    bad_chunks["datasets"][0]["recommended"]["chunks"] = [10.5, 16, 16]
+    _write(d / "rec-fraction.json", bad_chunks)
+    zarr_rec = json.loads(json.dumps(REC))
+    zarr_rec["datasets"][0]["recommended"].update(format="zarr", codec="blosc-zstd", level=5)
+    _write(d / "rec-zarr.json", zarr_rec)
+    missing_key = json.loads(json.dumps(REC))
+    del missing_key["datasets"][0]["recommended"]["codec"]
+    _write(d / "rec-no-codec.json", missing_key)
+    (d / "rec-broken.json").write_text("{not json")
+    _write(d / "rec-none.json", {"datasets": []})
+    _write(d / "rec-list.json", [1, 2, 3])
+    return {k: v for k, v in {"dir": d, "ophys": ophys, "ecephys": ecephys}.items()}
+
+
+def _sha(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in folder.iterdir() if p.is_file()}
+
+
+OPH = "{dir}/ophys.nwb"
+E = "{dir}/ecephys.nwb"
+ODD = "{dir}/odd.h5"
+OUT = "{out}"
+CASES = [
+    # -- files that are not what they claim ------------------------------------------------------
+    (["recommend", "{dir}/missing.nwb"], "missing.nwb: no such file"),
+    (["sweep", "{dir}/missing.nwb", "-o", OUT + "/r.csv"], "missing.nwb: no such file"),
+    (["measure", "{dir}/missing.nwb", "-o", OUT + "/r.csv"], "missing.nwb: no such file"),
+    (["apply", "{dir}/missing.nwb", "--recommendation", "{dir}/rec.json", "-o", OUT + "/a.nwb"],
+     "missing.nwb: no such file"),
+    (["layouts", "{dir}/missing.nwb"], "missing.nwb: no such file"),
+    (["refs", "build", "{dir}/missing.nwb"], "missing.nwb: no such file"),
+    (["recommend", "{dir}/notes.nwb"], "notes.nwb: not an HDF5/NWB file"),  # text
+    (["sweep", "{dir}/empty.nwb", "-o", OUT + "/r.csv"], "empty.nwb: not an HDF5/NWB file"),
+    (["recommend", "{dir}/folder.nwb"], "folder.nwb: is a directory"),
+    # a truncated download: recommend, apply and sweep say so instead of HDF5's stack
+    (["recommend", "{dir}/truncated.nwb"], "truncated.nwb: truncated HDF5 file"),
+    (["apply", "{dir}/truncated.nwb", "--recommendation", "{dir}/rec.json", "-o",
+      OUT + "/a.nwb"], "truncated.nwb: truncated HDF5 file"),
+    (["sweep", "{dir}/truncated.nwb", "-o", OUT + "/r.csv"], "truncated.nwb: truncated HDF5"),
+    (["refs", "build", "{dir}/truncated.nwb"], "truncated.nwb: truncated HDF5 file"),
+    # -- datasets no layout search applies to ------------------------------------------------------
+    (["sweep", ODD, "--dataset", "/zero", "-o", OUT + "/r.csv"], "'/zero' is empty"),
+    (["recommend", ODD, "--dataset", "/zero"], "'/zero' is empty"),
+    (["recommend", ODD, "--dataset", "/labels"], "'/labels' is not a numeric N-d array"),
+    (["sweep", ODD, "--dataset", "/scalar", "-o", OUT + "/r.csv"], "not a numeric N-d array"),
+    (["recommend", ODD, "--dataset", "/ext"], "'/ext' is an external link to ecephys.nwb"),
+    (["sweep", ODD, "--dataset", "/ext", "-o", OUT + "/r.csv"], "is an external link"),
+    (["recommend", ODD, "--dataset", "/dangling"], "'/dangling' does not exist"),
+    (["recommend", ODD, "--dataset", "/plugin"], "filter 40000, which is not installed"),
+    (["sweep", ODD, "--dataset", "/plugin", "-o", OUT + "/r.csv"], "filter 40000"),
+    (["apply", ODD, "--recommendation", "{dir}/rec-none.json", "-o", OUT + "/a.nwb"],
+     "/plugin is compressed with HDF5 filter 40000"),  # its copy could not be verified
+    # an NWB 2.1 ImageSeries of shape (0, 0, 0): no ZeroDivisionError
+    (["sweep", "{dir}/image0.nwb", "-o", OUT + "/r.csv"], "(0, 0, 0)): there is nothing"),
+    (["recommend", OPH, "--dataset", "/nothing/here"], "'/nothing/here' does not exist"),
+    # -- patterns ---------------------------------------------------------------------------------
+    (["recommend", OPH, "--pattern", "ophys-frames:frames=-5"], "frames must be >= 1, got -5"),
+    (["recommend", OPH, "--pattern", "ophys-patch:offsets=0"], "offsets must be >= 1, got 0"),
+    (["sweep", OPH, "--patterns", "ophys-patch:frames=5000", "-o", OUT + "/r.csv"],
+     "frames=5000 does not fit this array (shape 60x48x40: at most 60)"),
+    (["recommend", OPH, "--min-mb", "0", "--pattern", "ophys-patch:patch=64x64"],
+     "patch=64x64 does not fit"),
+    (["recommend", E, "--pattern", "ecephys-channel-filter:low=600,high=300"],
+     "high (300 Hz) must be above low"),
+    (["sweep", E, "--patterns", "ecephys-window:seconds=0", "-o", OUT + "/r.csv"],
+     "seconds must be > 0"),
+    (["recommend", OPH, "--pattern", "ophys-patch@-1"], "weight must be a positive number"),
+    (["recommend", OPH, "--pattern", "ophys-patch:patch=4"], "is not a valid AxB"),
+    (["sweep", OPH, "--patterns", "ecephys-window", "-o", OUT + "/r.csv"],
+     "pattern ecephys-window is for ecephys data"),
+    # -- recommendations that do not fit the file ------------------------------------------------
+    (["apply", OPH, "--recommendation", "{dir}/rec-other-shape.json", "-o", OUT + "/a.nwb"],
+     "recommendation was made for shape (600, 480, 400)"),
+    (["apply", OPH, "--recommendation", "{dir}/rec-fraction.json", "-o", OUT + "/a.nwb"],
+     "chunks must be whole numbers"),
+    (["apply", OPH, "--recommendation", "{dir}/rec-zarr.json", "-o", OUT + "/a.nwb"],
+     "apply writes HDF5 NWB files only"),
+    (["apply", OPH, "--recommendation", "{dir}/rec-no-codec.json", "-o", OUT + "/a.nwb"],
+     "'recommended' lacks codec"),
+    (["apply", OPH, "--recommendation", "{dir}/rec-broken.json", "-o", OUT + "/a.nwb"],
+     "rec-broken.json: not valid JSON"),
+    (["apply", OPH, "--recommendation", "{dir}/rec-list.json", "-o", OUT + "/a.nwb"],
+     "rec-list.json: not a recommendation"),
+    (["apply", OPH, "--recommendation", "{dir}/nothing.json", "-o", OUT + "/a.nwb"],
+     "nothing.json"),
+    (["sweep", E, "--recommendation", "{dir}/rec.json", "-o", OUT + "/r.csv"],
+     "has no recommendation for /acquisition/ElectricalSeries/data"),
+    # -- outputs that would replace an input -----------------------------------------------------
+    (["refs", "build", OPH, "-o", OPH], "is an input of this command"),
+    (["recommend", OPH, "--format", "json", "-o", OPH], "is an input of this command"),
+    (["recommend", OPH, "-o", "{dir}/alias.nwb"], "is an input of this command"),  # symlink
+    (["recommend", OPH, "-o", "{dir}/hardlink.nwb"], "is an input of this command"),  # hard link
+    (["sweep", "{dir}/results.csv", "-o", "{dir}/results.csv"], "is an input of this command"),
+    (["measure", "{dir}/results.csv", "-o", "{dir}/results.csv"], "is an input"),
+    (["apply", OPH, "--recommendation", "{dir}/rec.json", "-o", OPH], "is an input"),
+    (["apply", OPH, "--recommendation", "{dir}/rec.json", "-o", "{dir}/rec.json"], "is an input"),
+    (["generate", "ophys", OPH], "ophys.nwb: already exists (use --overwrite"),
+    (["calibrate", "{dir}/results.csv", "-o", "{dir}/results.csv"], "is an input"),
+    # -- options ----------------------------------------------------------------------------------
+    (["generate", "ophys", OUT + "/g.nwb", "--size", "lots"], "--size: invalid size 'lots'"),
+    (["generate", "volume", OUT + "/g.nwb", "--size", "10TB"], "GB are available"),
+    (["generate", "ophys", OUT + "/nofolder/g.nwb"], "folder"),
+    (["sweep", OPH, "--profile", "moon", "-o", OUT + "/r.csv"], "unknown network profile 'moon'"),
+    (["sweep", OPH, "-o", OUT + "/r.xlsx"], "r.xlsx: results must end in .parquet or .csv"),
+    (["sweep", OPH, "--repeats", "0", "-o", OUT + "/r.csv"], "--repeats"),
+    (["sweep", OPH, "--readers", "h5pyy", "-o", OUT + "/r.csv"], "unknown reader 'h5pyy'"),
+    (["recommend", OPH, "--storage", "tiff"], "--storage"),
+    (["recommend", OPH, "--format", "zarr"], "use --storage zarr"),
+    (["measure", "ftp2://host/x.nwb", "-o", OUT + "/r.csv"], "unknown URL scheme 'ftp2'"),
+    (["recommend", "s3://just-a-bucket"], "expected s3://BUCKET/KEY"),
+    (["recommend", "http://127.0.0.1:9/x.nwb"], "cannot connect"),
+    (["refs", "build", "s3://bucket/key.nwb", "--endpoint-url", "http://127.0.0.1:9"],
+     "s3://bucket/key.nwb"),
+    (["nonsense"], "No such command 'nonsense'"),
+]
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    yield folder
+
+
+@pytest.mark.parametrize(("args", "expected"), CASES)
+def test_bad_input_is_one_line(files: dict[str, Path], out: Path, args: list[str],
+                               expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAYOUTBENCH_CACHE", str(out.parent / "cache"))
+    before = _sha(files["dir"])
+    argv = [a.format(dir=files["dir"], out=out) for a in args]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0] and "Traceback" not in result.stderr
+    assert _sha(files["dir"]) == before  # no input modified or replaced
+    assert list(out.iterdir()) == []  # nothing written, nothing left behind
+
+
+def test_the_corpus_is_big_enough() -> None:
+    assert len(CASES) >= 40
+
+
+def test_a_file_locked_by_a_writer(files: dict[str, Path], tmp_path: Path) -> None:
+    """h5py's BlockingIOError becomes one line (the writer is another process)."""
+    path = tmp_path / "busy.nwb"
+    path.write_bytes(files["ophys"].read_bytes())
+    writer = subprocess.Popen([sys.executable, "-c", "import h5py, sys, time; "
+                               f"f = h5py.File({str(path)!r}, 'a'); print('open', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "open"
+        result = CliRunner().invoke(main, ["recommend", str(path)])
+        assert result.exit_code == 2, result.stderr
+        (line,) = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        assert "busy.nwb: locked by another process" in line
+    finally:
+        writer.kill()
+        writer.wait()
