@@ -28,6 +28,7 @@ from layoutbench.plan.layout import Layout, as_layout
 from layoutbench.plan.patterns import AccessPattern, as_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.sources import SourceOptions
+from layoutbench.store.faults import parse_faults
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,8 +109,8 @@ def sweep(source: PathLike, dataset: str | None = None, *, patterns: Patterns = 
           readers: str | Sequence[str] | None = None, profile: Profile = "same-region",
           repeats: int = 1, endpoint: EmbeddedS3 | None = None,
           cache_dir: PathLike | None = None, endpoint_url: str | None = None,
-          anon: bool | None = None, region: str | None = None,
-          progress: bool = False) -> pd.DataFrame:
+          anon: bool | None = None, region: str | None = None, faults: str | None = None,
+          fault_seed: int = 0, progress: bool = False) -> pd.DataFrame:
     """Rewrite ``dataset`` across a grid of layouts, serve each variant from an S3 endpoint
     and measure every reader × pattern on it (CLI ``layoutbench sweep``).
 
@@ -132,6 +133,9 @@ def sweep(source: PathLike, dataset: str | None = None, *, patterns: Patterns = 
         sweep and stopped after it.
     cache_dir
         Where verified variants are kept between runs (default: the user cache).
+    faults, fault_seed
+        S3 faults the gateway injects into every case, e.g. ``"503=0.05,reset=0.02"``
+        (README, "Faults"): failed cases are rows with an ``error``.
 
     Returns
     -------
@@ -154,7 +158,8 @@ def sweep(source: PathLike, dataset: str | None = None, *, patterns: Patterns = 
         rows = run_sweep(source, s3, _profile(profile), dataset=dataset, layouts=chosen,
                          grid=grid, readers=names, patterns=as_patterns(patterns) or None,
                          cache_dir=cache_dir, progress=progress, repeats=repeats,
-                         options=SourceOptions(endpoint_url, anon, region))
+                         options=SourceOptions(endpoint_url, anon, region),
+                         faults=parse_faults(faults, fault_seed))
         return to_frame(rows)
 
     if endpoint is not None:
@@ -169,6 +174,7 @@ def measure(source: PathLike, dataset: str | None = None, *, patterns: Patterns 
             readers: str | Sequence[str] | None = None, profile: Profile = "loopback",
             repeats: int = 1, endpoint_url: str | None = None, anon: bool | None = None,
             region: str | None = None, cache_dir: PathLike | None = None,
+            faults: str | None = None, fault_seed: int = 0,
             progress: bool = False) -> pd.DataFrame:
     """Measure a file as it is, where it is: no rewrite (CLI ``layoutbench measure``).
 
@@ -186,7 +192,8 @@ def measure(source: PathLike, dataset: str | None = None, *, patterns: Patterns 
     rows = measure_source(source, dataset=dataset, patterns=as_patterns(patterns) or None,
                           readers=names, repeats=repeats, profile=_profile(profile),
                           options=SourceOptions(endpoint_url, anon, region),
-                          cache_dir=cache_dir, progress=progress)
+                          cache_dir=cache_dir, progress=progress,
+                          faults=parse_faults(faults, fault_seed))
     return to_frame(rows)
 
 

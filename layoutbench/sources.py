@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import json
 import logging
 import os
 import ssl
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPConnection, HTTPResponse, HTTPSConnection
@@ -33,7 +35,10 @@ log = logging.getLogger(__name__)
 #: Redirects followed when locating an HTTP(S) object (DANDI's API redirects to S3).
 MAX_REDIRECTS = 5
 #: Seconds to wait for a server when identifying an object.
-TIMEOUT = 60.0
+TIMEOUT = 20.0
+#: Retries of a request a server answered with 5xx, reset or left unanswered, and the first
+#: wait between them (doubling), as botocore's standard mode does for S3.
+RETRIES, BACKOFF_S = 4, 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +344,26 @@ def ssl_context(options: SourceOptions | None = None) -> ssl.SSLContext:
 
 def _request(method: str, url: str, options: SourceOptions | None,
              headers: dict[str, str] | None = None) -> tuple[HTTPResponse, str]:
-    """One request, following redirects; the response (body unread) and the final URL."""
+    """One request, following redirects and retrying what S3 clients retry (5xx answers, a
+    reset or a timeout) with backoff; the response (body unread) and the final URL."""
+    for attempt in range(RETRIES + 1):
+        try:
+            resp, final = _request_once(method, url, options, headers)
+        except ConnectionRefusedError:
+            raise  # nothing listens there: no retry will change that
+        except (ConnectionError, TimeoutError, http.client.HTTPException) as exc:
+            if attempt == RETRIES:
+                raise OSError(str(exc) or type(exc).__name__) from exc
+        else:
+            if resp.status < 500 or attempt == RETRIES:
+                return resp, final
+            resp.read()
+        time.sleep(BACKOFF_S * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _request_once(method: str, url: str, options: SourceOptions | None,
+                  headers: dict[str, str] | None) -> tuple[HTTPResponse, str]:
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
         conn: HTTPConnection

@@ -40,7 +40,7 @@ def per_case_log(nginx: Nginx, monkeypatch: pytest.MonkeyPatch
     """Per measured case: (row, requests nginx logged, body bytes nginx sent for range
     requests, body bytes it sent for whole-object GETs)."""
     cases: list[tuple[Any, int, int, int]] = []
-    real = ms.measure_with_fallback
+    real = ms.measure_under
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         before = len(nginx.log())
@@ -51,7 +51,7 @@ def per_case_log(nginx: Nginx, monkeypatch: pytest.MonkeyPatch
         cases.append((row, len(lines), ranged, whole))
         return row
 
-    monkeypatch.setattr(ms, "measure_with_fallback", spy)
+    monkeypatch.setattr(ms, "measure_under", spy)
     return cases
 
 
@@ -231,7 +231,7 @@ def test_client_counts_equal_the_servers(tmp_path: Path, movie: Path,
         client.create_bucket(Bucket="private")
         client.upload_file(str(movie), "private", "m.nwb")
         cases: list[tuple[int, int]] = []
-        real = ms.measure_with_fallback
+        real = ms.measure_under
 
         def spy(*args: Any, **kwargs: Any) -> Any:
             s3.reset_counters()
@@ -239,7 +239,7 @@ def test_client_counts_equal_the_servers(tmp_path: Path, movie: Path,
             cases.append((s3.stats().requests, s3.stats().bytes_sent))
             return row
 
-        monkeypatch.setattr(ms, "measure_with_fallback", spy)
+        monkeypatch.setattr(ms, "measure_under", spy)
         rows = measure_source("s3://private/m.nwb", dataset=DATA, patterns=[PATCH],
                               options=SourceOptions(endpoint_url=s3.endpoint_url, anon=False),
                               cache_dir=tmp_path / "refs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import h5py
@@ -194,3 +195,20 @@ def test_cached_plugin_variant_reads_in_a_fresh_process(source: Path, tmp_path: 
     assert proc.returncode == 0, proc.stderr
     with h5py.File(source) as f:
         assert int(proc.stdout) == int(f[OPHYS][0:2, 0:4, 0:4].sum())
+
+
+@pytest.mark.parametrize("damage", ["truncate", "rewrite"])
+def test_a_damaged_variant_is_never_reused(source: Path, tmp_path: Path, damage: str,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    """Truncated or changed after its verification: rewritten, and the log says so."""
+    layout = Layout("hdf5", (20, 16, 16), "zstd", 3, shuffle=True)
+    v = build_variant(tmp_path, source, OPHYS, layout)
+    path = Path(v.path)
+    data = path.read_bytes()
+    time.sleep(0.01)  # a later modification time, even on coarse clocks
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else data)
+    with caplog.at_level("WARNING"):
+        assert cached_variant(tmp_path, source, OPHYS, layout) is None
+    assert "changed since it was verified" in caplog.text
+    again = build_variant(tmp_path, source, OPHYS, layout)
+    assert Path(again.path).read_bytes() == data  # written (and verified) again

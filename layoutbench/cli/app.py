@@ -152,6 +152,23 @@ def source_options(f: F) -> F:
     return f
 
 
+def fault_options(f: F) -> F:
+    """``--faults SPEC`` and ``--fault-seed N``: S3 faults the gateway injects (see README)."""
+    f = click.option("--fault-seed", type=int, default=0, show_default=True,
+                     help="Seed of the fault plan (the same seed replays the same faults).")(f)
+    f = click.option("--faults", "fault_spec", default=None,
+                     help="Faults to inject per request, e.g. "
+                          "503=0.05,500=0.02,reset=0.02,truncate=0.01,stall=0.01.")(f)
+    return f
+
+
+def faults(spec: str | None, seed: int) -> Any:
+    """The :class:`~layoutbench.store.faults.FaultPlan` of :func:`fault_options`."""
+    from layoutbench.store.faults import parse_faults
+
+    return parse_faults(spec, seed)
+
+
 def reach(endpoint_url: str | None, anon: bool | None, region: str | None,
           ca_bundle: str | None) -> Any:
     """The :class:`~layoutbench.sources.SourceOptions` of :func:`source_options`."""

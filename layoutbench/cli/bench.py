@@ -10,6 +10,8 @@ import click
 
 from layoutbench.cli.app import (
     echo_json,
+    fault_options,
+    faults,
     format_option,
     main,
     profile,
@@ -39,12 +41,13 @@ from layoutbench.plan.layout import GRIDS
 @click.option("--recommendation", "rec", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also measure the layout a `recommend --format json` chose "
                                  "for the dataset (label `recommended`), side by side.")
+@fault_options
 @format_option("table", "json")
 def sweep(source: str, dataset: str | None, specs: tuple[str, ...], profile_name: str,
           latency_ms: float | None, bandwidth_mbps: float | None, endpoint_url: str | None,
           anon: bool | None, region: str | None, ca_bundle: str | None, grid: str,
           reader_names: tuple[str, ...], repeats: int, output: Path, cache_dir: Path | None,
-          rec: Path | None, fmt: str) -> None:
+          rec: Path | None, fault_spec: str | None, fault_seed: int, fmt: str) -> None:
     """Rewrite SOURCE's dataset across a layout grid and measure every reader × pattern.
 
     SOURCE is a path, or an s3:// or http(s):// URL: a remote dataset is first copied once into
@@ -63,6 +66,7 @@ def sweep(source: str, dataset: str | None, specs: tuple[str, ...], profile_name
     src = resolve(source, reach(endpoint_url, anon, region, ca_bundle))
     results_format(output)
     check_outputs([src, rec], [output])
+    plan = faults(fault_spec, fault_seed)
     patterns = [parse_spec(s) for s in specs] or None
     net = profile(profile_name, latency_ms, bandwidth_mbps)
     layouts = None
@@ -77,7 +81,7 @@ def sweep(source: str, dataset: str | None, specs: tuple[str, ...], profile_name
         results = run_sweep(src, s3, net, dataset=dataset, grid=grid, layouts=layouts,
                             readers=list(reader_names) or None, patterns=patterns,
                             cache_dir=cache_dir, progress=settings().progress, repeats=repeats,
-                            journal=journal)
+                            journal=journal, faults=plan)
     write_results(results, output)
     journal.unlink(missing_ok=True)  # the results are safe: the journal has done its job
     print_results(to_frame(results), fmt)
@@ -99,12 +103,13 @@ def sweep(source: str, dataset: str | None, specs: tuple[str, ...], profile_name
               help="Results table (.parquet or .csv).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where kerchunk references are kept (default: the user cache).")
+@fault_options
 @format_option("table", "json")
 def measure(source: str, dataset: str | None, specs: tuple[str, ...],
             reader_names: tuple[str, ...], repeats: int, profile_name: str,
             latency_ms: float | None, bandwidth_mbps: float | None, endpoint_url: str | None,
             anon: bool | None, region: str | None, ca_bundle: str | None, output: Path,
-            cache_dir: Path | None, fmt: str) -> None:
+            cache_dir: Path | None, fault_spec: str | None, fault_seed: int, fmt: str) -> None:
     """Measure SOURCE (path, s3:// or http(s):// URL) as it is, where it is: no rewrite.
 
     Every reader x pattern reads the file on its own server through the counting gateway, so
@@ -122,7 +127,8 @@ def measure(source: str, dataset: str | None, specs: tuple[str, ...],
     rows = measure_source(src, dataset=dataset, patterns=[parse_spec(s) for s in specs],
                           readers=list(reader_names) or None, repeats=repeats,
                           profile=profile(profile_name, latency_ms, bandwidth_mbps),
-                          cache_dir=cache_dir, progress=settings().progress)
+                          cache_dir=cache_dir, progress=settings().progress,
+                          faults=faults(fault_spec, fault_seed))
     write_results(rows, output)
     print_results(to_frame(rows), fmt)
     click.echo(f"wrote {len(rows)} rows to {output}", err=True)
@@ -157,9 +163,10 @@ def print_results(frame: Any, fmt: str) -> None:
 @profile_options()
 @click.option("--upload", "uploads", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="File or folder (Zarr store) to upload before serving; repeatable.")
+@fault_options
 @format_option("table", "json")
 def serve(profile_name: str, latency_ms: float | None, bandwidth_mbps: float | None,
-          uploads: tuple[Path, ...], fmt: str) -> None:
+          uploads: tuple[Path, ...], fault_spec: str | None, fault_seed: int, fmt: str) -> None:
     """Run the embedded S3 endpoint and gateway in the foreground until interrupted.
 
     With --format json, one JSON object on stdout says where everything is (endpoint, bucket,
@@ -170,6 +177,7 @@ def serve(profile_name: str, latency_ms: float | None, bandwidth_mbps: float | N
     from layoutbench.store import EmbeddedS3
 
     net = profile(profile_name, latency_ms, bandwidth_mbps)
+    plan = faults(fault_spec, fault_seed)
     with EmbeddedS3() as s3:
         s3.set_profile(net)
         uploaded = {}
@@ -177,10 +185,12 @@ def serve(profile_name: str, latency_ms: float | None, bandwidth_mbps: float | N
             key = s3.upload_tree(path, path.name) if path.is_dir() else s3.upload_file(path,
                                                                                       path.name)
             uploaded[str(path)] = {"http_url": s3.http_url(key), "s3_url": s3.s3_url(key)}
+        s3.set_faults(plan)  # after the uploads: they go to moto directly anyway
         if fmt == "json":
             options = s3.storage_options()
             echo_json({"endpoint_url": s3.endpoint_url, "bucket": s3.bucket,
                        "profile": net.to_dict(), "uploads": uploaded,
+                       "faults": plan.to_dict(),
                        "storage_options": {k: options[k] for k in ("anon", "client_kwargs")},
                        "stats_url": f"{s3.endpoint_url}/_layoutbench/stats"})
         else:

@@ -55,6 +55,11 @@ class Measurement:
     #: Who counted ``requests`` and bytes: ``"gateway"`` (server side, the rule) or
     #: ``"client"`` (signed S3 requests, which no proxy can count; see store/reach.py).
     counts: str = "gateway"
+    #: Why the case produced no result (a clean error under injected faults), or that the data
+    #: it read were wrong ("wrong data: ..."); None for a good row.
+    error: str | None = None
+    #: The fault plan the gateway injected during the case (its SPEC), if any.
+    faults: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A flat row: nested values are JSON strings, ``layout`` is the layout's name."""
@@ -75,7 +80,7 @@ class Measurement:
             kw[key] = json.loads(d[key]) if isinstance(d[key], str) else d[key]
         if isinstance(kw.get("fallback"), float):  # NaN from a CSV/Parquet round trip
             kw["fallback"] = None
-        for key in ("source", "counts"):  # absent from rows written before they existed
+        for key in ("source", "counts", "error", "faults"):  # NaN: absent, or None in a CSV
             if isinstance(kw.get(key), float):
                 kw.pop(key)
         if kw.get("rate") is not None:  # NaN (no rate, or a row written before rates were)

@@ -72,9 +72,12 @@ class Reader(ABC):
     def supports(self, fmt: str) -> bool:
         return fmt in self.formats
 
+    #: whether the reader reads through fsspec (and so gets :func:`retrying`'s options)
+    fsspec: ClassVar[bool] = True
+
     def options_for(self, target: Target) -> dict[str, Any]:
         """The settings in force for ``target`` (recorded with its results)."""
-        return dict(self.options)
+        return {**self.options, **(retry_options(target.source) if self.fsspec else {})}
 
     def prepare(self, target: Target) -> None:
         """Work done once per variant, outside any measurement (e.g. building references)."""
@@ -101,6 +104,47 @@ def get_reader(name: str) -> Reader:
         return READERS[name]()
     except KeyError:
         raise UserError(f"unknown reader {name!r} (valid: {', '.join(READERS)})") from None
+
+
+# -- retries --------------------------------------------------------------------------------------
+#: Seconds a reader waits for a server's next bytes before it gives up on a request (and
+#: retries): a stalled server must not hang a measurement. remfile sets no timeout at all.
+READ_TIMEOUT_S = 10.0
+#: botocore's retry mode and attempts (throttling 503s, 500s, resets, short bodies), as AWS
+#: recommends for S3 clients; s3fs adds its own retries of a failed read on top (its class
+#: attribute ``S3FileSystem.retries``).
+BOTOCORE_RETRIES = {"mode": "standard", "max_attempts": 10}
+
+
+def retrying(source: Source) -> dict[str, Any]:
+    """Storage options that make the source's client retry what S3 clients meet (see above)."""
+    if source.protocol == "s3":
+        return {"config_kwargs": {
+            "retries": dict(BOTOCORE_RETRIES), "read_timeout": READ_TIMEOUT_S,
+            "connect_timeout": READ_TIMEOUT_S}}
+    if source.protocol in ("http", "https"):
+        import aiohttp
+
+        # fsspec's HTTP file system does not retry; a timeout at least ends a stalled read
+        return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(sock_read=READ_TIMEOUT_S)}}
+    return {}
+
+
+def s3fs_retries() -> int:
+    import s3fs
+
+    return int(s3fs.S3FileSystem.retries)
+
+
+def retry_options(source: Source) -> dict[str, Any]:
+    """What :func:`retrying` set, as recorded with results (``reader_options``)."""
+    if source.protocol == "s3":
+        return {"retries": f"botocore {BOTOCORE_RETRIES['mode']} x"
+                           f"{BOTOCORE_RETRIES['max_attempts']}, s3fs x{s3fs_retries()}",
+                "read_timeout_s": READ_TIMEOUT_S}
+    if source.protocol in ("http", "https"):
+        return {"retries": "none (fsspec http)", "read_timeout_s": READ_TIMEOUT_S}
+    return {}
 
 
 # -- h5py-based readers -----------------------------------------------------------------------
@@ -141,7 +185,7 @@ class _H5Reader(Reader):
     formats = ("hdf5",)
 
     def options_for(self, target: Target) -> dict[str, Any]:
-        return {**self.options, **h5_file_options(target)}
+        return {**super().options_for(target), **h5_file_options(target)}
 
 
 @contextlib.contextmanager
@@ -170,7 +214,9 @@ class H5pyRemfile(_H5Reader):
     """
 
     name = "h5py-remfile"
-    options = {"min_chunk_size": 100 * 1024, "max_threads": 1}
+    fsspec = False
+    options = {"min_chunk_size": 100 * 1024, "max_threads": 1,
+               "retries": "remfile x8, backoff 0.1 s doubling; no read timeout"}
 
     @contextlib.contextmanager
     def open(self, target: Target) -> Iterator[Any]:
@@ -194,7 +240,7 @@ class H5pyFsspec(_H5Reader):
 
     @contextlib.contextmanager
     def open(self, target: Target) -> Iterator[Any]:
-        fs = target.source.filesystem()
+        fs = target.source.filesystem(**retrying(target.source))
         try:
             with gc_paused():
                 fobj = fs.open(target.source.path, "rb", cache_type=self.options["cache_type"],
@@ -216,7 +262,9 @@ class PynwbRemfile(_H5Reader):
     is why opening is slow on files with many objects; the dataset is then read through h5py."""
 
     name = "pynwb-remfile"
-    options = {"min_chunk_size": 100 * 1024, "max_threads": 1, "load_namespaces": True}
+    fsspec = False
+    options = {"min_chunk_size": 100 * 1024, "max_threads": 1, "load_namespaces": True,
+               "retries": "remfile x8, backoff 0.1 s doubling; no read timeout"}
 
     @contextlib.contextmanager
     def open(self, target: Target) -> Iterator[Any]:
@@ -265,8 +313,9 @@ class KerchunkReader(Reader):
 
 
 def _remote_options(source: Source, s3_concurrency: int) -> dict[str, Any]:
-    """The source's storage options, with s3fs's ``max_concurrency`` for S3 (see ZarrReader)."""
-    opts = {**source.storage_options, "skip_instance_cache": True}
+    """The source's storage options, with s3fs's ``max_concurrency`` for S3 (see ZarrReader)
+    and the retries and timeouts every reader gets (:func:`retrying`)."""
+    opts = {**source.storage_options, "skip_instance_cache": True, **retrying(source)}
     if source.protocol == "s3":
         opts.update(max_concurrency=s3_concurrency, use_listings_cache=False)
     return opts

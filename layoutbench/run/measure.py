@@ -98,3 +98,28 @@ def measure_case(endpoint: CountingEndpoint, variant: Variant, target: Target, r
         versions=versions(), timestamp=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         rate=None if rate is None else float(rate),
     )
+
+
+def failed_case(endpoint: CountingEndpoint, variant: Variant, target: Target, reader: Reader,
+                pattern: AccessPattern, profile: Any, exc: BaseException, seconds: float, *,
+                rate: float | None = None) -> Measurement:
+    """The row of a case that ended in an error: what it cost until then, and why."""
+    requests, transferred = _counts(endpoint)
+    layout = variant.layout
+    first = (str(exc).splitlines() or [""])[0][:300]
+    return Measurement(
+        layout=layout, reader=reader.name, reader_options=reader.options_for(target),
+        pattern=pattern.label, pattern_params={k: list(v) if isinstance(v, tuple) else v
+                                               for k, v in pattern.params},
+        profile=profile.name, profile_params=profile.to_dict(),
+        dataset=variant.dataset, shape=tuple(variant.shape), dtype=variant.dtype,
+        requests=requests, bytes_transferred=transferred,
+        bytes_needed=pattern.bytes_needed(variant.shape, np.dtype(variant.dtype).itemsize, rate),
+        read_amplification=np.nan, read_amplification_raw=np.nan,
+        chunks_touched=sum(chunks_touched(s, layout.chunks)
+                           for s in pattern.selections(variant.shape, rate)),
+        seconds=seconds, open_requests=0, open_bytes=0, open_seconds=0.0,
+        stored_bytes=variant.stored_bytes, compression_ratio=variant.compression_ratio,
+        write_seconds=variant.write_seconds, digest="", versions=versions(),
+        timestamp=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        rate=None if rate is None else float(rate), error=f"{type(exc).__name__}: {first}")

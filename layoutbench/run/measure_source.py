@@ -26,6 +26,7 @@ from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.read.inspect import DatasetInfo, dataset_info
 from layoutbench.read.inspect_zarr import is_zarr, zarr_dataset_info
 from layoutbench.read.readers import Target, get_reader
+from layoutbench.run.faulty import judge, measure_under
 from layoutbench.run.sweep import (
     check_digests,
     check_patterns,
@@ -33,6 +34,8 @@ from layoutbench.run.sweep import (
     progress_bar,
 )
 from layoutbench.sources import ObjectIdentity, Source, SourceOptions, resolve
+from layoutbench.store.faults import NONE as NO_FAULTS
+from layoutbench.store.faults import FaultPlan
 from layoutbench.write.rewrite import Variant
 
 log = logging.getLogger(__name__)
@@ -118,8 +121,8 @@ def measure_source(source: str | os.PathLike[str] | Source, *, dataset: str | No
                    readers: Sequence[str] | None = None, repeats: int = 1,
                    profile: str | NetworkProfile = "loopback",
                    options: SourceOptions | None = None, endpoint: Any | None = None,
-                   cache_dir: str | os.PathLike[str] | None = None, progress: bool = False
-                   ) -> list[Measurement]:
+                   cache_dir: str | os.PathLike[str] | None = None, progress: bool = False,
+                   faults: FaultPlan | None = None) -> list[Measurement]:
     """Measure ``dataset`` of ``source`` as it is, for every reader x pattern x repeat.
 
     Parameters
@@ -131,6 +134,9 @@ def measure_source(source: str | os.PathLike[str] | Source, *, dataset: str | No
         A started EmbeddedS3 for local files (default: one is started for the run).
     cache_dir
         Where kerchunk references are kept (default: the user cache's ``refs``).
+    faults
+        Faults the gateway injects into every case (:mod:`layoutbench.run.faulty`); the data
+        each pattern must return are read first, without faults, by the first reader.
     """
     src = resolve(source, options)
     profile = as_profile(profile)
@@ -146,18 +152,26 @@ def measure_source(source: str | os.PathLike[str] | Source, *, dataset: str | No
         target = Target(source=where.source, dataset=info.path, format=info.format,
                         chunk_nbytes=variant.layout.chunk_nbytes(info.itemsize),
                         cache_dir=str(refs), name=where.name)
+        plan = faults or NO_FAULTS
+        reference: dict[str, str] = {}
         with progress_bar(len(reader_objs) * len(chosen) * repeats, progress) as bar:
             for reader in reader_objs:
                 reader.prepare(target)
                 for pattern in chosen:
+                    if plan.active and pattern.label not in reference:
+                        reference[pattern.label] = measure_with_fallback(
+                            where.endpoint, variant, target, reader, pattern, profile,
+                            info.rate).digest
                     for _ in range(repeats):
                         checkpoint()
                         bar.set_description(f"{reader.name} {pattern.name}")
-                        row = measure_with_fallback(where.endpoint, variant, target, reader,
-                                                    pattern, profile, info.rate)
+                        row = measure_under(plan, len(rows), where.endpoint, variant, target,
+                                            reader, pattern, profile, info.rate)
                         rows.append(dataclasses.replace(row, source=src.url,
                                                         counts=where.counts))
                         bar.update()
+    if plan.active:
+        return judge(rows, reference)
     check_digests(rows)
     return rows
 

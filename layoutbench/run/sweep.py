@@ -29,9 +29,12 @@ from layoutbench.plan.patterns import AccessPattern, PatternError, as_patterns, 
 from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.read.inspect import DatasetInfo, dataset_info
 from layoutbench.read.readers import Reader, Target, get_reader
+from layoutbench.run.faulty import judge, measure_under, reference_digests
 from layoutbench.run.journal import Journal, case_key, remaining
 from layoutbench.run.measure import measure_case, versions
 from layoutbench.sources import Source, SourceOptions, resolve
+from layoutbench.store.faults import NONE as NO_FAULTS
+from layoutbench.store.faults import FaultPlan
 from layoutbench.write.rewrite import SUFFIX, Variant, Writer, build_variant, source_id
 
 log = logging.getLogger(__name__)
@@ -151,7 +154,8 @@ def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
               patterns: Sequence[str | AccessPattern] | None = None,
               cache_dir: str | os.PathLike[str] | None = None, progress: bool = False,
               repeats: int = 1, options: SourceOptions | None = None,
-              journal: str | os.PathLike[str] | None = None) -> list[Measurement]:
+              journal: str | os.PathLike[str] | None = None,
+              faults: FaultPlan | None = None) -> list[Measurement]:
     """Measure every case of the sweep; see the module docstring for the execution order.
 
     A remote ``source`` (``s3://``, ``http(s)://``; ``options`` say how to reach it) is first
@@ -161,7 +165,9 @@ def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
     agree between repeats, times can be summarised later. With a ``journal`` path, every
     finished case is appended there, and a sweep of the same cases measures only what the
     journal lacks (:mod:`layoutbench.run.journal`); the caller removes it once the results are
-    written (:meth:`Journal.close`).
+    written (:meth:`Journal.close`). With ``faults``, the gateway injects them into every
+    case (:mod:`layoutbench.run.faulty`): failures are rows with an ``error``, and a digest
+    that is not the data's is marked as wrong data instead of failing the sweep.
     """
     src = resolve(source, options)
     profile = as_profile(profile)
@@ -209,21 +215,29 @@ def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
             "source": sid, "file": info.file, "dataset": info.path, "profile": profile.to_dict(),
             "layouts": [lay.to_dict() for lay in layouts], "readers": names,
             "patterns": [p.spec for p in patterns], "repeats": repeats,
+            "faults": (faults or NO_FAULTS).to_dict(),
             "layoutbench": versions().get("layoutbench")})
         results = book.resume()
         if results:
             log.info("resuming: %d of %d cases already measured (%s)", len(results),
                      len(cases) * repeats, book.path)
     done = remaining(results, repeats)
+    plan = faults or NO_FAULTS
     try:
         _measure_all(cases, layouts, repeats, done, results, book, endpoint, profile, info,
-                     source, cache, sid, writer, progress)
+                     source, cache, sid, writer, progress, plan)
     finally:
         if book is not None:
             book.close(done=False)
     order = {(c.layout.name, c.reader, c.pattern.label): i for i, c in enumerate(cases)}
     results.sort(key=lambda r: order.get(case_key(r), len(order)))
-    check_digests(results)
+    if plan.active:
+        import h5py
+
+        with h5py.File(source, "r") as f:
+            results[:] = judge(results, reference_digests(f[info.path], patterns, info.rate))
+    else:
+        check_digests(results)
     return results
 
 
@@ -231,7 +245,7 @@ def _measure_all(cases: list[Case], layouts: Sequence[Layout], repeats: int,
                  done: Counter[tuple[str, str, str]], results: list[Measurement],
                  book: Journal | None, endpoint: Any, profile: NetworkProfile,
                  info: DatasetInfo, source: str | os.PathLike[str], cache: Path, sid: str,
-                 writer: Writer | None, progress: bool) -> None:
+                 writer: Writer | None, progress: bool, plan: FaultPlan) -> None:
     """Build, upload and measure what ``done`` lacks, layout by layout (see run_sweep)."""
     def todo(case: Case) -> int:
         return repeats - done[(case.layout.name, case.reader, case.pattern.label)]
@@ -255,8 +269,8 @@ def _measure_all(cases: list[Case], layouts: Sequence[Layout], repeats: int,
                     for _ in range(todo(case)):
                         checkpoint()
                         bar.set_description(f"{layout.name} {case.reader} {case.pattern.name}")
-                        row = measure_with_fallback(endpoint, variant, target, reader,
-                                                    case.pattern, profile, info.rate)
+                        row = measure_under(plan, len(results), endpoint, variant, target,
+                                            reader, case.pattern, profile, info.rate)
                         row = dataclasses.replace(row, source=info.file)
                         results.append(row)
                         if book is not None:
@@ -267,10 +281,12 @@ def _measure_all(cases: list[Case], layouts: Sequence[Layout], repeats: int,
 
 
 def check_digests(results: Sequence[Measurement]) -> None:
-    """Every layout and reader must return the same bytes for the same pattern."""
+    """Every layout and reader must return the same bytes for the same pattern (rows of failed
+    cases, under injected faults, returned none)."""
     by_pattern: dict[str, set[str]] = {}
     for m in results:
-        by_pattern.setdefault(m.pattern, set()).add(m.digest)
+        if m.error is None:
+            by_pattern.setdefault(m.pattern, set()).add(m.digest)
     bad = {p: d for p, d in by_pattern.items() if len(d) > 1}
     if bad:
         raise RuntimeError(f"readers returned different data for the same pattern: {sorted(bad)}")

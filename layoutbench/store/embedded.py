@@ -31,6 +31,8 @@ from urllib.parse import quote
 from layoutbench.plan.profiles import NetworkProfile, get_profile
 from layoutbench.sources import Source, SourceOptions, resolve
 
+from .faults import NONE as NO_FAULTS
+from .faults import FaultPlan
 from .server import GatewayClient, GatewayProcess, GatewayStats, MotoServer
 
 logger = logging.getLogger(__name__)
@@ -168,6 +170,7 @@ class EmbeddedS3:
         gateway = self._require_gateway()
         gateway.reset_counters()
         gateway.set_profile(self.initial_profile)
+        gateway.set_faults(NO_FAULTS)
 
     # -- addresses -----------------------------------------------------------------------
     @property
@@ -225,6 +228,10 @@ class EmbeddedS3:
     def profile(self) -> NetworkProfile:
         """The profile the gateway applies now."""
         return self._require_gateway().profile()
+
+    def set_faults(self, plan: FaultPlan) -> None:
+        """Inject ``plan``'s faults into every read from the next request on."""
+        self._require_gateway().set_faults(plan)
 
     def reset_counters(self) -> None:
         self._require_gateway().reset_counters()

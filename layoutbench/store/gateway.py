@@ -26,7 +26,9 @@ import contextlib
 import io
 import json
 import logging
+import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -37,6 +39,8 @@ from urllib.parse import unquote, urlsplit
 
 from layoutbench.plan.profiles import PROFILES, NetworkProfile, get_profile
 from layoutbench.store._child import exit_with_stdin
+from layoutbench.store.faults import ERROR_BODIES, FaultPlan, parse_faults
+from layoutbench.store.faults import NONE as NO_FAULTS
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +62,11 @@ class Counters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests = 0
+        self._served = 0  # request numbers for the fault plan: reset with the plan, not here
         self._bytes = 0
         self._by_method: dict[str, int] = {}
         self._by_key: dict[str, list[int]] = {}
+        self._faults: dict[str, int] = {}
 
     def reset(self) -> None:
         with self._lock:
@@ -68,12 +74,25 @@ class Counters:
             self._bytes = 0
             self._by_method = {}
             self._by_key = {}
+            self._faults = {}
 
-    def add_request(self, method: str, key: str) -> None:
+    def restart_numbering(self) -> None:
         with self._lock:
+            self._served = 0
+
+    def add_request(self, method: str, key: str) -> int:
+        """Count a request; its number in the run (0, 1, ...), which the fault plan draws on."""
+        with self._lock:
+            number = self._served
+            self._served += 1
             self._requests += 1
             self._by_method[method] = self._by_method.get(method, 0) + 1
             self._by_key.setdefault(key, [0, 0])[0] += 1
+            return number
+
+    def add_fault(self, kind: str) -> None:
+        with self._lock:
+            self._faults[kind] = self._faults.get(kind, 0) + 1
 
     def add_bytes(self, key: str, n: int) -> None:
         with self._lock:
@@ -89,6 +108,7 @@ class Counters:
                 "by_key": {
                     k: {"requests": r, "bytes_sent": b} for k, (r, b) in self._by_key.items()
                 },
+                "faults": dict(self._faults),
             }
 
 
@@ -114,6 +134,7 @@ class GatewayServer(ThreadingHTTPServer):
             if cafile:
                 self.upstream_tls.load_default_certs()
         self.profile = profile  # replaced atomically; each request takes a snapshot
+        self.faults = NO_FAULTS  # likewise
         self.counters = Counters()
         super().__init__(address, GatewayHandler)
 
@@ -219,6 +240,11 @@ class GatewayHandler(BaseHTTPRequestHandler):
             elif self.command == "POST" and path == "reset":
                 self.server.counters.reset()
                 answer = {"reset": True}
+            elif self.command == "POST" and path == "faults":
+                self.server.faults = FaultPlan.from_dict(json.loads(body))
+                self.server.counters.restart_numbering()
+                logger.info("faults set to %s", self.server.faults)
+                answer = {"faults": self.server.faults.to_dict()}
             elif self.command == "POST" and path == "profile":
                 self.server.profile = NetworkProfile.from_dict(json.loads(body))
                 logger.info("profile set to %s", self.server.profile)
@@ -242,7 +268,13 @@ class GatewayHandler(BaseHTTPRequestHandler):
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         key = unquote(urlsplit(target).path)
         body = self._read_body()
-        self.server.counters.add_request(method, key)
+        number = self.server.counters.add_request(method, key)
+        fault = self.server.faults.draw(number)
+        if fault is not None:
+            self.server.counters.add_fault(fault)
+            if fault in ERROR_BODIES or fault == "stall":
+                self._fail(fault, key, profile)
+                return
 
         named = {t.strip().lower() for t in self.headers.get("Connection", "").split(",")}
         drop = _HOP_BY_HOP | named | {"host", "expect", "content-length"}
@@ -261,9 +293,22 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self.server.counters.add_bytes(key, sent)
             return
         try:
-            self._relay(resp, key, profile)
+            self._relay(resp, key, profile, cut=fault)
         finally:
             resp.close()
+
+    def _fail(self, fault: str, key: str, profile: NetworkProfile) -> None:
+        """Answer with an S3 error document, or stall past the client's read timeout."""
+        self._sleep_until(self._arrival + profile.latency_s)
+        if fault == "stall":
+            time.sleep(self.server.faults.stall_s)
+            self.close_connection = True
+            return
+        code, message = ERROR_BODIES[fault]
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+                f"<Message>{message}</Message><Resource>{key}</Resource></Error>").encode()
+        sent = self._reply(int(fault), body, "application/xml")
+        self.server.counters.add_bytes(key, sent)
 
     def _forward(
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None
@@ -302,8 +347,12 @@ class GatewayHandler(BaseHTTPRequestHandler):
         if delay > 0:
             time.sleep(delay)
 
-    def _relay(self, resp: HTTPResponse, key: str, profile: NetworkProfile) -> None:
-        """Status and headers after the latency, then the body at the profile's bandwidth."""
+    def _relay(self, resp: HTTPResponse, key: str, profile: NetworkProfile,
+               cut: str | None = None) -> None:
+        """Status and headers after the latency, then the body at the profile's bandwidth.
+
+        ``cut`` (a fault): ``reset`` sends half the body then resets the connection,
+        ``truncate`` sends half the body then closes it cleanly."""
         no_body = self.command == "HEAD" or resp.status in (204, 304) or resp.status < 200
         length_header = resp.getheader("Content-Length")
         chunked = "chunked" in (resp.getheader("Transfer-Encoding") or "").lower()
@@ -326,10 +375,19 @@ class GatewayHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if no_body:
             return
-        if buffered is not None:
-            self._send_paced(key, profile, io.BytesIO(buffered).readinto, len(buffered))
-        else:
-            self._send_paced(key, profile, resp.readinto, int(length_header or 0))
+        length = len(buffered) if buffered is not None else int(length_header or 0)
+        readinto = io.BytesIO(buffered).readinto if buffered is not None else resp.readinto
+        if cut is None:
+            self._send_paced(key, profile, readinto, length)
+            return
+        self._send_paced(key, profile, readinto, length // 2)
+        self.wfile.flush()
+        self.close_connection = True
+        self._drop_upstream()
+        if cut == "reset":  # RST instead of FIN: linger 0 then close
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()
 
     def _send_paced(self, key: str, profile: NetworkProfile, readinto: Any, length: int) -> None:
         """Write ``length`` body bytes in pieces, never ahead of ``elapsed × bandwidth``.
@@ -382,6 +440,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--bandwidth-mbps", type=_bandwidth_arg, default=None, help="MB/s; none/0 = unlimited"
     )
+    parser.add_argument("--faults", default=None, help="fault plan, e.g. 503=0.05,reset=0.02")
+    parser.add_argument("--fault-seed", type=int, default=0)
     parser.add_argument("--exit-with-stdin", action="store_true", help="exit when stdin closes")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
@@ -396,6 +456,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     server = GatewayServer((args.host, args.port), args.upstream, profile,
                            cafile=args.upstream_cafile)
+    server.faults = parse_faults(args.faults, args.fault_seed)
     if args.exit_with_stdin:
         exit_with_stdin()
     print(f"LISTENING {server.server_address[1]}", flush=True)

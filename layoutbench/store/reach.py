@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from layoutbench.plan.profiles import PROFILES, NetworkProfile
 from layoutbench.sources import ObjectIdentity, Source, SourceOptions, locate, resolve
 
+from .faults import FaultPlan
 from .server import GatewayProcess, GatewayStats
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,11 @@ class ClientCounter:
     def stats(self) -> GatewayStats:
         with self._lock:
             return GatewayStats(requests=self._requests, bytes_sent=self._bytes)
+
+    def set_faults(self, plan: FaultPlan) -> None:
+        if plan.active:
+            log.warning("faults need the gateway, which signed s3:// requests cannot pass: "
+                        "none injected")
 
     def set_profile(self, profile: NetworkProfile) -> None:
         if profile.latency_ms or profile.bandwidth_mbps:

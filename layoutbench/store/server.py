@@ -38,6 +38,7 @@ from layoutbench.atomic import remove_stale
 from layoutbench.plan.profiles import PROFILES, NetworkProfile
 
 from ._moto_launcher import PATCH_OK_MARKER, PATCH_SKIPPED_MARKER
+from .faults import FaultPlan
 from .gateway import CONTROL_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ class GatewayStats:
     bytes_sent: int
     by_method: dict[str, int] = field(default_factory=dict)
     by_key: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: faults injected per kind (see :mod:`.faults`)
+    faults: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GatewayStats:
@@ -112,6 +115,7 @@ class GatewayStats:
                 str(k): (int(v["requests"]), int(v["bytes_sent"]))
                 for k, v in data.get("by_key", {}).items()
             },
+            faults={str(k): int(v) for k, v in data.get("faults", {}).items()},
         )
 
 
@@ -328,6 +332,10 @@ class GatewayClient:
 
     def set_profile(self, profile: NetworkProfile) -> None:
         self._control("POST", "profile", profile.to_dict())
+
+    def set_faults(self, plan: FaultPlan) -> None:
+        """Inject ``plan``'s faults from the next request on (numbering restarts at 0)."""
+        self._control("POST", "faults", plan.to_dict())
 
 
 class GatewayProcess(_ChildProcess, GatewayClient):

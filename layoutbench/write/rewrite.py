@@ -144,6 +144,15 @@ def _tree_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def fingerprint(path: str | os.PathLike[str]) -> str:
+    """Size and latest modification time of a variant (a file, or every file of a store):
+    what changes when anything truncates or rewrites it after its verification."""
+    p = Path(path)
+    files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()]
+    stats = [f.stat() for f in files]
+    return f"{sum(st.st_size for st in stats)}:{max((st.st_mtime_ns for st in stats), default=0)}"
+
+
 def _copy_blocks(src: Any, write: Any, shape: tuple[int, ...], layout: Layout, itemsize: int,
                  budget: int) -> None:
     for sel in iter_blocks(shape, block_shape(shape, _unit(layout), itemsize, budget)):
@@ -239,7 +248,8 @@ def write_variant(source: str | os.PathLike[str], dataset: str, layout: Layout, 
 
 def mark_verified(variant: Variant) -> None:
     """Record that ``variant`` was verified: only marked variants are ever reused."""
-    write_json(_marker(Path(variant.path)), variant.to_dict(), indent=1)
+    write_json(_marker(Path(variant.path)),
+               {**variant.to_dict(), "fingerprint": fingerprint(variant.path)}, indent=1)
 
 
 def _marker(out: Path) -> Path:
@@ -317,10 +327,15 @@ def cached_variant(cache_dir: Path, source: str | os.PathLike[str], dataset: str
     if not (out.exists() and marker.exists()):
         return None
     try:
-        v = Variant.from_dict(json.loads(marker.read_text()))
+        doc = json.loads(marker.read_text())
+        v = Variant.from_dict(doc)
     except (ValueError, KeyError):
         return None
-    if v.source_id != sid or v.layout != layout or v.stored_bytes != _tree_size(out):
+    if v.source_id != sid or v.layout != layout:
+        return None
+    if doc.get("fingerprint") != fingerprint(out):
+        log.warning("%s changed since it was verified (truncated or modified): rewriting it",
+                    out)
         return None
     return v
 

@@ -1,0 +1,99 @@
+"""The faults table: how each reader fares when S3 misbehaves, over at least 200 pattern runs.
+
+Every reader reads the demo samples (ophys 1000x256x256, ecephys 64 channels x 60 s; as
+neuroconv writes them, and the zarr reader a Zarr copy) through the gateway injecting the
+issue's fault mix, ``503=0.05,500=0.02,reset=0.02,truncate=0.01,stall=0.01`` per request, and
+each run is classed as a correct result (the digest of the data), a clean error (the reader
+gave up, and said so) or wrong data (a digest that is not the data's). Writes
+``reports/faults.md`` and ``reports/faults.csv``:
+
+    .venv/bin/python benchmarks/faults.py [--repeats 50] [--seed 1]
+
+It takes about an hour on the 2-core machine: stalls last 12 s (past the readers' 10 s read
+timeout) and botocore backs off between retries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+from pathlib import Path
+
+import pandas as pd
+
+import layoutbench as lb
+from layoutbench.cache import cache_dir
+from layoutbench.generate import DATASET_PATHS, GENERATORS
+from layoutbench.plan.layout import neuroconv_default
+from layoutbench.read.inspect import dataset_info
+from layoutbench.run.faulty import outcome
+from layoutbench.run.measure import versions
+
+SPEC = "503=0.05,500=0.02,reset=0.02,truncate=0.01,stall=0.01"
+SAMPLES = {
+    "ophys": (["ophys-frames", "ophys-patch:offsets=1,frames=250"],
+              lb.Layout("zarr", (1000, 32, 32), "blosc-zstd", 5, shuffle=True)),
+    "ecephys": (["ecephys-window", "ecephys-channel-filter:channels=1,seconds=5"],
+                lb.Layout("zarr", (262144, 1), "zstd", 3)),
+}
+HDF5_READERS = ["h5py-remfile", "h5py-fsspec", "kerchunk"]
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    work = cache_dir("faults")
+    work.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for kind, (patterns, zarr_layout) in SAMPLES.items():
+        path = work / f"{kind}.nwb"
+        if not path.exists():
+            GENERATORS[kind](path, seed=0, progress=True)
+        info = dataset_info(path, DATASET_PATHS[kind])
+        baseline = neuroconv_default(kind, info.shape, info.itemsize)  # the file's own
+        for layout, readers in ((baseline, HDF5_READERS), (zarr_layout, ["zarr"])):
+            frames.append(lb.sweep(path, DATASET_PATHS[kind], layouts=[layout],
+                                   patterns=patterns, readers=readers, profile="loopback",
+                                   repeats=args.repeats, faults=SPEC, fault_seed=args.seed,
+                                   cache_dir=work / "variants", progress=True))
+    rows = pd.concat(frames, ignore_index=True)
+    rows["outcome"] = [outcome(lb.Measurement.from_dict(r)) for r in rows.to_dict("records")]
+    REPORTS.mkdir(exist_ok=True)
+    rows.drop(columns=["versions", "reader_options"]).to_csv(REPORTS / "faults.csv", index=False)
+    table = (rows.groupby(["reader", "outcome"]).size().unstack(fill_value=0)
+             .reindex(columns=["correct", "clean error", "wrong data"], fill_value=0))
+    table["runs"] = table.sum(axis=1)
+    errors = (rows[rows["outcome"] == "clean error"].groupby("reader")["error"]
+              .agg(lambda e: "; ".join(sorted({x.split(":")[0] for x in e}))))
+    lines = [
+        "# Faults: what each reader does when S3 misbehaves",
+        "",
+        f"Fault mix per request: `{SPEC}` (seed {args.seed}); demo samples as neuroconv "
+        "writes them (zarr: a Zarr copy); patterns "
+        + ", ".join(f"`{p}`" for p, _ in [(p, 0) for k in SAMPLES for p in SAMPLES[k][0]])
+        + f"; {args.repeats} repeats each.",
+        f"Measured {dt.date.today()} on {platform.node()} ({platform.machine()}), "
+        f"layoutbench {versions().get('layoutbench')}, h5py {versions().get('h5py')}, "
+        f"s3fs {versions().get('s3fs')}, zarr {versions().get('zarr')}, "
+        f"remfile {versions().get('remfile')}.",
+        "Reproduce: `.venv/bin/python benchmarks/faults.py`.",
+        "",
+        "| reader | runs | correct | clean error | wrong data | errors seen |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for reader, r in table.iterrows():
+        lines.append(f"| {reader} | {r['runs']} | {r['correct']} | {r['clean error']} | "
+                     f"{r['wrong data']} | {errors.get(reader, '')} |")
+    injected = rows["error"].notna().sum()
+    lines += ["", f"{len(rows)} runs, {injected} ended in an error; wrong data: "
+              f"{int(table['wrong data'].sum())}."]
+    (REPORTS / "faults.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
