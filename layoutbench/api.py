@@ -46,7 +46,8 @@ PathLike = str | os.PathLike[str]
 
 def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile = "same-region",
               dataset: str | None = None, storage: str = "hdf5", reader: str | None = None,
-              max_chunk_mb: float = 10.0, min_ratio: float = 0.9, min_mb: float = 10.0,
+              max_chunk_mb: float = 10.0, min_ratio: float = 0.9, min_gain: float = 1.2,
+              min_mb: float = 10.0,
               get_price: float = 0.0004, egress_price: float = 0.09, measure: bool = False,
               endpoint_url: str | None = None, anon: bool | None = None,
               region: str | None = None, progress: bool = False) -> Recommendation:
@@ -74,6 +75,8 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
         ``"any"`` to make the reader part of the recommendation.
     max_chunk_mb, min_ratio
         Largest chunk (MB), and the lowest compression ratio allowed relative to the current.
+    min_gain
+        Keep the current layout unless a rewrite is predicted at least this many times faster.
     get_price, egress_price
         USD per 1,000 GET requests and per GB out, for the cost per 1,000 reads.
     measure
@@ -92,10 +95,10 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
 
     if storage not in ("hdf5", "zarr", "any"):
         raise UserError(f"storage {storage!r}: expected hdf5, zarr or any")
-    if max_chunk_mb <= 0 or min_ratio < 0 or min_mb < 0:
-        raise UserError("max_chunk_mb must be > 0, min_ratio and min_mb >= 0")
+    if max_chunk_mb <= 0 or min_ratio < 0 or min_mb < 0 or min_gain < 1:
+        raise UserError("max_chunk_mb must be > 0, min_ratio and min_mb >= 0, min_gain >= 1")
     constraints = Constraints(format=storage, max_chunk_mb=max_chunk_mb,
-                              min_ratio_vs_current=min_ratio)
+                              min_ratio_vs_current=min_ratio, min_gain=min_gain)
     return run(source, dataset=dataset, patterns=as_patterns(patterns),
                profile=_profile(profile), constraints=constraints, reader=reader,
                threshold=int(min_mb * 1e6),

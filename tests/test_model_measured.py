@@ -149,3 +149,49 @@ def test_predicted_requests_equal_measured(s3, sources: dict[str, Path], tmp_pat
             assert exact.bytes_needed == m.bytes_needed
             assert exact.chunks_touched == m.chunks_touched
     assert not wrong, "\n".join(wrong)
+
+
+CONTIGUOUS = [
+    # a patch over many frames: one 64-byte read per row, one readahead/remfile miss per frame
+    ("ophys", "ophys-patch:frames=60,offsets=3,patch=32x32"),
+    # whole frames: one read each, sequential (remfile's runs grow)
+    ("ophys", "ophys-frames:frames=10"),
+    # one channel: a 2-byte read per sample; each miss serves 512 samples of the readahead
+    ("ecephys", "ecephys-channel-filter:channels=2,seconds=1"),
+    # all channels for a window: one read of the window
+    ("ecephys", "ecephys-window:seconds=0.5"),
+]
+
+
+@pytest.mark.parametrize(("kind", "spec"), CONTIGUOUS, ids=[c[1] for c in CONTIGUOUS])
+def test_contiguous_requests_equal_measured(s3, sources: dict[str, Path], tmp_path: Path,
+                                            kind: str, spec: str) -> None:
+    from layoutbench.plan.contiguous import CONTIGUOUS_OFFSET
+
+    dataset = OPHYS if kind == "ophys" else ECEPHYS
+    with h5py.File(sources[kind]) as f:
+        shape = f[dataset].shape
+    layout = Layout("hdf5", shape, "none", contiguous=True)
+    variant = write_variant(sources[kind], dataset, layout, tmp_path / "v.h5")
+    with h5py.File(variant.path) as f:
+        d = f[dataset]
+        assert d.chunks is None
+        placement = (int(d.id.get_offset()), int(f.id.get_filesize()))
+    assert placement[0] == CONTIGUOUS_OFFSET  # where the model puts a variant's data
+    upload_variant(s3, variant, "case/contiguous")
+    target = variant_target(s3, "case/contiguous", variant, tmp_path / "cache")
+    itemsize = int(np.dtype(variant.dtype).itemsize)
+    rate = 30000.0 if kind == "ecephys" else None
+    pattern = parse_spec(spec)
+    sels = pattern.selections(variant.shape, rate)
+    got, want = {}, {}
+    for name in ("h5py-fsspec", "h5py-remfile", "kerchunk"):
+        reader = get_reader(name)
+        reader.prepare(target)
+        m = measure_case(s3, variant, target, reader, pattern, get_profile("loopback"),
+                         rate=rate)
+        plan = plan_reads(sels, variant.shape, itemsize, variant.layout, name,
+                          variant.nbytes, placement=placement)
+        got[name] = (m.requests, m.bytes_transferred)
+        want[name] = (plan.requests, plan.bytes_transferred)
+    assert got == want

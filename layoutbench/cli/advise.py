@@ -52,6 +52,9 @@ def _output_format(ctx: click.Context, param: click.Parameter, value: str) -> st
               show_default=True, help="Largest chunk allowed (MB).")
 @click.option("--min-ratio", type=click.FloatRange(min=0), default=0.9, show_default=True,
               help="Lowest compression ratio allowed, relative to the current layout's.")
+@click.option("--min-gain", type=click.FloatRange(min=1.0), default=1.2, show_default=True,
+              help="Keep the current layout unless a rewrite is predicted at least this many "
+                   "times faster.")
 @click.option("--min-mb", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Datasets smaller than this (uncompressed MB) are left alone.")
 @click.option("--measure", is_flag=True,
@@ -67,7 +70,7 @@ def recommend(source: str, dataset: str | None, specs: tuple[str, ...], profile_
               latency_ms: float | None, bandwidth_mbps: float | None, endpoint_url: str | None,
               anon: bool | None, region: str | None, ca_bundle: str | None, fmt: str,
               storage: str, reader: str | None, max_chunk_mb: float, min_ratio: float,
-              min_mb: float, measure: bool, get_price: float, egress_price: float,
+              min_gain: float, min_mb: float, measure: bool, get_price: float, egress_price: float,
               output: Path | None) -> None:
     """Recommend the layout that reads SOURCE's datasets fastest for the given workload.
 
@@ -86,7 +89,7 @@ def recommend(source: str, dataset: str | None, specs: tuple[str, ...], profile_
     rec = run(src, dataset=dataset, patterns=list(specs),
               profile=profile(profile_name, latency_ms, bandwidth_mbps),
               constraints=Constraints(format=storage, max_chunk_mb=max_chunk_mb,
-                                      min_ratio_vs_current=min_ratio),
+                                      min_ratio_vs_current=min_ratio, min_gain=min_gain),
               reader=reader, threshold=int(min_mb * 1e6),
               prices={"get_price": get_price, "egress_per_gb": egress_price}, measure=measure,
               progress=measure and settings().progress).to_dict()

@@ -19,15 +19,22 @@ from layoutbench.plan.layout import GRIDS
 @click.option("--plain", is_flag=True,
               help="volume only: a plain HDF5 file with the volume at /volume, not NWB.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--layout", "writer", type=click.Choice(["neuroconv", "pynwb"]),
+              default="neuroconv", show_default=True,
+              help="Storage as written by neuroconv (~10 MB gzip chunks) or by pynwb's "
+                   "defaults (contiguous, uncompressed).")
 @format_option("table", "json")
 def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, overwrite: bool,
-             fmt: str) -> None:
+             writer: str, fmt: str) -> None:
     """Write a realistic synthetic NWB file (neuroconv's default layout).
 
     With --plain (volume only), a plain HDF5 file holding just the volume, as stacks outside
-    NWB are stored.
+    NWB are stored. With --layout pynwb, the data are stored as pynwb writes them unless told
+    otherwise: contiguous.
     """
     from layoutbench.generate import GENERATORS, parse_size
+    from layoutbench.plan.catalogue import KIND_NDIM
+    from layoutbench.plan.layout import Layout
 
     if plain and kind != "volume":
         raise UserError(f"--plain applies to volume data only, not {kind}")
@@ -41,7 +48,11 @@ def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, ove
         raise UserError(f"{out}: is a directory, expected an output file name")
     if out.exists() and not overwrite:
         raise UserError(f"{out}: already exists (use --overwrite to replace it)")
-    options = {"plain": True} if plain else {}
+    options: dict[str, object] = {"plain": True} if plain else {}
+    if writer == "pynwb" and kind != "many-series":
+        options["layout"] = Layout("hdf5", (1,) * KIND_NDIM[kind], "none", contiguous=True)
+    elif writer == "pynwb":
+        raise UserError("--layout pynwb applies to ophys, ecephys and volume")
     try:
         info = GENERATORS[kind](out, size=nbytes, seed=seed, progress=settings().progress,
                                 **options)
@@ -52,7 +63,8 @@ def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, ove
     else:
         file_bytes = Path(info.path).stat().st_size
         click.echo(f"{info.path}: {file_bytes / 1e6:.1f} MB file in {info.seconds:.1f}s; dataset "
-                   f"{info.dataset} {info.shape} {info.dtype} chunks {info.chunks}")
+                   f"{info.dataset} {info.shape} {info.dtype} "
+                   + ("contiguous" if writer == "pynwb" else f"chunks {info.chunks}"))
 
 
 @main.command()

@@ -10,6 +10,7 @@ buffer size, and memory stays bounded by one buffer plus one generation block.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -31,7 +32,7 @@ from hdmf.data_utils import GenericDataChunkIterator
 from pynwb import NWBHDF5IO, NWBFile
 from tqdm import tqdm
 
-from layoutbench.atomic import atomic_output
+from layoutbench.atomic import atomic_output, temp_path
 from layoutbench.interrupts import checkpoint
 from layoutbench.plan.layout import Layout, neuroconv_default
 
@@ -138,7 +139,7 @@ def dataio_kwargs(layout: Layout) -> dict[str, Any]:
     instead, with ``allow_plugin_filters=True``. For Blosc the layout's ``shuffle`` means
     Blosc's internal byte shuffle, not HDF5's shuffle filter (see :class:`Layout`).
     """
-    kwargs: dict[str, Any] = {"chunks": tuple(layout.chunks)}
+    kwargs: dict[str, Any] = {"chunks": None if layout.contiguous else tuple(layout.chunks)}
     codec = layout.codec
     if codec == "none":
         return {**kwargs, "shuffle": layout.shuffle}
@@ -176,6 +177,11 @@ def make_dataio(iterator: BlockIterator, layout: Layout) -> H5DataIO:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*compression may not be available.*")
         return H5DataIO(data=iterator, **dataio_kwargs(layout))
+
+
+def write_unit(layout: Layout) -> tuple[int, ...]:
+    """The chunk shape buffers are made of: the layout's chunks, or rows when contiguous."""
+    return (1,) * len(layout.chunks) if layout.contiguous else tuple(layout.chunks)
 
 
 def identifier(kind: str, seed: int, shape: tuple[int, ...]) -> str:
@@ -380,13 +386,16 @@ def write_nwb(path: str | os.PathLike[str], kind: str, model: BlockModel, layout
     final = os.fspath(path)
     _check_folder(final)  # fail on a missing folder before any work
     started = time.perf_counter()
-    iterator = BlockIterator(model, layout.chunks, progress=progress, desc=f"{kind} blocks")
+    iterator = BlockIterator(model, write_unit(layout), progress=progress, desc=f"{kind} blocks")
     logger.debug("writing %s %s %s chunks=%s codec=%s to %s", kind, model.shape, model.dtype,
                 layout.chunks, layout.name, final)
     complete = False
     try:
-        nwbfile = build(make_dataio(iterator, layout))
-        write_nwbfile(final, nwbfile, page_size=layout.page_size, finalize=finalize)
+        if layout.contiguous:
+            _write_nwb_contiguous(final, iterator, layout, build, finalize)
+        else:
+            nwbfile = build(make_dataio(iterator, layout))
+            write_nwbfile(final, nwbfile, page_size=layout.page_size, finalize=finalize)
         complete = True
     finally:
         iterator.close_progress(complete)
@@ -397,6 +406,27 @@ def write_nwb(path: str | os.PathLike[str], kind: str, model: BlockModel, layout
     return GeneratedInfo(path=final, kind=kind, dataset=DATASET_PATHS[kind],
                          shape=tuple(model.shape), dtype=str(model.dtype),
                          chunks=tuple(layout.chunks), nbytes=nbytes, seconds=seconds)
+
+
+def _write_nwb_contiguous(final: str, iterator: BlockIterator, layout: Layout,
+                          build: Callable[[H5DataIO], NWBFile],
+                          finalize: Callable[[h5py.File], None] | None) -> None:
+    """pynwb's default storage, contiguous, for data that come block by block: hdmf writes an
+    iterator only into a chunked dataset (it extends the dataset before each block), so the
+    blocks go to a contiguous dataset of a staging file beside the output first, which hdmf
+    then copies into the NWB file whole (``H5Ocopy`` keeps its storage)."""
+    staging = temp_path(final, "data")
+    try:
+        with h5py.File(staging, "w") as h5:
+            dset = h5.create_dataset("data", shape=iterator.maxshape, dtype=iterator.dtype)
+            for chunk in iterator:
+                dset[chunk.selection] = chunk.data
+        with h5py.File(staging, "r") as h5:
+            nwbfile = build(H5DataIO(data=h5["data"], link_data=False))
+            write_nwbfile(final, nwbfile, page_size=layout.page_size, finalize=finalize)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            staging.unlink()
 
 
 def write_hdf5(path: str | os.PathLike[str], kind: str, model: BlockModel, layout: Layout,
@@ -412,7 +442,7 @@ def write_hdf5(path: str | os.PathLike[str], kind: str, model: BlockModel, layou
     final = os.fspath(path)
     _check_folder(final)  # fail on a missing folder before any work
     started = time.perf_counter()
-    iterator = BlockIterator(model, layout.chunks, progress=progress, desc=f"{kind} blocks")
+    iterator = BlockIterator(model, write_unit(layout), progress=progress, desc=f"{kind} blocks")
     kwargs = dataio_kwargs(layout)
     kwargs.pop("allow_plugin_filters", None)  # an hdmf option; h5py takes filter ids as they are
     logger.debug("writing plain HDF5 %s %s %s chunks=%s codec=%s to %s", kind, model.shape,

@@ -61,14 +61,37 @@ class PatternDef:
     #: the parameters bounded by it: a value given beyond it is refused, not silently clipped
     limits: Callable[[dict[str, Any], tuple[int, ...], float | None], dict[str, Any]] | None \
         = None
+    #: the parameter counting positions drawn at random (``offsets``...), if the pattern has
+    #: one: its expected cost is taken over :data:`EXPECTED_POSITIONS` lattice positions
+    spread: str | None = None
 
 
-def _spread(n_items: int, lo: int, hi: int, seed: int) -> list[int]:
+#: Positions a pattern's *expected* cost is taken over, per count parameter: enough that a
+#: ranking no longer moves with where three particular patches happen to fall.
+EXPECTED_POSITIONS = {"offsets": 16, "cutouts": 8, "blocks": 8}
+_GOLDEN = (math.sqrt(5) - 1) / 2
+#: A parameter no SPEC can set: selections on the lattice of :func:`_spread` instead of seeds.
+LATTICE = "_lattice"
+
+
+def _spread(n_items: int, lo: int, hi: int, seed: int, axis: int = 0,
+            lattice: bool = False) -> list[int]:
     """``n_items`` deterministic pseudo-random starts in ``[lo, hi]``.
 
     Random rather than grid-aligned offsets: real users do not know (or care about) chunk
     boundaries, and aligned offsets would flatter layouts whose chunks match the pattern size.
+    With ``lattice``, the starts are instead the midpoints of ``n_items`` equal strata of the
+    range, visited in the order of a rank-1 lattice (Korobov) with a generator near
+    ``n_items * golden ratio ** axis``: each axis alone covers its range evenly, and the axes
+    together cover the offset space evenly (a Fibonacci lattice in 2-d), so that the mean cost
+    over the positions is the expected cost of a position chosen at random, whatever the seed.
     """
+    if lattice:
+        span = max(lo, hi) - lo + 1
+        gen = 1 if axis == 0 else max(1, round(n_items * _GOLDEN ** axis))
+        while math.gcd(gen, n_items) != 1:
+            gen += 1
+        return [lo + int(((k * gen) % n_items + 0.5) / n_items * span) for k in range(n_items)]
     rng = np.random.default_rng(seed)
     return [int(v) for v in rng.integers(lo, max(lo, hi) + 1, size=n_items)]
 
@@ -78,8 +101,9 @@ def _ophys_patch(p: dict[str, Any], shape: tuple[int, ...], rate: float | None) 
     py, px = (min(p["patch"][0], y), min(p["patch"][1], x))
     frames = min(p["frames"], t)
     start = min(p["start"], t - frames)
-    ys = _spread(p["offsets"], 0, y - py, p["seed"])
-    xs = _spread(p["offsets"], 0, x - px, p["seed"] + 1)
+    lattice = bool(p.get(LATTICE))
+    ys = _spread(p["offsets"], 0, y - py, p["seed"], 0, lattice)
+    xs = _spread(p["offsets"], 0, x - px, p["seed"] + 1, 1, lattice)
     return [
         (slice(start, start + frames), slice(y0, y0 + py), slice(x0, x0 + px))
         for y0, x0 in zip(ys, xs, strict=True)
@@ -169,7 +193,7 @@ def _volume_cutout(p: dict[str, Any], shape: tuple[int, ...], rate: float | None
     if p["seed"] < 0:
         starts = [[(n - c) // 2 for c, n in zip(size, shape, strict=True)]] * count
     else:
-        per_axis = [_spread(count, 0, n - c, p["seed"] + axis)
+        per_axis = [_spread(count, 0, n - c, p["seed"] + axis, axis, bool(p.get(LATTICE)))
                     for axis, (c, n) in enumerate(zip(size, shape, strict=True))]
         starts = [list(s) for s in zip(*per_axis, strict=True)]
     return [tuple(slice(s, s + c) for s, c in zip(start, size, strict=True))
@@ -181,7 +205,7 @@ def _block_read(p: dict[str, Any], shape: tuple[int, ...], rate: float | None
     """Whole rows of the first axis, ``mb`` per block: what a generic analysis streams."""
     row = max(1, math.prod(shape[1:]))  # elements per index of axis 0
     n = max(1, min(shape[0], round(p["mb"] * 1e6 / 2 / row)))  # 2 B per element, typical
-    starts = _spread(p["blocks"], 0, shape[0] - n, p["seed"])
+    starts = _spread(p["blocks"], 0, shape[0] - n, p["seed"], 0, bool(p.get(LATTICE)))
     return [(slice(s, s + n), *(slice(None),) * (len(shape) - 1)) for s in starts]
 
 
@@ -246,6 +270,7 @@ PATTERNS: dict[str, PatternDef] = {
             "a small patch over many frames (a cell's neighbourhood over time)",
             _ophys_patch,
             limits=_ophys_limits,
+            spread="offsets",
         ),
         PatternDef(
             "ophys-frames", "ophys",
@@ -303,6 +328,7 @@ PATTERNS: dict[str, PatternDef] = {
             "a sub-volume around a region of interest (an analysis crop)",
             _volume_cutout,
             limits=_cutout_limits,
+            spread="cutouts",
         ),
         PatternDef(
             "block-read", "any",
@@ -314,6 +340,7 @@ PATTERNS: dict[str, PatternDef] = {
             ),
             "contiguous blocks along the first axis (any array: the generic read)",
             _block_read,
+            spread="blocks",
         ),
         PatternDef(
             "open", "any", (),

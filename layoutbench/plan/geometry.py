@@ -10,12 +10,15 @@ touching data, so it is tested without a network and checked against one.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from layoutbench.plan.contiguous import CONTIGUOUS_OFFSET, plan_contiguous
 
 # the HDF5 reader constants live with the simulation that uses them; re-exported as before
 from layoutbench.plan.h5sim import BTREE_ENTRIES as BTREE_ENTRIES
@@ -156,7 +159,8 @@ class ReadPlan:
 
 
 def plan_reads(selections: Sequence[Selection], shape: Sequence[int], itemsize: int,
-               layout: Layout, reader: str, chunk_nbytes: ChunkBytes) -> ReadPlan:
+               layout: Layout, reader: str, chunk_nbytes: ChunkBytes, *,
+               placement: tuple[int, int] | None = None) -> ReadPlan:
     """Requests and bytes ``reader`` needs for ``selections`` of an array stored in ``layout``.
 
     Parameters
@@ -168,6 +172,9 @@ def plan_reads(selections: Sequence[Selection], shape: Sequence[int], itemsize: 
         :mod:`layoutbench.read.sampling`; edge chunks are taken pro rata to their valid elements
         (they are padded, and padding compresses to almost nothing). Or a callable giving the
         exact stored size of each chunk grid index, when the variant exists.
+    placement
+        For a contiguous layout, ``(data offset, file size)`` in the file as it is; by default
+        where a contiguous variant written by :mod:`layoutbench.write.rewrite` puts its data.
     """
     if reader not in READER_MODES:
         raise ValueError(f"unknown reader {reader!r} (modelled: {', '.join(READER_MODES)})")
@@ -179,8 +186,11 @@ def plan_reads(selections: Sequence[Selection], shape: Sequence[int], itemsize: 
     needed = sum(selection_size(s) for s in sels) * itemsize
     touched = sum(chunks_touched(s, layout.chunks) for s in sels)
     mode = READER_MODES[reader]
-    if mode == "concurrent":
+    if mode == "concurrent":  # kerchunk refers to a contiguous dataset as one chunk
         counts = _plan_concurrent(sels, layout, sizes)
+    elif layout.contiguous:
+        offset, size = placement or (CONTIGUOUS_OFFSET, CONTIGUOUS_OFFSET + sizes.raw)
+        counts = plan_contiguous(sels, shape, itemsize, offset, size, mode)
     else:
         counts = _plan_hdf5(sels, shape, itemsize, layout, sizes, mode)
     return ReadPlan(reader=reader, codec=layout.codec, selections=len(sels),
@@ -193,6 +203,8 @@ def stored_overhead(layout: Layout, shape: Sequence[int]) -> int:
     Zarr's shard indexes (metadata documents, a few hundred bytes, are ignored). Subtracted from
     a variant's size, it leaves the chunks alone, e.g. to estimate a chunk's stored size."""
     grid = [-(-n // c) for n, c in zip(shape, layout.chunks, strict=True)]
+    if layout.contiguous:
+        return CONTIGUOUS_OFFSET
     if layout.format == "hdf5":
         tree = BTree(math.prod(grid), len(grid))
         return h5_root_offset(layout, len(grid)) + tree.node_size * sum(tree.counts)
@@ -302,14 +314,17 @@ def _plan_hdf5(sels: list[Selection], shape: tuple[int, ...], itemsize: int, lay
     """HDF5 through h5py: for each selection, its chunks in C order, each with the bytes of it
     the selection wants, replayed by :func:`.h5sim.plan_hdf5` through the B-tree, the
     chunk cache and the reader's file object."""
-    accesses = (
-        (idx, selection_size(_intersect(sel, chunk_selection(idx, layout.chunks, shape)))
-         * itemsize)
-        for sel in sels for idx in iter_chunk_indices(sel, layout.chunks))
+    accesses = (access for sel in sels for access in _chunk_accesses(sel, layout.chunks,
+                                                                      itemsize))
     return plan_hdf5(accesses, sizes.all(), sizes.grid, sizes.raw,
                      h5_root_offset(layout, len(shape)), mode)
 
 
-def _intersect(a: Selection, b: Selection) -> Selection:
-    return tuple(slice(max(x.start, y.start), max(max(x.start, y.start), min(x.stop, y.stop)))
-                 for x, y in zip(a, b, strict=True))
+def _chunk_accesses(sel: Selection, chunks: Sequence[int], itemsize: int
+                    ) -> Iterator[tuple[tuple[int, ...], int]]:
+    """(chunk index, bytes of it the selection wants) in C order: the overlap of a box with a
+    chunk is the product of the per-axis overlaps, computed once per axis."""
+    per_axis = [[(i, min(s.stop, (i + 1) * c) - max(s.start, i * c)) for i in r]
+                for s, c, r in zip(sel, chunks, chunk_ranges(sel, chunks), strict=True)]
+    for combo in itertools.product(*per_axis):
+        yield tuple(i for i, _ in combo), math.prod(n for _, n in combo) * itemsize

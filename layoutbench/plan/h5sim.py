@@ -214,28 +214,23 @@ class ChunkCache:
         return False
 
     def _prune(self) -> None:
+        """Make room for one chunk as H5D__chunk_cache_prune does. Entries are all one size and
+        the cache is pruned before each insertion, so one eviction always suffices, and
+        HDF5's two-pointer walk reduces to: the first fully read entry among the first
+        ``w0`` of the list and the one after them, or else the head."""
         used = len(self.unread) * self.size
+        if used + self.size <= self.capacity or self.head is None:
+            return
         w0 = int(len(self.unread) * H5_CACHE_W0)
-        p: list[int | None] = [self.head, None]
-        while (p[0] is not None or p[1] is not None) and used + self.size > self.capacity:
-            if w0 == 0:
-                p[1] = self.head
-            n = [None if q is None else self.nxt[q] for q in p]
-            for i in (0, 1):
-                if used + self.size <= self.capacity:
-                    break
-                cur = p[i]
-                if cur is None or (i == 0 and self.unread[cur] != 0):
-                    continue
-                for j in (0, 1):
-                    if p[j] == cur:
-                        p[j] = None
-                    if n[j] == cur:
-                        n[j] = self.nxt[cur]
-                self._evict(cur)
-                used -= self.size
-            p = n
-            w0 -= 1
+        node: int | None = self.head
+        for _ in range(w0 + 1):
+            if node is None:
+                break
+            if self.unread[node] == 0:
+                self._evict(node)
+                return
+            node = self.nxt[node]
+        self._evict(self.head)
 
     def _evict(self, lin: int) -> None:
         self._unlink(lin)
@@ -304,7 +299,11 @@ class Remfile:
     def read(self, start: int, length: int) -> None:
         first, last = start // REMFILE_BLOCK, (start + length - 1) // REMFILE_BLOCK
         for block in range(first, last + 1):
-            self._load(block, last - block + 1)
+            self.visit(block, last - block + 1)
+
+    def visit(self, block: int, needed: int) -> None:
+        """One block of a read, ``needed`` blocks of the read from it on."""
+        self._load(block, needed)
         if len(self.order) > REMFILE_CACHE_BLOCKS:  # remfile drops the oldest half
             half = int(REMFILE_CACHE_BLOCKS * 0.5)
             self.loaded.difference_update(self.order[:half])

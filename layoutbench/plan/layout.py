@@ -62,6 +62,10 @@ class Layout:
         fetched by range through the shard index.
     page_size
         HDF5 paged aggregation page size in bytes (``fs_strategy="page"``), or ``None``.
+    contiguous
+        HDF5 contiguous storage (no chunks; what pynwb writes unless told otherwise): ``chunks``
+        is then the whole shape, and the data are uncompressed, one run of bytes read by
+        ranges, which the readers fetch quite differently from one chunk.
     label
         A well-known name such as ``"neuroconv-default"``; when absent, :attr:`name` is derived
         from the parameters so that equal layouts always have equal names.
@@ -75,6 +79,7 @@ class Layout:
     shards: tuple[int, ...] | None = None
     page_size: int | None = None
     label: str | None = field(default=None, compare=False)
+    contiguous: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunks", _whole("chunks", self.chunks))
@@ -94,6 +99,9 @@ class Layout:
     def derived_name(self) -> str:
         """Name computed from the parameters alone (ignores :attr:`label`)."""
         fmt = "h5" if self.format == "hdf5" else "zarr"
+        if self.contiguous:
+            return "-".join(["h5-contiguous", *([f"p{_fmt_page(self.page_size)}"]
+                                               if self.page_size else [])])
         parts = [fmt, "x".join(map(str, self.chunks))]
         if self.shards:
             parts.append("s" + "x".join(map(str, self.shards)))
@@ -131,6 +139,9 @@ class Layout:
                 raise LayoutError("page_size (paged aggregation) applies to HDF5 layouts only")
             if self.page_size < 512:
                 raise LayoutError(f"page_size must be at least 512 bytes, got {self.page_size}")
+        if self.contiguous and (self.format != "hdf5" or self.codec != "none" or self.shuffle
+                                or self.shards):
+            raise LayoutError("contiguous storage is HDF5's, uncompressed and unfiltered")
         if self.format == "zarr" and self.codec == "lz4":
             raise LayoutError("codec 'lz4' (HDF5 filter 32004) is for HDF5 layouts; use blosc-lz4")
         if self.format == "zarr" and self.shuffle and not self.codec.startswith("blosc"):
@@ -147,6 +158,8 @@ class Layout:
         and a large recording without writing chunks larger than the array.
         """
         self.validate(shape)
+        if self.contiguous:  # one run of the whole array, whatever chunks were written down
+            return replace(self, chunks=tuple(max(1, int(n)) for n in shape))
         chunks = tuple(max(1, min(c, n)) for c, n in zip(self.chunks, shape, strict=True))
         shards = None
         if self.shards is not None:
@@ -165,6 +178,7 @@ class Layout:
             shards=shards,
             page_size=self.page_size,
             label=self.label,
+            contiguous=self.contiguous,
         )
 
     def chunk_nbytes(self, itemsize: int) -> int:
@@ -184,13 +198,14 @@ class Layout:
             "shuffle": self.shuffle,
             "page_size": self.page_size,
             "label": self.label,
+            "contiguous": self.contiguous,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Layout:
         """Inverse of :meth:`to_dict`; unknown keys are an error, not silently ignored."""
         known = {"name", "format", "chunks", "shards", "codec", "level", "shuffle", "page_size",
-                 "label"}
+                 "label", "contiguous"}
         extra = set(d) - known
         if extra:
             raise LayoutError(f"unknown layout keys: {sorted(extra)}")
@@ -204,6 +219,7 @@ class Layout:
             shards=None if shards is None else tuple(shards),
             page_size=d.get("page_size"),
             label=d.get("label"),
+            contiguous=bool(d.get("contiguous", False)),
         )
 
 

@@ -106,6 +106,19 @@ class CostConstants:
 _MAPPINGS = ("request_overhead_s", "read_overhead_s", "decode_mbps", "decode_factor")
 
 
+def shipped_constants() -> tuple[CostConstants, str]:
+    """The readers' constants measured on the embedded endpoint and shipped with layoutbench
+    (:mod:`layoutbench.plan.reader_table`, written by ``benchmarks/reader_constants.py``), and
+    where they were measured; the uncalibrated model if the table is absent."""
+    import importlib
+
+    try:
+        table = importlib.import_module("layoutbench.plan.reader_table")
+    except ImportError:
+        return CostConstants(), "uncalibrated model (no reader table)"
+    return CostConstants.from_dict(table.TABLE), str(table.MEASURED_ON)
+
+
 def _decode_seconds(plan: ReadPlan, constants: CostConstants, decode_mbps: float | None) -> float:
     mb = plan.bytes_decoded / 1e6
     if mb == 0:

@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 
 from layoutbench.errors import UserError
-from layoutbench.plan.catalogue import DEFAULT_PATTERNS, KIND_NDIM, PATTERNS, Param, PatternDef
+from layoutbench.plan.catalogue import (
+    DEFAULT_PATTERNS,
+    EXPECTED_POSITIONS,
+    KIND_NDIM,
+    LATTICE,
+    PATTERNS,
+    Param,
+    PatternDef,
+)
 from layoutbench.plan.geometry import Selection, normalise, selection_size
 
 
@@ -103,6 +111,28 @@ class AccessPattern:
                 raise PatternError(f"pattern {self.name}: {key}={_fmt_value(value)} does not fit "
                                    f"this array (shape {'x'.join(map(str, shape))}: at most "
                                    f"{_fmt_limit(limit)})")
+
+    def expected(self, shape: Sequence[int], rate: float | None = None
+                 ) -> tuple[list[Selection], float]:
+        """Selections whose cost, times the returned scale, is the *expected* cost of the
+        pattern at positions chosen at random: the recommender's view.
+
+        A pattern reads a few patches (cutouts, blocks) at seeded random positions; costing a
+        layout on those three positions fits the layout to them. Instead the count parameter is
+        replaced by :data:`~layoutbench.plan.catalogue.EXPECTED_POSITIONS` positions on an even
+        lattice over the whole offset space (independent of the seed), and the scale converts
+        back to the pattern's own count. Patterns without random positions (and a cutout asked
+        to be centred) are their own expectation (scale 1).
+        """
+        shape = tuple(int(n) for n in shape)
+        spread = self.definition.spread
+        if spread is None or (spread == "cutouts" and self.kwargs["seed"] < 0):
+            return self.selections(shape, rate), 1.0
+        self._check_fits(shape, rate)
+        k = EXPECTED_POSITIONS[spread]
+        kw = {**self.kwargs, spread: k, LATTICE: True}
+        sels = [normalise(s, shape) for s in self.definition.selections(kw, shape, rate)]
+        return sels, self.kwargs[spread] / k
 
     def bytes_needed(self, shape: Sequence[int], itemsize: int, rate: float | None = None) -> int:
         return sum(selection_size(s) for s in self.selections(shape, rate)) * itemsize

@@ -52,12 +52,15 @@ EGRESS_PRICE_PER_GB = 0.09
 @dataclass(frozen=True)
 class Constraints:
     """What the user allows; the defaults suit NWB archives (HDF5, chunks no bigger than
-    neuroconv's 10 MB, compression no worse than 0.9 of the file's current ratio)."""
+    neuroconv's 10 MB, compression no worse than 0.9 of the file's current ratio, and a
+    rewrite only when it is predicted at least 1.2x faster: below that, a prediction's error
+    and a rewrite's risk outweigh the gain)."""
 
     format: str = "hdf5"
     max_chunk_mb: float = 10.0
     min_chunk_kb: float = 64.0
     min_ratio_vs_current: float = 0.9
+    min_gain: float = 1.2
 
     def formats(self) -> tuple[str, ...]:
         return ("hdf5", "zarr") if self.format == "any" else (self.format,)
@@ -65,16 +68,24 @@ class Constraints:
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "max_chunk_mb": self.max_chunk_mb,
                 "min_chunk_kb": self.min_chunk_kb,
-                "min_ratio_vs_current": self.min_ratio_vs_current}
+                "min_ratio_vs_current": self.min_ratio_vs_current, "min_gain": self.min_gain}
 
 
 @dataclass(frozen=True)
 class Workload:
-    """The patterns a dataset is read with: selections per pattern and relative weights."""
+    """The patterns a dataset is read with: selections per pattern and relative weights.
+
+    ``scales`` multiply each pattern's cost on its selections (default 1): an expected cost is
+    taken over more positions than the pattern reads (:meth:`AccessPattern.expected`).
+    """
 
     names: tuple[str, ...]
     weights: tuple[float, ...]
     selections: tuple[tuple[Selection, ...], ...]
+    scales: tuple[float, ...] = ()
+
+    def scale(self, i: int) -> float:
+        return self.scales[i] if self.scales else 1.0
 
     def weighted(self, values: Sequence[float]) -> float:
         """Weighted mean: weights are relative frequencies of the patterns."""
@@ -168,21 +179,27 @@ def shard_for(chunks: Sequence[int], shape: Sequence[int], itemsize: int,
 # -- scoring ----------------------------------------------------------------------------------
 def score(layout: Layout, reader: str, shape: Sequence[int], itemsize: int, workload: Workload,
           figures: CodecFigures, profile: NetworkProfile, constants: CostConstants,
-          chunk_nbytes: float | Callable[[tuple[int, ...]], int] | None = None) -> Scored:
-    """Predicted requests, bytes and seconds of ``workload`` on ``layout`` read by ``reader``."""
+          chunk_nbytes: float | Callable[[tuple[int, ...]], int] | None = None, *,
+          placement: tuple[int, int] | None = None) -> Scored:
+    """Predicted requests, bytes and seconds of ``workload`` on ``layout`` read by ``reader``
+    (``placement``: where a contiguous dataset lies in its file, see :func:`plan_reads`)."""
     inner = math.prod(layout.chunks) * itemsize
     nbytes = chunk_nbytes if chunk_nbytes is not None else inner / figures.ratio
-    plans: list[ReadPlan] = [plan_reads(sels, shape, itemsize, layout, reader, nbytes)
+    plans: list[ReadPlan] = [plan_reads(sels, shape, itemsize, layout, reader, nbytes,
+                                        placement=placement)
                              for sels in workload.selections]
-    secs = [predict_seconds(p, profile, constants, figures.decode_mbps) for p in plans]
+    k = [workload.scale(i) for i in range(len(plans))]
+    secs = [predict_seconds(p, profile, constants, figures.decode_mbps) * f
+            for p, f in zip(plans, k, strict=True)]
+    requests = [p.requests * f for p, f in zip(plans, k, strict=True)]
+    sent = [p.bytes_transferred * f for p, f in zip(plans, k, strict=True)]
     raw = math.prod(shape) * itemsize
     stored = int(raw / figures.ratio) + stored_overhead(layout, shape)
-    per = tuple({"name": n, "requests": p.requests, "bytes_transferred": p.bytes_transferred,
-                 "seconds": round(s, 4)}
-                for n, p, s in zip(workload.names, plans, secs, strict=True))
+    per = tuple({"name": n, "requests": round(r, 2), "bytes_transferred": round(b),
+                 "seconds": round(t, 4)}
+                for n, r, b, t in zip(workload.names, requests, sent, secs, strict=True))
     return Scored(layout, reader, figures.ratio, workload.weighted(secs),
-                  workload.weighted([p.requests for p in plans]),
-                  workload.weighted([p.bytes_transferred for p in plans]), stored, per,
+                  workload.weighted(requests), workload.weighted(sent), stored, per,
                   figures.decode_mbps)
 
 

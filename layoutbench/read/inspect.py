@@ -48,6 +48,8 @@ class DatasetInfo:
     format: str = "hdf5"
     #: Zarr v3 shard shape (``chunks`` are then the inner chunks)
     shards: tuple[int, ...] | None = None
+    #: HDF5 contiguous or compact storage: ``(data offset, file size)``, where readers find it
+    placement: tuple[int, int] | None = None
 
     @property
     def kind(self) -> str:
@@ -85,12 +87,14 @@ class DatasetInfo:
     def current_layout(self, label: str = "current", page_size: int | None = None) -> Layout:
         """The file's own storage of this dataset as a :class:`Layout`.
 
-        A contiguous dataset is described as one chunk of its whole shape, which is what a
-        reader fetches to get any element of it.
+        An HDF5 dataset without chunks is contiguous (:attr:`Layout.contiguous`, read where
+        :attr:`placement` says); a compact one, stored in its object header, is modelled alike,
+        at the file's start, where the opening reads leave the header.
         """
         chunks = self.chunks or tuple(max(1, n) for n in self.shape)
         return Layout(self.format, chunks, self.codec, self.level, shuffle=self.shuffle,
-                      shards=self.shards, page_size=page_size, label=label)
+                      shards=self.shards, page_size=page_size, label=label,
+                      contiguous=self.chunks is None and self.format == "hdf5")
 
 
 def check_hdf5_file(path: str | os.PathLike[str]) -> Path:
@@ -183,7 +187,17 @@ def _info(file: str, dset: Any) -> DatasetInfo:
         level=level,
         shuffle=shuffle,
         axes=_axes(dset),
+        placement=_placement(dset),
     )
+
+
+def _placement(dset: Any) -> tuple[int, int] | None:
+    """Data offset and file size of an unchunked dataset (offset 0 when compact or not yet
+    allocated), which the cost of reading it by ranges depends on."""
+    if dset.chunks is not None:
+        return None
+    offset = dset.id.get_offset()
+    return (int(offset or 0), int(dset.file.id.get_filesize()))
 
 
 @contextlib.contextmanager

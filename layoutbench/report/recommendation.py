@@ -24,8 +24,9 @@ def _fmt_bytes(n: float) -> str:
 
 def render_table(rec: dict[str, Any]) -> str:
     """One block per dataset: current, recommended and alternatives with predicted figures."""
-    lines = [f"{rec['file']}  (profile {rec['profile']}, "
-             f"{'calibrated' if rec['calibrated'] else 'default'} model constants)"]
+    constants = "calibrated" if rec["calibrated"] else (
+        "shipped" if "reader table" in rec.get("model_constants", "") else "default")
+    lines = [f"{rec['file']}  (profile {rec['profile']}, {constants} model constants)"]
     if not rec["datasets"]:
         lines.append("no dataset over the size threshold: nothing to recommend")
     for d in rec["datasets"]:
@@ -59,26 +60,31 @@ def render_table(rec: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _neuroconv_compression(layout: Layout) -> tuple[str | None, dict[str, Any] | None, str]:
-    note = ""
+def _neuroconv_compression(layout: Layout) -> tuple[list[str] | None,
+                                                   list[dict[str, Any] | None] | None]:
+    """neuroconv's ``compressors``/``compressor_options`` (0.10 on) for a layout: HDF5 names
+    its filters as h5py and hdf5plugin do (``"shuffle"``, ``"gzip"``, ``"Zstd"``, ``"Blosc"``,
+    ``"LZ4"``), Zarr as numcodecs does (``"zstd"``, ``"blosc"``, ``"gzip"``); byte shuffle is
+    its own ``"shuffle"`` entry before the compression method, except inside Blosc."""
+    level = layout.level
     if layout.codec == "none":
-        return None, None, note
-    if layout.codec == "gzip":
-        method, opts = "gzip", {"level": layout.level if layout.level is not None else 4}
-        if layout.shuffle:
-            note = "neuroconv sets HDF5 shuffle through H5DataIO, not here: shuffle dropped"
-        return method, opts, note
+        return (["shuffle"], [None]) if layout.shuffle else (None, None)
     if layout.codec.startswith("blosc-"):
-        return "Blosc", {"cname": layout.codec.removeprefix("blosc-"),
-                         "clevel": layout.level if layout.level is not None else 5,
-                         "shuffle": 1 if layout.shuffle else 0}, note
-    if layout.codec == "zstd" and layout.shuffle:
-        return "Blosc", {"cname": "zstd", "clevel": min(9, layout.level or 3), "shuffle": 1}, (
-            "zstd with byte shuffle written as Blosc(zstd, shuffle): neuroconv leaves HDF5's "
-            "shuffle filter to H5DataIO")
-    if layout.codec == "zstd":
-        return "Zstd", {"clevel": layout.level if layout.level is not None else 3}, note
-    return layout.codec.upper(), {}, note
+        name = "Blosc" if layout.format == "hdf5" else "blosc"
+        return [name], [{"cname": layout.codec.removeprefix("blosc-"),
+                         "clevel": level if level is not None else 5,
+                         "shuffle": 1 if layout.shuffle else 0}]
+    if layout.format == "hdf5":
+        method, opts = {
+            "gzip": ("gzip", {"level": level if level is not None else 4}),
+            "zstd": ("Zstd", {"clevel": level if level is not None else 3}),
+            "lz4": ("LZ4", {}),
+        }[layout.codec]
+    else:
+        method, opts = layout.codec, {"level": level if level is not None else 3}
+    shuffle: list[str] = ["shuffle"] if layout.shuffle else []
+    return [*shuffle, method], [*([None] * len(shuffle)), opts]
+
 
 
 def neuroconv_config(rec: dict[str, Any]) -> dict[str, Any]:
@@ -94,19 +100,18 @@ def neuroconv_config(rec: dict[str, Any]) -> dict[str, Any]:
         per = max(1, BUFFER_BYTES // max(1, chunk_bytes))
         buffer = list(layout.chunks)
         buffer[0] = min(d["shape"][0], buffer[0] * per)  # whole chunks, along time
-        method, opts, note = _neuroconv_compression(layout)
+        compressors, options = _neuroconv_compression(layout)
         entry: dict[str, Any] = {
             "location_in_file": d["path"].lstrip("/"), "backend": layout.format,
             "full_shape": d["shape"], "dtype": d["dtype"], "chunk_shape": list(layout.chunks),
-            "buffer_shape": buffer, "compression_method": method,
-            "compression_options": opts,
+            "buffer_shape": buffer, "compressors": compressors,
+            "compressor_options": options,
         }
+        if d.get("keep"):
+            entry["note"] = "keep the current layout (no candidate clears --min-gain)"
         if layout.shards is not None:
             entry["shard_shape"] = list(layout.shards)
-            note = (note + "; " if note else "") + ("neuroconv pins zarr 2, which cannot "
-                                                     "write Zarr v3 shards")
-        if note:
-            entry["note"] = note
+            entry["note"] = "neuroconv writes Zarr through hdmf-zarr, without shards"
         out[d["path"].lstrip("/")] = entry
     return out
 

@@ -24,7 +24,7 @@ from layoutbench.errors import UserError
 from layoutbench.plan.decode import MEASURED_ON
 from layoutbench.plan.geometry import chunks_touched
 from layoutbench.plan.layout import Layout, neuroconv_chunks
-from layoutbench.plan.model import CostConstants
+from layoutbench.plan.model import CostConstants, shipped_constants
 from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.plan.search import (
@@ -81,9 +81,19 @@ def workload_for(info: DatasetInfo, kind: str, specs: Sequence[AccessPattern]
     return tuple(default_patterns(kind)), notes
 
 
-def _workload(patterns: Sequence[AccessPattern], info: DatasetInfo) -> Workload:
-    return Workload(tuple(p.label for p in patterns), tuple(p.weight for p in patterns),
-                    tuple(tuple(p.selections(info.shape, info.rate)) for p in patterns))
+def _workload(patterns: Sequence[AccessPattern], info: DatasetInfo, *,
+              expected: bool = True) -> Workload:
+    """The workload the search scores: each pattern's expected cost over positions at random
+    (:meth:`AccessPattern.expected`), or, with ``expected=False``, its own seeded positions
+    (what a sweep measures, to compare a prediction with a measurement)."""
+    names = tuple(p.label for p in patterns)
+    weights = tuple(p.weight for p in patterns)
+    if not expected:
+        return Workload(names, weights,
+                        tuple(tuple(p.selections(info.shape, info.rate)) for p in patterns))
+    pairs = [p.expected(info.shape, info.rate) for p in patterns]
+    return Workload(names, weights, tuple(tuple(sels) for sels, _ in pairs),
+                    tuple(scale for _, scale in pairs))
 
 
 # -- one dataset -------------------------------------------------------------------------------
@@ -106,7 +116,7 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
     shape, itemsize = tuple(info.shape), info.itemsize
     workload = _workload(patterns, info)
     current = info.current_layout("current")
-    extra = [current.chunks]
+    extra = [] if current.contiguous else [current.chunks]
     if kind in ("ophys", "ecephys", "volume"):
         extra.append(neuroconv_chunks(kind, shape, itemsize))
     shapes = chunk_shapes(shape, itemsize, constraints, extra)
@@ -120,7 +130,8 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
     n_chunks = math.prod(-(-n // c) for n, c in zip(shape, current.chunks, strict=True))
     cur = score(current, DEFAULT_READERS["hdf5"] if len(readers["hdf5"]) > 1 else
                 readers["hdf5"][0], shape, itemsize, workload, cur_fig, profile,
-                constants, chunk_nbytes=info.storage_bytes / max(1, n_chunks))
+                constants, chunk_nbytes=info.storage_bytes / max(1, n_chunks),
+                placement=info.placement)
     # stage 1: chunk shapes with the reference codec, per format
     stage1: list[Scored] = []
     cap = MAX_TOUCHED["remfile" if any("remfile" in r for r in readers["hdf5"]) else "other"]
@@ -130,10 +141,13 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
     log.debug("%s: %d chunk shapes, %d within %d chunks touched", info.path, len(shapes),
              len(kept), cap)
     for fmt, probe in probes.items():
-        ref = _figures(samples, probe)
-        for chunks in kept:
-            stage1 += [score(replace(probe, chunks=chunks), r, shape, itemsize, workload, ref,
-                             profile, constants) for r in readers[fmt]]
+        # the reference codec's ratio on each shape: chunk shape changes what compresses
+        shaped = [replace(probe, chunks=chunks) for chunks in kept]
+        samples.update(sampler.figures(shaped))
+        for lay in shaped:
+            ref = _figures(samples, lay)
+            stage1 += [score(lay, r, shape, itemsize, workload, ref, profile, constants)
+                       for r in readers[fmt]]
     best_shapes = list(dict.fromkeys(s.layout.chunks for s in rank(stage1)))[:STAGE1_KEEP]
     # stage 2: every codec on the best shapes, with ratios and speeds measured on this file
     layouts = [lay for fmt in constraints.formats() for chunks in best_shapes
@@ -155,6 +169,11 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
     best = ranked[0]
     if best.seconds >= cur.seconds:  # never recommend a rewrite that reads slower
         notes.append("the current layout is already as fast as any candidate: keep it")
+        best = cur
+    elif cur.seconds < constraints.min_gain * best.seconds:
+        notes.append(f"the best candidate, {best.layout.name}, is predicted "
+                     f"{cur.seconds / best.seconds:.2f}x faster, less than the minimum gain "
+                     f"({constraints.min_gain:g}x): keep the current layout")
         best = cur
     alternatives = tuple([s for s in distinct_geometries(ranked, N_ALTERNATIVES + 1)
                           if s is not best][:N_ALTERNATIVES])
@@ -228,7 +247,12 @@ def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = 
     if constraints.format not in ("hdf5", "zarr", "any"):
         raise UserError(f"--storage {constraints.format!r}: expected hdf5, zarr or any")
     stored = load_constants() if constants is None else None
-    constants = constants or stored or CostConstants()
+    if constants is not None:
+        source = "given by the caller"
+    elif stored is not None:
+        constants, source = stored, "calibrated on this machine (layoutbench calibrate)"
+    else:
+        constants, source = shipped_constants()
     readers: dict[str, tuple[str, ...]] = {fmt: (name,) for fmt, name in DEFAULT_READERS.items()}
     if reader == "any":  # the reader is part of the recommendation
         readers = {fmt: tuple(n for n, f in READER_FORMATS_MODELLED.items() if f == fmt)
@@ -269,5 +293,7 @@ def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = 
             log.info("reading %s cost %d requests, %.1f MB, %.1f s", src.url, stats.requests,
                      stats.bytes_sent / 1e6, spent["seconds"])
     return Recommendation(opened.label, profile, constraints, tuple(results), tuple(skipped),
-                          calibrated=stored is not None or constants.n_rows > 0,
-                          prices=prices or {}, spent=spent, decode=MEASURED_ON)
+                          calibrated=stored is not None
+                          or (source.startswith("given") and constants.n_rows > 0),
+                          prices=prices or {}, spent=spent, decode=MEASURED_ON,
+                          constants_source=source)

@@ -51,7 +51,7 @@ def measure_dataset(dset: Any, fetch: Fetch | None, rec: DatasetRecommendation,
         slab_path = extract_dataset(dset, Path(tmp) / "slab.h5",
                                     rows=None if rows == info.shape[0] else rows, fetch=fetch)
         slab = dataset_info(slab_path, info.path)
-        workload = _workload(rec.patterns, slab)
+        workload = _workload(rec.patterns, slab, expected=False)  # the measured positions
         with EmbeddedS3() as s3:
             measured = measure_source(str(slab_path), dataset=info.path,
                                       patterns=list(rec.patterns),
@@ -73,7 +73,8 @@ def measure_dataset(dset: Any, fetch: Fetch | None, rec: DatasetRecommendation,
         ratio = float(mine["compression_ratio"].iloc[0])
         figures = CodecFigures(ratio if math.isfinite(ratio) else c.ratio, c.decode_mbps)
         predicted = score(c.layout, c.reader, slab.shape, slab.itemsize, workload, figures,
-                          profile, constants)
+                          profile, constants,
+                          placement=slab.placement if c is rec.current else None)
         by_pattern = mine.set_index("pattern")
         got = [by_pattern.loc[p] for p in workload.names]
         out.append({

@@ -49,7 +49,7 @@ class DatasetRecommendation:
             return {"name": lay.name, "format": lay.format, "chunks": list(lay.chunks),
                     "shards": None if lay.shards is None else list(lay.shards),
                     "codec": lay.codec, "level": lay.level, "shuffle": lay.shuffle,
-                    "page_size": lay.page_size}
+                    "page_size": lay.page_size, "contiguous": lay.contiguous}
 
         def entry(s: Scored) -> dict[str, Any]:
             return {**layout_part(s), **s.metrics(**prices),
@@ -62,6 +62,7 @@ class DatasetRecommendation:
             "current": {**layout_part(self.current), **self.current.metrics(**prices)},
             "patterns": [{"name": p.label, "weight": p.weight} for p in self.patterns],
             "recommended": entry(self.recommended),
+            "keep": self.recommended is self.current,
             "alternatives": [entry(a) for a in self.alternatives],
             "notes": list(self.notes), "measured": list(self.measured),
         }
@@ -81,12 +82,15 @@ class Recommendation:
     spent: dict[str, Any] | None = None
     #: where decode speeds came from (the shipped table, :mod:`layoutbench.plan.decode`)
     decode: str = ""
+    #: where the readers' constants came from (a calibration, or the shipped reader table)
+    constants_source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "profile": self.profile.name,
                 "profile_params": self.profile.to_dict(),
                 "constraints": self.constraints.to_dict(), "calibrated": self.calibrated,
-                "decode_speeds": self.decode, "prices": self.prices,
+                "decode_speeds": self.decode, "model_constants": self.constants_source,
+                "prices": self.prices,
                 "datasets": [d.to_dict(**self.prices) for d in self.datasets],
                 "skipped": list(self.skipped), "spent": self.spent}
 

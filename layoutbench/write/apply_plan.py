@@ -24,7 +24,7 @@ from layoutbench.write.h5copy import LinkEntry
 
 _REQUIRED = ("format", "chunks", "shards", "codec", "level", "shuffle")  # DESIGN.md §6
 
-_LAYOUT_KEYS = (*_REQUIRED, "page_size", "label")
+_LAYOUT_KEYS = (*_REQUIRED, "page_size", "label", "contiguous")
 
 
 def layouts_from_recommendation(obj: Any, *, name: str = "recommendation") -> dict[str, Layout]:
@@ -61,6 +61,8 @@ def layouts_from_recommendation(obj: Any, *, name: str = "recommendation") -> di
                             "writes HDF5 NWB files only, choose an hdf5 layout")
         if path in layouts:
             raise UserError(f"{where}: dataset {path} is listed twice")
+        if item.get("keep") or layout.contiguous:  # the dataset stays as it is: copied
+            continue
         layouts[path] = layout
     return layouts
 

@@ -134,6 +134,8 @@ def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[tuple[sl
 
 
 def _unit(layout: Layout) -> tuple[int, ...]:
+    if layout.contiguous:  # any block will do: rows, as many as the budget holds
+        return (1,) * len(layout.chunks)
     return layout.shards or layout.chunks
 
 
@@ -167,8 +169,8 @@ def _write_hdf5(src: Any, info: DatasetInfo, layout: Layout, tmp: Path, budget: 
         file_kw.update(fs_strategy="page", fs_page_size=layout.page_size, fs_persist=True)
     with h5py.File(tmp, "w", **file_kw) as f:
         dst = f.create_dataset(
-            info.path, shape=info.shape, dtype=info.dtype, chunks=layout.chunks,
-            **h5py_filter_kwargs(layout),
+            info.path, shape=info.shape, dtype=info.dtype,
+            chunks=None if layout.contiguous else layout.chunks, **h5py_filter_kwargs(layout),
         )
 
         def write(sel: tuple[slice, ...], block: np.ndarray) -> None:
@@ -265,7 +267,7 @@ def _open_variant(path: Path, dataset: str, layout: Layout) -> tuple[Any, Any]:
         ensure_hdf5_filters()
         f = h5py.File(path, "r")
         arr = f[dataset]
-        if tuple(arr.chunks or ()) != layout.chunks:
+        if arr.chunks != (None if layout.contiguous else layout.chunks):
             f.close()
             raise VerificationError(f"{path}: chunks {arr.chunks} differ from {layout.chunks}")
         return arr, f.close
