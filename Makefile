@@ -2,7 +2,16 @@
 #   make demo   create .venv from pinned versions, then generate samples, sweep, print rankings
 #   make test   the same install, then lint, type-check, the whole test suite and an asv smoke run
 # Benchmarks (README, "Benchmarks with asv"): make bench, make dashboard, make preview
-PYTHON ?= python3
+# Python >= 3.12 (hdmf-zarr 0.14 and zarr 3.4 need it): PYTHON if given, else the first of
+# python3.12, python3, python3.13 that runs and is recent enough, else pyenv's 3.12 (whose shim
+# fails with "command not found" unless a 3.12 version is selected).
+PY_OK  = -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1
+ifeq ($(origin PYTHON), undefined)
+PYTHON := $(shell for p in python3.12 python3 python3.13 \
+            $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12 \
+            $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12; do \
+            $$p $(PY_OK) && { command -v $$p 2>/dev/null || echo $$p; } && break; done)
+endif
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
@@ -13,9 +22,9 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 install: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-	  || { echo "layoutbench needs Python >= 3.11 (set PYTHON=...)" >&2; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -n "$(PYTHON)" && $(PYTHON) $(PY_OK) \
+	  || { echo "layoutbench needs Python >= 3.12 (found: $(or $(PYTHON),none)); install python3.12 or run make PYTHON=/path/to/python3.12" >&2; exit 1; }
+	@$(BIN)/python $(PY_OK) || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PIP) install -r requirements.lock
 	$(PIP) install --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-* && touch $@

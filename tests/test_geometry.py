@@ -18,9 +18,13 @@ from layoutbench.plan.geometry import (
     READAHEAD_BLOCK,
     READER_MODES,
     REMFILE_BLOCK,
+    SHARD_COALESCE_GAP,
+    SHARD_COALESCE_MAX,
     chunk_selection,
     chunks_touched,
+    coalesce,
     iter_chunk_indices,
+    morton_order,
     normalise,
     plan_reads,
     selection_size,
@@ -125,21 +129,75 @@ def test_plan_invariants(case: tuple, reader: str, top: int) -> None:
 @settings(max_examples=150, deadline=None)
 @given(planned_cases(), st.integers(1, 4))
 def test_sharded_plan_groups_chunks_by_shard(case: tuple, factor: int) -> None:
-    """Each touched shard costs one GET when wanted whole, else its index plus one GET per
-    wanted inner chunk: the inner chunks named, grouped by shard, are the touched chunks."""
+    """Each touched shard costs one GET when wanted whole, else its index plus its wanted inner
+    chunks' ranges merged (zarr >= 3.3): with the default 1 MiB gap, small shards' wanted chunks
+    are one request; without merging (a negative gap, zarr 3.1's reads) one request each."""
     shape, chunks, sels, seed = case
     shards = tuple(c * factor for c in chunks)
     layout = Layout("zarr", chunks, "zstd", shards=shards)
-    plan = plan_reads(sels, shape, 2, layout, "zarr", _sizes(seed, 1000))
-    expected = 0
+    merged = plan_reads(sels, shape, 2, layout, "zarr", _sizes(seed, 1000))
+    apart = plan_reads(sels, shape, 2, layout, "zarr", _sizes(seed, 1000), coalescing=(-1, 0))
+    whole, partial, inner_wanted = 0, 0, 0
     for sel in sels:
         by_shard: dict[tuple, set] = {}
         for c in iter_chunk_indices(normalise(sel, shape), chunks):
             by_shard.setdefault(tuple(i // factor for i in c), set()).add(c)
         for inner in by_shard.values():
-            expected += 1 if len(inner) == factor ** len(shape) else 1 + len(inner)
-    assert plan.requests == expected
-    assert plan.chunks_read == plan.chunks_touched
+            if len(inner) == factor ** len(shape):
+                whole += 1
+            else:
+                partial, inner_wanted = partial + 1, inner_wanted + len(inner)
+    assert merged.requests == whole + 2 * partial
+    assert apart.requests == whole + partial + inner_wanted
+    assert merged.index_requests == apart.index_requests == partial
+    assert merged.chunks_read == merged.chunks_touched
+    # merging fetches the unwanted chunks in between: never fewer bytes
+    assert merged.bytes_transferred >= apart.bytes_transferred
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 400)), max_size=30),
+       st.integers(0, 600), st.integers(1, 3000))
+def test_coalesce_is_zarrs(ranges: list, gap: int, max_bytes: int) -> None:
+    """The model merges ranges exactly as zarr's own planner (``coalesce_ranges``) does."""
+    from zarr.abc.store import RangeByteRequest
+    from zarr.core._coalesce import coalesce_ranges
+
+    spans = [(a, a + n) for a, n in ranges]
+    groups, _ = coalesce_ranges([RangeByteRequest(a, b) for a, b in spans], max_gap_bytes=gap,
+                                max_coalesced_bytes=max_bytes)
+    theirs = [(g[0][1].start, max(r.end for _, r in g)) for g in groups]
+    assert coalesce(spans, gap, max_bytes) == theirs
+
+
+@pytest.mark.parametrize("per", [
+    (4, 4),          # a square: the textbook Z
+    (12, 8, 8),      # not powers of two: the order skips coordinates outside the shard
+    (1, 16, 3),      # an axis of one chunk takes no bit
+    (5,),            # 1-d: plain order
+    (8, 1, 2, 3),    # 4-d
+])
+def test_morton_order_is_zarrs(per: tuple[int, ...]) -> None:
+    """Inner chunks lie in a shard in zarr's write order (Morton), which the model follows."""
+    from zarr.core.indexing import morton_order_coords
+
+    assert [tuple(int(i) for i in c) for c in morton_order(per)] == \
+        [tuple(c) for c in morton_order_coords(per)]
+
+
+def test_shard_merging_limits_are_zarrs_defaults() -> None:
+    """The model's merging limits are zarr's defaults, and the zarr readers set those."""
+    import zarr
+
+    from layoutbench.read import readers
+
+    assert zarr.config.get("array.sharding_coalesce_max_gap_bytes") == SHARD_COALESCE_GAP
+    assert zarr.config.get("array.sharding_coalesce_max_bytes") == SHARD_COALESCE_MAX
+    for name in ("zarr", "zarr-obstore"):
+        opts = readers.READERS[name].options
+        assert opts["array.sharding_coalesce_max_gap_bytes"] == SHARD_COALESCE_GAP
+        assert opts["array.sharding_coalesce_max_bytes"] == SHARD_COALESCE_MAX
+        assert opts["async.concurrency"] == CONCURRENCY
 
 
 @settings(max_examples=60, deadline=None)
@@ -165,12 +223,14 @@ def test_btree_nodes_and_chunks_tile_the_file(n: int, ndim: int, seed: int) -> N
 
 def test_known_plans() -> None:
     # tests/test_sweep.py's measured cases: a zarr selection touching 4 chunks is 4 GETs;
-    # sharded, the shard index plus those 4 inner chunks
+    # sharded, the shard index plus those 4 inner chunks' ranges, merged into one (zarr 3.4),
+    # and 4 apart without merging (zarr 3.1)
     shape, sel = (120, 128, 128), [(slice(5, 15), slice(8, 24), slice(0, 16))]
     plain = plan_reads(sel, shape, 2, Layout("zarr", (10, 16, 16)), "zarr", 1000.0)
     assert (plain.requests, plain.rounds, plain.bytes_transferred) == (4, 1, 4000)
     sharded = Layout("zarr", (10, 16, 16), shards=(120, 64, 64))
-    assert plan_reads(sel, shape, 2, sharded, "zarr", 1000.0).requests == 5
+    assert plan_reads(sel, shape, 2, sharded, "zarr", 1000.0).requests == 2  # merged
+    assert plan_reads(sel, shape, 2, sharded, "zarr", 1000.0, coalescing=(-1, 0)).requests == 5
     # 25 chunks at zarr's concurrency of 10: three rounds
     wide = plan_reads([(slice(0, 10), slice(0, 80), slice(0, 80))], shape, 2,
                       Layout("zarr", (10, 16, 16)), "zarr", 1000.0)

@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 import pytest
 
-from layoutbench.plan.geometry import plan_reads
+from layoutbench.plan.geometry import SHARD_COALESCE_GAP, SHARD_COALESCE_MAX, plan_reads
 from layoutbench.plan.layout import Layout
 from layoutbench.plan.patterns import parse_spec
 from layoutbench.read.readers import get_reader
@@ -33,7 +33,10 @@ from layoutbench.write.rewrite import Variant, write_variant
 
 OPHYS = "/acquisition/TwoPhotonSeries/data"
 ECEPHYS = "/acquisition/ElectricalSeries/data"
-READERS = {"hdf5": ("h5py-fsspec", "h5py-remfile", "kerchunk"), "zarr": ("zarr",)}
+READERS = {"hdf5": ("h5py-fsspec", "h5py-remfile", "kerchunk"), "zarr": ("zarr", "zarr-obstore")}
+#: zarr's shard read merging, (max gap, max bytes), as the zarr readers set it: None = zarr's
+#: defaults (1 MiB, 16 MiB); a case may set others, to check the model follows the limits
+GAP, MAX = "array.sharding_coalesce_max_gap_bytes", "array.sharding_coalesce_max_bytes"
 OPHYS_PATTERNS = ("ophys-patch:frames=60,offsets=3", "ophys-frames")
 
 
@@ -101,16 +104,32 @@ CASES = [
     ("ophys", Layout("zarr", (120, 32, 32), "blosc-zstd", shuffle=True), OPHYS_PATTERNS),
     ("ecephys", Layout("zarr", (30000, 16), "gzip", 4),
      ("ecephys-channel-filter:channels=3,seconds=1", "ecephys-window:seconds=0.5")),
-    # sharded: index + inner chunks one by one; a shard wanted whole is one GET (frames)
+    # sharded: index + the wanted inner chunks merged into one range (all within 1 MiB);
+    # a shard wanted whole is one GET (frames)
     ("ophys", Layout("zarr", (10, 16, 16), "blosc-lz4", shards=(120, 64, 64)), OPHYS_PATTERNS),
+    # one 3.9 MB uncompressed shard: Morton order puts frames 0-79 and 80-119 over 1 MiB apart,
+    # so a patch's chunks merge into one range or two
+    ("ophys", Layout("zarr", (10, 16, 16), "none", shards=(120, 128, 128)), OPHYS_PATTERNS),
+    # edge shards (120 = 80 + 40, 128 = 96 + 32): inner chunks outside the array are not stored
+    ("ophys", Layout("zarr", (20, 32, 32), "zstd", shards=(80, 96, 96)), OPHYS_PATTERNS),
+    # small merging limits (4 KiB gap, 48 KiB per request): many ranges, split by both limits
+    ("ophys", Layout("zarr", (10, 16, 16), "zstd", shards=(120, 128, 128)), OPHYS_PATTERNS,
+     (4096, 48 * 1024)),
+    # 2-d: one channel's inner chunks are far apart in a shard of all channels
+    ("ecephys", Layout("zarr", (4096, 2), "blosc-zstd", shuffle=True, shards=(32768, 16)),
+     ("ecephys-channel-filter:channels=3,seconds=1", "ecephys-window:seconds=0.5"),
+     (16 * 1024, 1 << 20)),
 ]
 
 
-@pytest.mark.parametrize(("kind", "layout", "patterns"), CASES,
-                         ids=[f"{c[0]}-{c[1].name}" for c in CASES])
+@pytest.mark.parametrize(("kind", "layout", "patterns", "coalescing"),
+                         [(*c, None)[:4] for c in CASES],
+                         ids=[f"{c[0]}-{c[1].name}" + (f"-merge{c[3][0]}-{c[3][1]}"
+                                                       if len(c) > 3 else "") for c in CASES])
 def test_predicted_requests_equal_measured(s3, sources: dict[str, Path], tmp_path: Path,
                                            kind: str, layout: Layout,
-                                           patterns: tuple[str, ...]) -> None:
+                                           patterns: tuple[str, ...],
+                                           coalescing: tuple[int, int] | None) -> None:
     dataset = OPHYS if kind == "ophys" else ECEPHYS
     variant = write_variant(sources[kind], dataset, layout,
                             tmp_path / f"v{'.h5' if layout.format == 'hdf5' else '.zarr'}")
@@ -127,22 +146,31 @@ def test_predicted_requests_equal_measured(s3, sources: dict[str, Path], tmp_pat
     rate = 30000.0 if kind == "ecephys" else None
     profile = get_profile("loopback")
     wrong = []
+    merge = {"coalescing": coalescing} if coalescing is not None else {}
     for name in READERS[layout.format]:
         reader = get_reader(name)
+        if coalescing is not None:  # the reader sets zarr's config from its options
+            reader.options = {**reader.options, GAP: coalescing[0], MAX: coalescing[1]}
         reader.prepare(target)
         for spec in patterns:
             pattern = parse_spec(spec)
             m = measure_case(s3, variant, target, reader, pattern, profile, rate=rate)
+            if layout.format == "zarr":  # the merging limits in force, recorded with the row
+                assert (m.reader_options[GAP], m.reader_options[MAX]) == \
+                    (coalescing or (SHARD_COALESCE_GAP, SHARD_COALESCE_MAX))
             sels = pattern.selections(variant.shape, rate)
-            exact = plan_reads(sels, variant.shape, itemsize, variant.layout, name, sizes)
-            estimated = plan_reads(sels, variant.shape, itemsize, variant.layout, name, mean)
+            exact = plan_reads(sels, variant.shape, itemsize, variant.layout, name, sizes,
+                               **merge)
+            estimated = plan_reads(sels, variant.shape, itemsize, variant.layout, name, mean,
+                                   **merge)
             got = (m.requests, m.bytes_transferred)
             if (exact.requests, exact.bytes_transferred) != got:
                 wrong.append(f"{name} {spec}: measured {got}, exact plan "
                              f"{(exact.requests, exact.bytes_transferred)}")
             # without exact sizes, which reads share a readahead block (or remfile block) is
             # estimated: close, not exact; zarr's and kerchunk's requests do not depend on sizes
-            tolerance = 0 if name in ("zarr", "kerchunk") else max(1, m.requests // 4)
+            tolerance = 0 if name in ("zarr", "zarr-obstore", "kerchunk") \
+                else max(1, m.requests // 4)
             if abs(estimated.requests - m.requests) > tolerance:
                 wrong.append(f"{name} {spec}: measured {m.requests} requests, mean-size plan "
                              f"{estimated.requests}")

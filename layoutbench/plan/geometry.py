@@ -121,9 +121,17 @@ CONCURRENCY = 10
 H5_ROOT_OFFSET = 3464
 _H5_HEADER_EXTRA = {(3, False): 32, (3, True): 56, (2, False): 8, (2, True): 32}
 
+#: zarr's shard read merging (zarr >= 3.3), its config defaults: ranges of wanted inner chunks
+#: at most this far apart are fetched in one request (``array.sharding_coalesce_max_gap_bytes``)
+#: of at most this many bytes (``array.sharding_coalesce_max_bytes``). The zarr readers set
+#: them explicitly (tests/test_geometry.py checks they are zarr's defaults).
+SHARD_COALESCE_GAP = 1 << 20
+SHARD_COALESCE_MAX = 16 << 20
+
 READER_MODES = {"h5py-fsspec": "readahead", "h5py-remfile": "remfile", "pynwb-remfile": "remfile",
-                "kerchunk": "concurrent", "zarr": "concurrent"}
-READER_FORMATS = {"zarr": "zarr"}  # every other reader reads HDF5
+                "kerchunk": "concurrent", "zarr": "concurrent", "zarr-obstore": "concurrent"}
+#: every other reader reads HDF5
+READER_FORMATS = {"zarr": "zarr", "zarr-obstore": "zarr"}
 
 ChunkBytes = float | int | Callable[[tuple[int, ...]], int]
 
@@ -160,7 +168,9 @@ class ReadPlan:
 
 def plan_reads(selections: Sequence[Selection], shape: Sequence[int], itemsize: int,
                layout: Layout, reader: str, chunk_nbytes: ChunkBytes, *,
-               placement: tuple[int, int] | None = None) -> ReadPlan:
+               placement: tuple[int, int] | None = None,
+               coalescing: tuple[int, int] = (SHARD_COALESCE_GAP, SHARD_COALESCE_MAX)
+               ) -> ReadPlan:
     """Requests and bytes ``reader`` needs for ``selections`` of an array stored in ``layout``.
 
     Parameters
@@ -175,6 +185,10 @@ def plan_reads(selections: Sequence[Selection], shape: Sequence[int], itemsize: 
     placement
         For a contiguous layout, ``(data offset, file size)`` in the file as it is; by default
         where a contiguous variant written by :mod:`layoutbench.write.rewrite` puts its data.
+    coalescing
+        zarr's shard read merging, ``(max gap, max bytes)`` of one request: zarr's config
+        (``array.sharding_coalesce_max_gap_bytes``, ``..._max_bytes``), which the zarr
+        readers set to these defaults.
     """
     if reader not in READER_MODES:
         raise ValueError(f"unknown reader {reader!r} (modelled: {', '.join(READER_MODES)})")
@@ -187,7 +201,7 @@ def plan_reads(selections: Sequence[Selection], shape: Sequence[int], itemsize: 
     touched = sum(chunks_touched(s, layout.chunks) for s in sels)
     mode = READER_MODES[reader]
     if mode == "concurrent":  # kerchunk refers to a contiguous dataset as one chunk
-        counts = _plan_concurrent(sels, layout, sizes)
+        counts = _plan_concurrent(sels, layout, sizes, *coalescing)
     elif layout.contiguous:
         offset, size = placement or (CONTIGUOUS_OFFSET, CONTIGUOUS_OFFSET + sizes.raw)
         counts = plan_contiguous(sels, shape, itemsize, offset, size, mode)
@@ -251,54 +265,120 @@ class _ChunkSizes:
 
 
 # -- zarr and kerchunk: one request per chunk, ``CONCURRENCY`` at a time ------------------------
-def _plan_concurrent(sels: list[Selection], layout: Layout, sizes: _ChunkSizes
-                     ) -> dict[str, int]:
+def _plan_concurrent(sels: list[Selection], layout: Layout, sizes: _ChunkSizes, gap: int,
+                     max_bytes: int) -> dict[str, int]:
     """zarr-python 3 fetches each chunk with one GET (kerchunk: one ranged GET of the original
-    HDF5 object), ``async.concurrency`` at a time, and caches nothing between reads. A shard
-    is read whole when every inner chunk is wanted; otherwise zarr reads its index (a suffix
-    GET) and then each wanted inner chunk by range, one after another: zarr 3.1 neither merges
-    nearby ranges nor fetches inner chunks concurrently, but it works on shards concurrently."""
+    HDF5 object), ``async.concurrency`` at a time, and caches nothing between reads.
+
+    A shard is read whole (one GET) when every inner chunk is wanted. Otherwise zarr (>= 3.3)
+    reads its index (a suffix GET), then merges the byte ranges of the wanted inner chunks,
+    in the order they lie in the shard, into requests (``Store.get_ranges``: a range at most
+    ``gap`` bytes after the current request's end joins it while the request stays within
+    ``max_bytes``; the bytes in between are fetched too), sent ``CONCURRENCY`` at a time.
+    Shards are worked on concurrently, like chunks.
+    """
     out = dict.fromkeys(("requests", "index_requests", "bytes_transferred", "bytes_decoded",
                          "rounds", "serial_bytes", "chunks_read"), 0)
+    offsets = _ShardOffsets(layout, sizes) if layout.shards is not None else None
     for sel in sels:
         chunks = list(iter_chunk_indices(sel, layout.chunks))
         out["chunks_read"] += len(chunks)
         out["bytes_decoded"] += len(chunks) * sizes.raw
-        # (requests in sequence, bytes) per independent task: a chunk, or a shard
-        tasks: list[tuple[int, int]] = []
-        if layout.shards is None:
-            tasks = [(1, sizes(c)) for c in chunks]
+        # (requests, requests in sequence, bytes) per independent task: a chunk, or a shard
+        tasks: list[tuple[int, int, int]] = []
+        if offsets is None:
+            tasks = [(1, 1, sizes(c)) for c in chunks]
         else:
-            per = tuple(s // c for s, c in zip(layout.shards, layout.chunks, strict=True))
             by_shard: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
             for c in chunks:
-                by_shard.setdefault(tuple(i // p for i, p in zip(c, per, strict=True)),
+                by_shard.setdefault(tuple(i // p for i, p in zip(c, offsets.per, strict=True)),
                                     []).append(c)
-            n_inner = math.prod(per)
-            index_bytes = 16 * n_inner + 4  # (offset, length) per inner chunk + crc32c
             for shard, inner in by_shard.items():
-                data = sum(sizes(c) for c in inner)
-                if len(inner) == n_inner:  # zarr's _is_total_shard: one GET of the object
-                    whole = sum(sizes(c) for c in _inner_chunks(shard, per, sizes.grid))
-                    tasks.append((1, whole + index_bytes))
-                else:
-                    tasks.append((1 + len(inner), index_bytes + data))
-                    out["index_requests"] += 1
-        out["requests"] += sum(n for n, _ in tasks)
-        out["bytes_transferred"] += sum(b for _, b in tasks)
+                if len(inner) == offsets.n_inner:  # zarr's _is_total_shard: one GET of it
+                    tasks.append((1, 1, offsets.stored(shard) + offsets.index_bytes))
+                    continue
+                spans = coalesce(offsets.ranges(shard, inner), gap, max_bytes)
+                tasks.append((1 + len(spans), 1 + -(-len(spans) // CONCURRENCY),
+                              offsets.index_bytes + sum(e - s for s, e in spans)))
+                out["index_requests"] += 1
+        out["requests"] += sum(n for n, _, _ in tasks)
+        out["bytes_transferred"] += sum(b for _, _, b in tasks)
         for start in range(0, len(tasks), CONCURRENCY):
             batch = tasks[start:start + CONCURRENCY]
-            out["rounds"] += max(n for n, _ in batch)
-            out["serial_bytes"] += max(b for _, b in batch)
+            out["rounds"] += max(d for _, d, _ in batch)
+            out["serial_bytes"] += max(b for _, _, b in batch)
     return out
 
 
-def _inner_chunks(shard: tuple[int, ...], per: tuple[int, ...], grid: tuple[int, ...]
-                  ) -> Iterator[tuple[int, ...]]:
-    """Inner chunks of a shard that lie inside the array (the others are stored as fill)."""
-    ranges = [range(s * p, min((s + 1) * p, g)) for s, p, g in zip(shard, per, grid, strict=True)]
-    for idx in np.ndindex(*(len(r) for r in ranges)):
-        yield tuple(r[i] for r, i in zip(ranges, idx, strict=True))
+def coalesce(ranges: Sequence[tuple[int, int]], gap: int, max_bytes: int
+             ) -> list[tuple[int, int]]:
+    """Byte ranges ``[start, end)`` merged as zarr's ``coalesce_ranges`` merges them: sorted by
+    start, a range joins the current request when it begins at most ``gap`` bytes after the
+    request's end and the merged request spans at most ``max_bytes``."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges, key=lambda r: r[0]):  # stable, as zarr sorts
+        if merged and start - merged[-1][1] <= gap:
+            first, last = merged[-1]
+            if max(last, end) - first <= max_bytes:
+                merged[-1] = (first, max(last, end))
+                continue
+        merged.append((start, end))
+    return merged
+
+
+def morton_order(per: Sequence[int]) -> np.ndarray:
+    """Local coordinates of a shard's inner chunks in the order zarr writes them (its default
+    ``subchunk_write_order``, Morton/Z order: the bits of the coordinates interleaved, the
+    first axis's bit lowest at each level), as an ``(n, ndim)`` array."""
+    coords = np.indices(tuple(per)).reshape(len(per), -1).T
+    bits = [(int(p) - 1).bit_length() for p in per]
+    code = np.zeros(len(coords), np.int64)
+    out_bit = 0
+    for level in range(max(bits, default=0)):
+        for ax, b in enumerate(bits):
+            if level < b:
+                code |= ((coords[:, ax] >> level) & 1) << out_bit
+                out_bit += 1
+    return coords[np.argsort(code, kind="stable")]
+
+
+class _ShardOffsets:
+    """Where each inner chunk lies in its shard: stored in Morton order, back to back from byte
+    0 (the index at the end); inner chunks wholly outside the array are not stored."""
+
+    def __init__(self, layout: Layout, sizes: _ChunkSizes) -> None:
+        assert layout.shards is not None
+        self.sizes = sizes
+        self.per = tuple(s // c for s, c in zip(layout.shards, layout.chunks, strict=True))
+        self.n_inner = math.prod(self.per)
+        self.index_bytes = 16 * self.n_inner + 4  # (offset, length) per inner chunk + crc32c
+        self._order = morton_order(self.per)
+        self._cache: dict[tuple[int, ...], dict[tuple[int, ...], tuple[int, int]]] = {}
+
+    def _layout_of(self, shard: tuple[int, ...]) -> dict[tuple[int, ...], tuple[int, int]]:
+        found = self._cache.get(shard)
+        if found is None:
+            base = np.array(shard) * np.array(self.per)
+            glob = self._order + base
+            inside = np.all(glob < np.array(self.sizes.grid), axis=1)
+            idx = [tuple(int(i) for i in g) for g in glob[inside]]
+            ends = np.cumsum([self.sizes(i) for i in idx]) if idx else np.zeros(0, np.int64)
+            starts = np.concatenate([[0], ends[:-1]])
+            found = {i: (int(a), int(b)) for i, a, b in zip(idx, starts, ends, strict=True)}
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[shard] = found
+        return found
+
+    def ranges(self, shard: tuple[int, ...], inner: Sequence[tuple[int, ...]]
+               ) -> list[tuple[int, int]]:
+        where = self._layout_of(shard)
+        return [where[c] for c in inner]
+
+    def stored(self, shard: tuple[int, ...]) -> int:
+        """Bytes of the shard's inner chunks (the whole object less its index)."""
+        where = self._layout_of(shard)
+        return max((e for _, e in where.values()), default=0)
 
 
 # -- HDF5: the chunk reads of each selection, simulated through h5py by h5sim --------------------

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.errors import UserError
 from layoutbench.h5threads import gc_paused
+from layoutbench.plan.geometry import SHARD_COALESCE_GAP, SHARD_COALESCE_MAX
 from layoutbench.sources import ObjectIdentity, Source, close_filesystem
 
 
@@ -322,6 +323,18 @@ def _remote_options(source: Source, s3_concurrency: int) -> dict[str, Any]:
 
 
 # -- zarr ---------------------------------------------------------------------------------------
+#: zarr's shard read merging (zarr >= 3.3): ranges of a shard's wanted inner chunks at most
+#: ``gap`` bytes apart become one request of at most ``max`` bytes. Set explicitly (to zarr's
+#: defaults, which the model uses too) so the values recorded with results are those in force.
+ZARR_SHARD_OPTIONS = {"array.sharding_coalesce_max_gap_bytes": SHARD_COALESCE_GAP,
+                      "array.sharding_coalesce_max_bytes": SHARD_COALESCE_MAX}
+
+
+def zarr_config(options: dict[str, Any]) -> dict[str, Any]:
+    """The ``zarr.config`` settings among a zarr reader's options (concurrency, shard merging)."""
+    return {k: v for k, v in options.items() if k.startswith(("async.", "array."))}
+
+
 @register_reader
 class ZarrReader(Reader):
     """zarr-python 3 over s3fs (FsspecStore), fetching chunks concurrently.
@@ -336,14 +349,14 @@ class ZarrReader(Reader):
 
     name = "zarr"
     formats = ("zarr",)
-    options = {"async.concurrency": 10, "s3fs.max_concurrency": 1}
+    options = {"async.concurrency": 10, **ZARR_SHARD_OPTIONS, "s3fs.max_concurrency": 1}
 
     @contextlib.contextmanager
     def open(self, target: Target) -> Iterator[Any]:
         import zarr
         from zarr.storage import FsspecStore
 
-        with zarr.config.set({"async.concurrency": self.options["async.concurrency"]}):
+        with zarr.config.set(zarr_config(self.options)):
             storage_options = _remote_options(target.source,
                                               self.options["s3fs.max_concurrency"])
             store = FsspecStore.from_url(target.source.url, storage_options=storage_options,
@@ -383,3 +396,6 @@ class _ZarrConfigured:
         with zarr.config.set({"async.concurrency": self._concurrency}):
             return self._arr[sel]
 
+
+# the obstore-backed readers register themselves beside these (a module of their own)
+from layoutbench.read import readers_obstore as _readers_obstore  # noqa: E402, F401
