@@ -8,12 +8,15 @@ consolidated.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from layoutbench.errors import UserError
-from layoutbench.read.inspect import DatasetInfo
+from layoutbench.read.inspect import DatasetInfo, dataset_info
 from layoutbench.sources import Source, resolve
 
 
@@ -129,3 +132,59 @@ def _nwb_context(store: Any, arr: Any) -> tuple[str | None, float | None]:
     except (FileNotFoundError, KeyError, ValueError):  # no parent group document
         pass
     return (None if found is None else str(found)), rate
+
+
+def scan_zarr(source: str | os.PathLike[str] | Source, min_bytes: int = 0, *,
+              label: str | None = None) -> tuple[list[DatasetInfo], list[dict[str, str]]]:
+    """Every numeric array of a local Zarr store (an NWB-Zarr folder) of at least
+    ``min_bytes``, largest first, and the others that size with why no layout applies (the
+    Zarr counterpart of :func:`layoutbench.read.inspect.scan`)."""
+    import zarr
+
+    src = resolve(source)
+    name = label or src.given
+    group = zarr.open_group(store=open_store(src), mode="r")
+    infos, skipped = [], []
+    arrays = sorted(_all_arrays(group), key=lambda a: -math.prod(a.shape) * a.dtype.itemsize)
+    for arr in arrays:
+        if not arr.shape or math.prod(arr.shape) * arr.dtype.itemsize < min_bytes:
+            continue
+        if arr.dtype.kind not in "iufb":
+            skipped.append({"path": "/" + arr.path, "reason": f"{arr.dtype} dtype: no chunk/codec "
+                                                              "search for it"})
+            continue
+        infos.append(zarr_dataset_info(src, "/" + arr.path, label=name))
+    return infos, skipped
+
+
+# -- local sources of either format ------------------------------------------------------------
+def local_info(path: str | os.PathLike[str], dataset: str | None = None) -> DatasetInfo:
+    """:class:`DatasetInfo` of a dataset of a local HDF5 file or Zarr store (NWB-Zarr)."""
+    return zarr_dataset_info(path, dataset) if is_zarr(path) else dataset_info(path, dataset)
+
+
+@contextlib.contextmanager
+def open_local_array(path: str | os.PathLike[str], dataset: str) -> Iterator[Any]:
+    """A dataset of a local HDF5 file (``h5py.Dataset``) or Zarr store (``zarr.Array``), open
+    for reading by slices."""
+    if is_zarr(path):
+        import zarr
+
+        yield zarr.open_array(store=zarr.storage.LocalStore(path, read_only=True),
+                              path=dataset.strip("/"), mode="r")
+        return
+    import h5py
+
+    from layoutbench.codecs import ensure_hdf5_filters
+
+    ensure_hdf5_filters()
+    with h5py.File(path, "r") as f:
+        yield f[dataset]
+
+
+def array_fingerprint(path: str | os.PathLike[str], dataset: str) -> str:
+    """Size and latest modification time of the files of one array of a local Zarr store: what
+    changes when the array is rewritten (a store's folder keeps its own mtime)."""
+    folder = Path(path).joinpath(*dataset.strip("/").split("/"))
+    stats = [f.stat() for f in folder.rglob("*") if f.is_file()]
+    return f"{sum(st.st_size for st in stats)}:{max((st.st_mtime_ns for st in stats), default=0)}"

@@ -121,8 +121,11 @@ def plan_places(shape: Sequence[int], itemsize: int, source_chunks: Sequence[int
 
 
 def stored_chunks(dset: Any) -> dict[tuple[int, ...], tuple[int, int, int]]:
-    """Element offset -> (byte offset, stored size, filter mask) of every allocated chunk."""
+    """Element offset -> (byte offset, stored size, filter mask) of every allocated chunk of an
+    HDF5 dataset; nothing for a Zarr array (read locally by slices: no fetch to budget)."""
     found: dict[tuple[int, ...], tuple[int, int, int]] = {}
+    if not hasattr(dset, "id"):  # a zarr.Array (an NWB-Zarr source)
+        return found
 
     def add(info: Any) -> None:
         found[tuple(info.chunk_offset)] = (int(info.byte_offset), int(info.size),

@@ -60,7 +60,7 @@ MAX_TOUCHED = {"remfile": 40_000, "other": 4_000}
 #: Readers the model predicts, by the format they read (``--reader any`` scores them all;
 #: pynwb-remfile reads data as h5py-remfile does).
 READER_FORMATS_MODELLED = {"h5py-fsspec": "hdf5", "h5py-remfile": "hdf5", "kerchunk": "hdf5",
-                           "zarr": "zarr"}
+                           "zarr": "zarr", "zarr-obstore": "zarr"}
 #: Alternatives reported beside the recommendation.
 N_ALTERNATIVES = 4
 
@@ -128,8 +128,9 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
     cur_fig = CodecFigures(ratio=info.nbytes / max(1, info.storage_bytes),
                            decode_mbps=_figures(samples, current).decode_mbps)
     n_chunks = math.prod(-(-n // c) for n, c in zip(shape, current.chunks, strict=True))
-    cur = score(current, DEFAULT_READERS["hdf5"] if len(readers["hdf5"]) > 1 else
-                readers["hdf5"][0], shape, itemsize, workload, cur_fig, profile,
+    fmt = current.format  # an NWB-Zarr source's current layout is read by a zarr reader
+    cur = score(current, DEFAULT_READERS[fmt] if len(readers[fmt]) > 1 else
+                readers[fmt][0], shape, itemsize, workload, cur_fig, profile,
                 constants, chunk_nbytes=info.storage_bytes / max(1, n_chunks),
                 placement=info.placement)
     # stage 1: chunk shapes with the reference codec, per format
@@ -192,12 +193,41 @@ class _Opened:
     label: str
     endpoint: Any = None
     counts: str = "gateway"
+    #: the source is a local Zarr store (NWB-Zarr); ``file`` is its root group
+    zarr: bool = False
+
+    def scan(self, threshold: int) -> tuple[list[DatasetInfo], list[dict[str, str]]]:
+        """The datasets worth a recommendation (and the others, with why not)."""
+        if self.zarr:
+            from layoutbench.read.inspect_zarr import scan_zarr
+
+            return scan_zarr(self.label, threshold)
+        return scan(self.file, self.label, threshold)
+
+    def info(self, dataset: str) -> DatasetInfo:
+        if self.zarr:
+            from layoutbench.read.inspect_zarr import zarr_dataset_info
+
+            return zarr_dataset_info(self.label, dataset)
+        return info_in(self.file, self.label, dataset)
 
 
 @contextlib.contextmanager
 def _open(src: Source) -> Iterator[_Opened]:
     """A local file as it is; a remote one through the counting gateway (or counted by its
-    client, :mod:`layoutbench.store.reach`), with concurrent range reads for the samples."""
+    client, :mod:`layoutbench.store.reach`), with concurrent range reads for the samples. A
+    local Zarr store (an NWB-Zarr folder) is opened with zarr."""
+    from layoutbench.read.inspect_zarr import is_zarr, open_store
+
+    if is_zarr(src):
+        if not src.is_local:
+            raise UserError(f"{src.url}: recommend reads a Zarr store (NWB-Zarr) from this "
+                            "machine; copy it here first")
+        import zarr
+
+        yield _Opened(zarr.open_group(store=open_store(src), mode="r"), None,
+                      str(Path(src.given)), zarr=True)
+        return
     if src.is_local:
         import h5py
 
@@ -264,17 +294,20 @@ def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = 
     skipped: list[dict[str, str]] = []
     spent: dict[str, Any] | None = None
     with _open(src) as opened:
+        if measure and opened.zarr:
+            raise UserError(f"{opened.label}: --measure rewrites a slab of an HDF5 source; for an "
+                            "NWB-Zarr folder, compare layouts with `layoutbench sweep`")
         if dataset is not None:
-            infos = [info_in(opened.file, opened.label, dataset)]
+            infos = [opened.info(dataset)]
         else:
-            infos, skipped = scan(opened.file, opened.label, threshold)
+            infos, skipped = opened.scan(threshold)
         for info in infos:
             kind = info.kind
             chosen, notes = workload_for(info, kind, specs)
             check_fits(info, chosen)
             log.info("recommending %s %s (%s) for %s", info.path, info.shape, kind,
                      ", ".join(pt.label for pt in chosen))
-            dset = opened.file[info.path]
+            dset = opened.file[info.path.strip("/")] if opened.zarr else opened.file[info.path]
 
             def sample(shapes: Sequence[Sequence[int]], dset: Any = dset) -> Sampler:
                 return Sampler(dset, shapes, fetch=opened.fetch)

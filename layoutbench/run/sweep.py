@@ -27,7 +27,8 @@ from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern, PatternError, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
-from layoutbench.read.inspect import DatasetInfo, dataset_info
+from layoutbench.read.inspect import DatasetInfo
+from layoutbench.read.inspect_zarr import is_zarr, local_info, open_local_array
 from layoutbench.read.readers import Reader, Target, get_reader
 from layoutbench.run.faulty import judge, measure_under, reference_digests
 from layoutbench.run.journal import Journal, case_key, remaining
@@ -173,9 +174,13 @@ def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
     profile = as_profile(profile)
     specs = as_patterns(patterns)
     if src.is_local:
-        info = dataset_info(src, dataset)
+        info = local_info(src.path, dataset)  # an HDF5 file or an NWB-Zarr folder
         source = src.path
     else:
+        if is_zarr(src):
+            raise UserError(f"{src.url}: sweep reads a Zarr store (NWB-Zarr) from this machine; "
+                            "copy it here first, or measure it where it is with `layoutbench "
+                            "measure`")
         if any(p.definition.includes_open for p in specs):
             raise UserError(f"{src.url}: 'open' compares whole files (paged copies of it); "
                             "measure a remote file's open as it is with `layoutbench measure "
@@ -194,6 +199,10 @@ def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
     if whole_file:  # opening is a property of the whole file: compare paged copies of it
         from layoutbench.write.repack import file_layouts, write_file_variant
 
+        if is_zarr(source):
+            raise UserError(f"{info.file}: 'open' compares paged copies of an HDF5 file; measure "
+                            "an NWB-Zarr folder's open as it is with `layoutbench measure "
+                            "FOLDER --patterns open`")
         layouts = list(layouts) if layouts is not None else file_layouts(source, info.path)
         writer = write_file_variant
     else:
@@ -232,10 +241,8 @@ def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
     order = {(c.layout.name, c.reader, c.pattern.label): i for i, c in enumerate(cases)}
     results.sort(key=lambda r: order.get(case_key(r), len(order)))
     if plan.active:
-        import h5py
-
-        with h5py.File(source, "r") as f:
-            results[:] = judge(results, reference_digests(f[info.path], patterns, info.rate))
+        with open_local_array(source, info.path) as arr:
+            results[:] = judge(results, reference_digests(arr, patterns, info.rate))
     else:
         check_digests(results)
     return results

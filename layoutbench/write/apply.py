@@ -1,5 +1,8 @@
 """Rewrite a whole NWB/HDF5 file with some datasets in new layouts (``layoutbench apply``).
 
+Zarr layouts make the output an NWB-Zarr folder instead (:mod:`.apply_zarr`); what follows is
+the HDF5 case.
+
 The output is the same file, object for object: every group, dataset, attribute, link and
 reference is kept, and only the chosen datasets change storage (chunks, codec and, through
 the file's page size, metadata placement). A repack with one ``H5Ocopy`` of the root
@@ -255,6 +258,9 @@ def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
         Compare the output with the source before renaming it into place (about as long
         as the write); ``False`` only when the caller verifies by other means.
 
+    Zarr layouts (all of them: a file is one or the other) write the NWB-Zarr folder ``out``
+    instead (:func:`~layoutbench.write.apply_zarr.export_nwb_zarr`).
+
     Raises
     ------
     UserError
@@ -267,9 +273,14 @@ def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
     from h5py import h5f, h5p
     from tqdm import tqdm
 
+    from layoutbench.write.apply_zarr import export_nwb_zarr, zarr_layouts
+
     ensure_hdf5_filters()
     src_path = check_hdf5_file(source)
     out = Path(out)
+    if zarr_layouts(layouts, str(src_path)):  # Zarr layouts: the file as NWB-Zarr
+        return export_nwb_zarr(src_path, layouts, out, overwrite=overwrite, progress=progress,
+                               verify=verify, block_bytes=block_bytes, shapes=shapes)
     _check_output(src_path, out, overwrite)
     page_size = file_page_size(layouts.values(), file=str(src_path))
     with h5py.File(src_path, "r") as src:
@@ -358,12 +369,17 @@ def apply_to(source: str | os.PathLike[str] | Source, layouts: Mapping[str, Layo
 
     from layoutbench.write.extract import fetched_file
 
+    from layoutbench.write.apply_zarr import check_zarr_output, zarr_layouts
+
     src = resolve(source, options)
     if src.is_local:
         return apply_layouts(src.given, layouts, out, overwrite=overwrite, progress=progress,
                              shapes=shapes)
     target = Path(out)
-    _check_target(target, overwrite)
+    if zarr_layouts(layouts, src.url):
+        check_zarr_output(target, overwrite)
+    else:
+        _check_target(target, overwrite)
     with fetched_file(src, target.parent, progress=progress) as (local, _spent):
         result = apply_layouts(local, layouts, target, overwrite=overwrite, progress=progress,
                                shapes=shapes)

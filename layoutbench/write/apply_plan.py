@@ -36,8 +36,9 @@ def layouts_from_recommendation(obj: Any, *, name: str = "recommendation") -> di
     Raises
     ------
     UserError
-        Naming ``name`` and the problem: not an object, missing keys, a duplicate path, an
-        invalid layout, or a Zarr layout (``apply`` writes HDF5 NWB files only).
+        Naming ``name`` and the problem: not an object, missing keys, a duplicate path or an
+        invalid layout. Zarr layouts are returned like HDF5 ones: ``apply`` writes them as
+        NWB-Zarr (:mod:`.apply_zarr`).
     """
     if not isinstance(obj, dict) or not isinstance(obj.get("datasets"), list):
         raise UserError(f"{name}: not a recommendation (expected an object with a 'datasets' "
@@ -56,9 +57,6 @@ def layouts_from_recommendation(obj: Any, *, name: str = "recommendation") -> di
             layout = Layout.from_dict({k: rec[k] for k in _LAYOUT_KEYS if k in rec})
         except (LayoutError, TypeError, ValueError) as exc:
             raise UserError(f"{where} ({path}): invalid layout: {exc}") from None
-        if layout.format != "hdf5":
-            raise UserError(f"{where} ({path}): layout {layout.name} is {layout.format}; apply "
-                            "writes HDF5 NWB files only, choose an hdf5 layout")
         if path in layouts:
             raise UserError(f"{where}: dataset {path} is listed twice")
         if item.get("keep") or layout.contiguous:  # the dataset stays as it is: copied
@@ -246,10 +244,12 @@ class ApplyResult:
     write_seconds: float
     verify_seconds: float
     verified: bool
+    #: ``"hdf5"`` (an NWB/HDF5 file) or ``"nwb-zarr"`` (an NWB-Zarr folder)
+    format: str = "hdf5"
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source, "output": self.output,
+            "source": self.source, "output": self.output, "format": self.format,
             "datasets": [d.to_dict() for d in self.datasets], "page_size": self.page_size,
             "file_bytes_before": self.file_bytes_before,
             "file_bytes_after": self.file_bytes_after, "write_seconds": self.write_seconds,

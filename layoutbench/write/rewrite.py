@@ -26,7 +26,8 @@ from layoutbench.atomic import atomic_output, write_json
 from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs, zarr_compressors
 from layoutbench.interrupts import checkpoint
 from layoutbench.plan.layout import Layout
-from layoutbench.read.inspect import DatasetInfo, dataset_info
+from layoutbench.read.inspect import DatasetInfo
+from layoutbench.read.inspect_zarr import array_fingerprint, local_info, open_local_array
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,13 @@ def source_id(path: str | os.PathLike[str], dataset: str) -> str:
     """Identity of (file content, dataset) cheap enough to compute on every run.
 
     Path, size and modification time stand in for the content: a rewritten source gets a new
-    id, so stale variants are never reused.
+    id, so stale variants are never reused. A Zarr store (a folder) stands for its array by
+    the size and latest modification time of the array's files.
     """
     st = os.stat(path)
-    key = f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}|{dataset}"
+    stamp = array_fingerprint(path, dataset) if os.path.isdir(path) \
+        else f"{st.st_size}|{st.st_mtime_ns}"
+    key = f"{os.path.realpath(path)}|{stamp}|{dataset}"
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
@@ -214,21 +218,19 @@ def write_variant(source: str | os.PathLike[str], dataset: str, layout: Layout, 
                   budget: int = BLOCK_BYTES) -> Variant:
     """Write ``dataset`` of ``source`` to ``out`` in ``layout``, verify it, and return it.
 
-    The result is renamed into place only after verification succeeds; on any failure the
-    temporary file is removed and nothing is left at ``out``.
+    ``source`` is a local HDF5 file or Zarr store (an NWB-Zarr folder). The result is renamed
+    into place only after verification succeeds; on any failure the temporary file is removed
+    and nothing is left at ``out``.
     """
-    import h5py
-
     ensure_hdf5_filters()
-    info = dataset_info(source, dataset)
+    info = local_info(source, dataset)
     layout = layout.fitted(info.shape)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _marker(out).unlink(missing_ok=True)  # whatever was there is no longer proven
     with atomic_output(out) as tmp:
         t0 = time.perf_counter()
-        with h5py.File(source, "r") as f:
-            src = f[info.path]
+        with open_local_array(source, info.path) as src:
             if layout.format == "hdf5":
                 _write_hdf5(src, info, layout, tmp, budget)
             else:
@@ -285,21 +287,18 @@ def verify_variant(source: str | os.PathLike[str], dataset: str, variant: str | 
     with the same payload), reading both sides block by block so memory stays bounded.
     A chunk that fails to decode counts as a mismatch, not a crash.
     """
-    import h5py
-
     from layoutbench.write.verify import same_bytes
 
     ensure_hdf5_filters()  # the source itself may use plugin filters
     path = Path(variant)
-    with h5py.File(source, "r") as f:
-        src = f[dataset]
+    with open_local_array(source, dataset) as src:
         arr, close = _open_variant(path, dataset, layout)
         try:
-            if tuple(arr.shape) != tuple(src.shape) or np.dtype(arr.dtype) != src.dtype:
+            if tuple(arr.shape) != tuple(src.shape) or np.dtype(arr.dtype) != np.dtype(src.dtype):
                 raise VerificationError(
                     f"{path}: shape/dtype {arr.shape}/{arr.dtype} != source {src.shape}/{src.dtype}"
                 )
-            itemsize = src.dtype.itemsize
+            itemsize = np.dtype(src.dtype).itemsize
             for sel in iter_blocks(src.shape, block_shape(src.shape, _unit(layout), itemsize,
                                                           budget // 2)):
                 expected = np.ascontiguousarray(src[sel])
@@ -322,7 +321,7 @@ def variant_path(cache_dir: Path, sid: str, layout: Layout) -> Path:
 def cached_variant(cache_dir: Path, source: str | os.PathLike[str], dataset: str,
                    layout: Layout) -> Variant | None:
     """A previously written *and verified* variant of the same source and layout, if any."""
-    layout = layout.fitted(dataset_info(source, dataset).shape)
+    layout = layout.fitted(local_info(source, dataset).shape)
     sid = source_id(source, dataset)
     out = variant_path(cache_dir, sid, layout)
     marker = _marker(out)
