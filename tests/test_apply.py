@@ -305,8 +305,13 @@ def test_link_structure_sees_a_broken_hard_link(sources: dict[str, Path], rich_c
 @pytest.mark.parametrize(
     ("layouts", "out_name", "match"),
     [
-        # Zarr layouts are for the sweep; apply writes one HDF5 NWB file
-        ({OPHYS: Layout("zarr", (64, 16, 16), "zstd")}, "out.nwb", "HDF5 NWB files only"),
+        # a Zarr layout makes an NWB-Zarr folder, which must be named *.zarr
+        ({OPHYS: Layout("zarr", (64, 16, 16), "zstd")}, "out.nwb", "NWB-Zarr folder; name it"),
+        # one output is HDF5 or NWB-Zarr: a recommendation mixing both is refused
+        ({OPHYS: Layout("zarr", (64, 16, 16), "zstd"),
+          "/processing/ophys/x": Layout("hdf5", (8,))}, "out.nwb.zarr", "mixes HDF5 and Zarr"),
+        # a Zarr request the file cannot honour: 2-d chunks for the 3-d movie
+        ({OPHYS: Layout("zarr", (64, 16))}, "out.nwb.zarr", "have 2 dimensions"),
         # a path that is not in the file, with a hint of the large datasets
         ({"/acquisition/nope": Layout("hdf5", (8,))}, "out.nwb", "does not exist"),
         # 2-d chunks for the 3-d movie
@@ -468,8 +473,6 @@ def test_recommendation_round_trip(sources: dict[str, Path], tmp_path: Path) -> 
         (_recommendation(codec=..., level=...), "lacks codec, level"),
         # a codec Layout does not know
         (_recommendation(codec="brotli"), "invalid layout: unknown codec"),
-        # a Zarr recommendation
-        (_recommendation(format="zarr", shuffle=False), "writes HDF5 NWB files only"),
         # the same path twice
         ({"datasets": _recommendation()["datasets"] * 2}, "listed twice"),
     ],

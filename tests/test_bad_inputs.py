@@ -145,8 +145,9 @@ CASES = [
      "recommendation was made for shape (600, 480, 400)"),
     (["apply", OPH, "--recommendation", "{dir}/rec-fraction.json", "-o", OUT + "/a.nwb"],
      "chunks must be whole numbers"),
+    # a Zarr recommendation is written as an NWB-Zarr folder, which must be named so
     (["apply", OPH, "--recommendation", "{dir}/rec-zarr.json", "-o", OUT + "/a.nwb"],
-     "apply writes HDF5 NWB files only"),
+     "a.nwb: the recommendation is Zarr, which apply writes as an NWB-Zarr folder; name it"),
     (["apply", OPH, "--recommendation", "{dir}/rec-no-codec.json", "-o", OUT + "/a.nwb"],
      "'recommended' lacks codec"),
     (["apply", OPH, "--recommendation", "{dir}/rec-broken.json", "-o", OUT + "/a.nwb"],

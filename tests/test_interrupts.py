@@ -77,6 +77,9 @@ def _leftovers(*folders: Path) -> list[str]:
     (["apply", "{movie}", "--recommendation", "{rec}", "-o", "{out}/a.nwb"], "apply", "TERM"),
     # apply while verifying the written file, before the rename
     (["apply", "{movie}", "--recommendation", "{rec}", "-o", "{out}/a.nwb"], "verify", "TERM"),
+    # apply of a Zarr recommendation while exporting the NWB-Zarr folder (block by block)
+    (["apply", "{movie}", "--recommendation", "{zrec}", "-o", "{out}/a.nwb.zarr"], "apply",
+     "INT"),
     # a sweep while writing and verifying a variant
     (["sweep", "{movie}", "--grid", "quick", "--readers", "h5py-fsspec", "-o", "{out}/s.csv"],
      "writing", "INT"),
@@ -89,10 +92,13 @@ def test_signals_stop_promptly_and_clean_up(movie: Path, tmp_path: Path, command
     rec.write_text('{"datasets": [{"path": "/acquisition/TwoPhotonSeries/data", '
                    '"recommended": {"format": "hdf5", "chunks": [600, 16, 16], "shards": null,'
                    ' "codec": "zstd", "level": 9, "shuffle": true}}]}')
+    zrec = tmp_path / "zrec.json"
+    zrec.write_text(rec.read_text().replace('"hdf5"', '"zarr"').replace('"shuffle": true',
+                                                                          '"shuffle": false'))
     out = tmp_path / "out"
     out.mkdir()
     env = _env(tmp_path)
-    run = Running([a.format(movie=movie, rec=rec, out=out) for a in command], env)
+    run = Running([a.format(movie=movie, rec=rec, zrec=zrec, out=out) for a in command], env)
     run.wait_for(lambda: phase in run.stderr)
     sent = time.monotonic()
     run.proc.send_signal(getattr(signal, f"SIG{sig}"))

@@ -146,6 +146,8 @@ def apply_cmd(source: str, rec: Path, out: Path, overwrite: bool, endpoint_url: 
     SOURCE is a path or a URL (a remote file is downloaded once, beside OUT, then removed).
     Everything else (groups, datasets, attributes, links, references) is copied unchanged;
     the output is verified bit for bit against the source before it is renamed into place.
+    A Zarr recommendation writes OUT as an NWB-Zarr folder (name it *.nwb.zarr) with
+    hdmf-zarr, which hdmf_zarr.NWBZarrIO(OUT, "r") reads.
     """
     from layoutbench.outputs import check_outputs
     from layoutbench.sources import resolve
@@ -174,6 +176,10 @@ def apply_cmd(source: str, rec: Path, out: Path, overwrite: bool, endpoint_url: 
                    f"{change['new_chunks']} {change['new_codec']}; stored "
                    f"{change['stored_bytes_before'] / 1e6:.1f} MB -> "
                    f"{change['stored_bytes_after'] / 1e6:.1f} MB")
+    if result.format == "nwb-zarr":
+        click.echo(f"wrote {result.output} (NWB-Zarr, verified bit-exact; open it with "
+                   f"hdmf_zarr.NWBZarrIO(path, 'r'))")
+        return
     click.echo(f"wrote {result.output} (verified bit-exact)")
     if any(lay.codec not in ("none", "gzip") for lay in layouts.values()):
         click.echo("note: readers need `import hdf5plugin` (or HDF5_PLUGIN_PATH) to decode "

@@ -136,7 +136,7 @@ def profile_options(default: str = "same-region", note: str = "") -> Callable[[F
     return decorate
 
 
-def source_options(f: F) -> F:
+def source_options[F: Callable[..., Any]](f: F) -> F:
     """``--endpoint-url``, ``--anon/--no-anon``, ``--region``, ``--ca-bundle``: how to reach a
     remote SOURCE. They arrive in the command as one ``reach`` argument (a SourceOptions)."""
     f = click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -152,7 +152,7 @@ def source_options(f: F) -> F:
     return f
 
 
-def fault_options(f: F) -> F:
+def fault_options[F: Callable[..., Any]](f: F) -> F:
     """``--faults SPEC`` and ``--fault-seed N``: S3 faults the gateway injects (see README)."""
     f = click.option("--fault-seed", type=int, default=0, show_default=True,
                      help="Seed of the fault plan (the same seed replays the same faults).")(f)

@@ -56,8 +56,8 @@ def _codec(arr: Any) -> tuple[str, int | None, bool]:
         shuffle = cfg.get("shuffle")
         on = str(getattr(shuffle, "value", shuffle)) in ("shuffle", "1", "bitshuffle", "2")
         return ("blosc-zstd" if cname == "zstd" else "blosc-lz4"), int(cfg.get("clevel", 5)), on
-    if "zstd" in name:
-        return "zstd", int(cfg.get("level", 3)), False
+    if "zstd" in name:  # level 0 is zstd's default, 3 (what zarr's default ZstdCodec uses)
+        return "zstd", int(cfg.get("level", 3)) or 3, False
     if "gzip" in name or "zlib" in name:
         return "gzip", int(cfg.get("level", 4)), False
     return "none", None, False
@@ -170,7 +170,7 @@ def open_local_array(path: str | os.PathLike[str], dataset: str) -> Iterator[Any
     if is_zarr(path):
         import zarr
 
-        yield zarr.open_array(store=zarr.storage.LocalStore(path, read_only=True),
+        yield zarr.open_array(store=zarr.storage.LocalStore(os.fspath(path), read_only=True),
                               path=dataset.strip("/"), mode="r")
         return
     import h5py

@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 #: Readers ``measure`` uses unless told otherwise, by what the file is.
 HDF5_READERS = ("h5py-remfile", "h5py-fsspec", "kerchunk")
 OPEN_READERS = ("h5py-remfile", "h5py-fsspec", "pynwb-remfile", "kerchunk")
-ZARR_READERS = ("zarr",)
-#: Readers that take plain URLs only: they cannot read an authenticated s3:// object.
-URL_ONLY = ("h5py-remfile", "pynwb-remfile")
+ZARR_READERS = ("zarr", "zarr-obstore")
+#: Readers that read anonymously only: remfile takes plain URLs, and obstore's signed requests
+#: could be counted neither by the gateway nor by botocore's events (authenticated s3://).
+URL_ONLY = ("h5py-remfile", "pynwb-remfile", "zarr-obstore")
 
 
 def as_is_variant(info: DatasetInfo, identity: ObjectIdentity) -> Variant:
@@ -191,9 +192,10 @@ def _readers(src: Source, info: DatasetInfo, patterns: Sequence[AccessPattern],
         skipped = [n for n in chosen if n in URL_ONLY]
         chosen = [n for n in chosen if n not in URL_ONLY]
         if skipped:
-            log.warning("%s: skipping %s: they read plain URLs and this s3:// object needs "
-                        "signed requests", src.url, ", ".join(skipped))
+            log.warning("%s: skipping %s: they read anonymously only (their signed requests "
+                        "could not be counted) and this s3:// object needs signed requests",
+                        src.url, ", ".join(skipped))
         if not chosen:
             raise UserError(f"{src.url}: none of the readers can sign S3 requests; choose "
-                            "h5py-fsspec or kerchunk (or --anon for a public bucket)")
+                            "h5py-fsspec, kerchunk or zarr (or --anon for a public bucket)")
     return chosen

@@ -113,7 +113,7 @@ def variant_target(endpoint: Any, key: str, variant: Variant, cache: Path) -> Ta
 
 #: Readers a sweep uses unless told otherwise. pynwb-remfile reads data exactly as
 #: h5py-remfile once open, so it only joins the ``open`` sweep, where opening is the point.
-DATA_READERS = ("h5py-remfile", "h5py-fsspec", "kerchunk", "zarr")
+DATA_READERS = ("h5py-remfile", "h5py-fsspec", "kerchunk", "zarr", "zarr-obstore")
 OPEN_READERS = ("h5py-remfile", "h5py-fsspec", "pynwb-remfile", "kerchunk")
 
 #: Where a case goes when its reader cannot express the dataset (recorded in ``fallback``).

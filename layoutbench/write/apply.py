@@ -367,9 +367,8 @@ def apply_to(source: str | os.PathLike[str] | Source, layouts: Mapping[str, Layo
     afterwards), then rewritten locally; the result names the URL."""
     import dataclasses
 
-    from layoutbench.write.extract import fetched_file
-
     from layoutbench.write.apply_zarr import check_zarr_output, zarr_layouts
+    from layoutbench.write.extract import fetched_file
 
     src = resolve(source, options)
     if src.is_local:

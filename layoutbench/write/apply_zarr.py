@@ -94,7 +94,7 @@ def _blocks_class() -> type:
     """The chunk iterator class (hdmf imported only when exporting)."""
     from hdmf.data_utils import GenericDataChunkIterator
 
-    class H5Blocks(GenericDataChunkIterator):  # type: ignore[misc]
+    class H5Blocks(GenericDataChunkIterator):
         """An HDF5 dataset read block by block; each block is an interruption point."""
 
         def __init__(self, data: Any, on_block: Callable[[int], Any] | None = None,

@@ -97,10 +97,10 @@ def same(a: Any, b: Any, where: str, budget: int) -> None:
         a = _values(a)
     if hasattr(b, "shape") and hasattr(b, "__getitem__") and not isinstance(b, str | bytes):
         b = _values(b)
-    if isinstance(a, np.void):
-        a = tuple(a)
+    if isinstance(a, np.void):  # a compound row
+        a = a.tolist()
     if isinstance(b, np.void):
-        b = tuple(b)
+        b = b.tolist()
     if isinstance(a, dict) and isinstance(b, dict):
         if set(a) != set(b):
             raise VerificationError(f"{where}: keys {sorted(b)} != source {sorted(a)}")
@@ -140,7 +140,8 @@ def check_zarr_storage(root: str | os.PathLike[str], planned: Mapping[str, Layou
     """The re-laid-out arrays are stored with the layout's chunks, shards and codec."""
     import zarr
 
-    group = zarr.open_group(store=zarr.storage.LocalStore(root, read_only=True), mode="r")
+    group = zarr.open_group(store=zarr.storage.LocalStore(os.fspath(root), read_only=True),
+                            mode="r")
     for path, layout in planned.items():
         arr = group[path.strip("/")]
         assert isinstance(arr, zarr.Array)
