@@ -209,7 +209,9 @@ def apply(source: PathLike, recommendation: Recommendation | Mapping[str, Any] |
 
     ``recommendation`` is what :func:`recommend` returned, its ``to_dict()``, or the path of
     the JSON ``layoutbench recommend --format json`` wrote. ``source`` is never modified; a
-    remote one is downloaded once into a temporary file beside ``out``.
+    remote one is downloaded once into a temporary file beside ``out``. A Zarr recommendation
+    writes ``out`` (named ``*.zarr``) as an NWB-Zarr folder with hdmf-zarr, read back and
+    compared with the source through pynwb before the rename (``result.format`` says which).
     """
     from layoutbench.write.apply import apply_to
     from layoutbench.write.apply_plan import (

@@ -94,7 +94,8 @@ def sweep(source: str, dataset: str | None, specs: tuple[str, ...], profile_name
 @click.option("--patterns", "specs", multiple=True,
               help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable.")
 @click.option("--readers", "reader_names", multiple=True,
-              help="Readers to use (default: h5py-remfile, h5py-fsspec, kerchunk).")
+              help="Readers to use (default: h5py-remfile, h5py-fsspec, kerchunk; zarr, "
+                   "zarr-obstore for a Zarr store).")
 @click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 100))
 @profile_options(default="loopback",
                  note="added on top of the real network; loopback adds nothing")
