@@ -252,6 +252,18 @@ class _ChunkSizes:
         frac = math.prod(float(f[i]) for f, i in zip(self.fractions, index, strict=True))
         return max(1, round(self.mean * frac))
 
+    def many(self, indices: np.ndarray) -> np.ndarray:
+        """:meth:`__call__` of many chunk grid indexes (an ``(n, ndim)`` array) at once."""
+        if self.exact is not None:
+            return np.array([int(self.exact(tuple(int(i) for i in g))) for g in indices],
+                            np.int64)
+        if self.uncompressed:
+            return np.full(len(indices), self.raw, np.int64)
+        frac = np.ones(len(indices))
+        for ax, f in enumerate(self.fractions):  # in __call__'s order: the same rounding
+            frac = frac * f[indices[:, ax]]
+        return np.maximum(1, np.round(self.mean * frac)).astype(np.int64)
+
     def all(self) -> np.ndarray:
         """Every chunk's size in C order (HDF5 writes them, and so stores them, in that order)."""
         if self.exact is not None:
@@ -287,7 +299,8 @@ def _plan_concurrent(sels: list[Selection], layout: Layout, sizes: _ChunkSizes, 
         # (requests, requests in sequence, bytes) per independent task: a chunk, or a shard
         tasks: list[tuple[int, int, int]] = []
         if offsets is None:
-            tasks = [(1, 1, sizes(c)) for c in chunks]
+            tasks = [(1, 1, int(n)) for n in sizes.many(np.array(chunks, np.int64).reshape(
+                len(chunks), len(layout.chunks)))]
         else:
             by_shard: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
             for c in chunks:
@@ -353,32 +366,36 @@ class _ShardOffsets:
         self.n_inner = math.prod(self.per)
         self.index_bytes = 16 * self.n_inner + 4  # (offset, length) per inner chunk + crc32c
         self._order = morton_order(self.per)
-        self._cache: dict[tuple[int, ...], dict[tuple[int, ...], tuple[int, int]]] = {}
+        self._flat = np.ravel_multi_index(tuple(self._order.T), self.per)
+        self._cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
-    def _layout_of(self, shard: tuple[int, ...]) -> dict[tuple[int, ...], tuple[int, int]]:
+    def _layout_of(self, shard: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(start, end) of every inner chunk by its flat local index (-1: not stored)."""
         found = self._cache.get(shard)
         if found is None:
-            base = np.array(shard) * np.array(self.per)
-            glob = self._order + base
+            glob = self._order + np.array(shard) * np.array(self.per)
             inside = np.all(glob < np.array(self.sizes.grid), axis=1)
-            idx = [tuple(int(i) for i in g) for g in glob[inside]]
-            ends = np.cumsum([self.sizes(i) for i in idx]) if idx else np.zeros(0, np.int64)
-            starts = np.concatenate([[0], ends[:-1]])
-            found = {i: (int(a), int(b)) for i, a, b in zip(idx, starts, ends, strict=True)}
+            vals = self.sizes.many(glob[inside])
+            ends = np.cumsum(vals)
+            starts = np.full(self.n_inner, -1, np.int64)
+            stops = np.full(self.n_inner, -1, np.int64)
+            stops[self._flat[inside]] = ends
+            starts[self._flat[inside]] = ends - vals
             if len(self._cache) > 4096:
                 self._cache.clear()
-            self._cache[shard] = found
+            found = self._cache[shard] = (starts, stops)
         return found
 
     def ranges(self, shard: tuple[int, ...], inner: Sequence[tuple[int, ...]]
                ) -> list[tuple[int, int]]:
-        where = self._layout_of(shard)
-        return [where[c] for c in inner]
+        starts, stops = self._layout_of(shard)
+        local = np.array(inner) - np.array(shard) * np.array(self.per)
+        flat = np.ravel_multi_index(tuple(local.T), self.per)
+        return list(zip(starts[flat].tolist(), stops[flat].tolist(), strict=True))
 
     def stored(self, shard: tuple[int, ...]) -> int:
         """Bytes of the shard's inner chunks (the whole object less its index)."""
-        where = self._layout_of(shard)
-        return max((e for _, e in where.values()), default=0)
+        return int(max(0, self._layout_of(shard)[1].max()))
 
 
 # -- HDF5: the chunk reads of each selection, simulated through h5py by h5sim --------------------
