@@ -24,7 +24,6 @@ whatever the object's size; the content goes to moto's temporary files on disk.
 
 from __future__ import annotations
 
-import codecs
 import inspect
 import logging
 import shutil
@@ -108,12 +107,12 @@ def apply_multipart_patch() -> bool:
     orig_fset = prop.fset
     orig_complete = multipart.complete
     min_size = models.S3_UPLOAD_PART_MIN_SIZE
-    decode_hex = codecs.getdecoder("hex_codec")
     assert orig_fset is not None
 
     def complete(self: Any, body: Any) -> tuple[Any, str, Any]:
         if self.metadata.get("x-amz-checksum-algorithm"):
-            return orig_complete(self, body)  # type: ignore[no-any-return]
+            done: tuple[Any, str, Any] = orig_complete(self, body)
+            return done
         parts, md5s, last = [], bytearray(), None
         for pn, etag in body:
             part = self.parts.get(pn)
@@ -121,7 +120,7 @@ def apply_multipart_patch() -> bool:
                 raise exceptions.InvalidPart()
             if last is not None and last.contentsize < min_size:
                 raise exceptions.EntityTooSmall()
-            md5s.extend(decode_hex(part.etag.replace('"', ""))[0])
+            md5s.extend(bytes.fromhex(part.etag.replace('"', "")))
             parts.append(part)
             last = part
         if not parts:
