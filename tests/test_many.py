@@ -4,6 +4,7 @@ variant twice nor accept a half-written one."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -79,7 +80,7 @@ def test_timed_steps_never_overlap_on_a_machine(cluster: DaskExecutor) -> None:
     chains = [Chain(f"c{i}", (Step("stamp", (0.3,), timed=True),)) for i in range(4)]
     spans = sorted(v for _, v in cluster.run(chains, {"stamp": _stamp}))
     assert len({pid for _, _, pid in spans}) == 2  # both workers took part...
-    for (_, end, _), (start, _, _) in zip(spans, spans[1:], strict=False):
+    for (_, end, _), (start, _, _) in itertools.pairwise(spans):
         assert start >= end  # ...and no two timed steps ran at once
 
 
