@@ -206,15 +206,16 @@ def apply_cmd(sources: tuple[str, ...], rec: Path, out: Path, overwrite: bool,
         out.mkdir(parents=True, exist_ok=True)
     try:
         with open_executor(workers, scheduler_address) as executor:
+            if len(srcs) > 1:  # temporaries of workers stopped mid-write, once they are gone
+                from functools import partial
+
+                from layoutbench.atomic import remove_stale
+
+                executor.after_close(partial(remove_stale, out))
             results = run_each("apply", jobs, [s.url for s in srcs], executor=executor,
                                progress=settings().progress)
     except VerificationError as exc:
         raise UserError(f"not written, verification failed: {exc}") from None
-    finally:
-        if len(srcs) > 1:
-            from layoutbench.atomic import remove_stale
-
-            remove_stale(out)  # temporaries of workers stopped mid-write
     if fmt == "json":
         click.echo(json.dumps(results[0] if len(srcs) == 1 else results, indent=2))
         return

@@ -41,6 +41,8 @@ class Executor(Protocol):
 
     def run(self, chains: Sequence[Chain], actions: Actions) -> Iterator[tuple[int, Any]]: ...
 
+    def after_close(self, fn: Callable[[], Any]) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -64,6 +66,9 @@ class SerialExecutor:
     def run(self, chains: Sequence[Chain], actions: Actions) -> Iterator[tuple[int, Any]]:
         for i, chain in enumerate(chains):
             yield i, _run_chain(chain, actions)
+
+    def after_close(self, fn: Callable[[], Any]) -> None:
+        """Nothing to wait for: this process removes its own temporaries as it goes."""
 
     def close(self) -> None:
         pass
@@ -118,6 +123,7 @@ class DaskExecutor:
         from distributed import Client, LocalCluster
 
         self._cluster: Any = None
+        self._after: list[Callable[[], Any]] = []
         if address is not None:
             try:
                 self.client = Client(address, timeout="10s")
@@ -172,12 +178,20 @@ class DaskExecutor:
             if futures:
                 self.client.cancel(list(futures))
 
+    def after_close(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` once the cluster is closed (e.g. remove the temporaries of workers stopped
+        mid-write, which only a dead owner lets :func:`~layoutbench.atomic.remove_stale` take)."""
+        self._after.append(fn)
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
         if self._cluster is not None:
             with contextlib.suppress(Exception):
                 self._cluster.close()
+        for fn in self._after:
+            fn()
+        self._after.clear()
 
 
 #: Executors by name: what ``--workers`` and ``--scheduler-address`` choose between.

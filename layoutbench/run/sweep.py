@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -359,9 +360,8 @@ def sweep_prepared(prepared: list[Prepared], endpoint: Any, profile: NetworkProf
     finally:
         if book is not None:
             book.close(done=False)
-        if not executor.in_process:  # temporaries of workers stopped mid-write
-            for p in prepared:
-                remove_stale(cache / p.sid)
+        for p in prepared:  # temporaries of workers stopped mid-write, once they are gone
+            executor.after_close(functools.partial(remove_stale, cache / p.sid))
     return _finish(prepared, results, faults)
 
 
