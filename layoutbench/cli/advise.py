@@ -235,9 +235,9 @@ def apply_cmd(sources: tuple[str, ...], rec: Path, out: Path, overwrite: bool,
 def _entry_for(src: object, obj: dict[str, object], rec: Path) -> dict[str, object]:
     """The recommendation for ``src``: the file's own in a recommend of several files, else the
     one recommendation (for every source)."""
-    files = obj.get("files")
+    files = obj.get("files") if isinstance(obj, dict) else None
     if not isinstance(files, list):
-        return obj
+        return obj  # one recommendation (or not one: layouts_from_recommendation says so)
     from layoutbench.sources import resolve
 
     url = getattr(src, "url", str(src))
