@@ -225,6 +225,7 @@ def write_variant(source: str | os.PathLike[str], dataset: str, layout: Layout, 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _marker(out).unlink(missing_ok=True)  # whatever was there is no longer proven
+    log.info("writing %s (%s, %.1f MB raw)", out.name, layout.name, info.nbytes / 1e6)
     with atomic_output(out) as tmp:
         t0 = time.perf_counter()
         with h5py.File(source, "r") as f:
