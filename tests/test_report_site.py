@@ -97,3 +97,22 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
     lines = got.stderr.strip().splitlines()
     assert len(lines) == 1 and "error:" in lines[0], got.stderr
     assert not (site / "index.html").exists()
+
+
+def test_a_measure_table_compares_with_the_file_as_it_is(tmp_path: Path) -> None:
+    from report_data import row
+
+    from layoutbench.plan.layout import Layout
+
+    as_is = Layout("hdf5", (76, 64, 64), "gzip", 4, label="as-is")
+    paged = Layout("hdf5", (76, 64, 64), "gzip", 4, page_size=4 << 20, label="paged-4m")
+    rows = [row(layout, reader, "open", seconds=s, requests=n, sent=n * 65536, chunks=0,
+                stored=84_000_000, source="https://host/movie.nwb", profile="loopback")
+            for layout, s, n in ((as_is, 1.2, 40), (paged, 0.3, 3))
+            for reader in ("h5py-remfile", "pynwb-remfile")]
+    site = build_site(pd.DataFrame(rows), [], tmp_path / "site")
+    assert (site.groups, site.figures) == (1, 3)
+    html = site.index.read_text()
+    assert "downloading the file as it is once (84.0 MB)" in html  # loopback: no seconds
+    summary = pd.read_csv(tmp_path / "site" / "summary.csv")
+    assert summary.loc[summary["layout"] == "paged-4m", "speedup"].tolist() == [4.0, 4.0]

@@ -45,7 +45,8 @@ class Site:
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": str(self.index), "figures": self.figures, "groups": self.groups,
-                "cards": self.cards, "rows": self.rows, "spearman": self.rho}
+                "cards": self.cards, "rows": self.rows,
+                "spearman": {k: None if v != v else v for k, v in self.rho.items()}}
 
 
 def _write_text(path: Path, text: str) -> None:
