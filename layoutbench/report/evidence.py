@@ -40,8 +40,20 @@ def cost_per_1000(requests: Any, bytes_transferred: Any, get_price: float = GET_
 
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (source, profile, dataset, pattern, layout, reader): medians over repeats,
-    ratios to the baseline of the same run (:func:`ranked`), and the cost per 1,000 reads."""
+    ratios to the baseline of the same run (:func:`ranked`), and the cost per 1,000 reads.
+
+    Groups come in the order the input first shows them (the order of the files given), each
+    from fastest to slowest.
+    """
+    frame = frame.assign(**{c: (frame[c].astype(object).where(frame[c].notna(), "?")
+                                if c in frame.columns else "?") for c in CONTEXT})
     out = ranked(frame, by=CONTEXT)
+    first = {k: i for i, k in enumerate(
+        frame[list(GROUP)].drop_duplicates().itertuples(index=False, name=None))}
+    out["_order"] = [first.get(k, len(first))
+                     for k in out[list(GROUP)].itertuples(index=False, name=None)]
+    out = (out.sort_values(["_order", "seconds"], kind="stable").drop(columns="_order")
+           .reset_index(drop=True))
     if "stored_bytes" not in out.columns:
         out["stored_bytes"] = np.nan
     out["cost_per_1000_reads_usd"] = cost_per_1000(out["requests"], out["bytes_transferred"])

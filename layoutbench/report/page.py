@@ -25,7 +25,8 @@ h3{margin:18px 0 6px}.note{color:#555;font-size:13px;max-width:1100px}
 .plot{background:#fff;border:1px solid #ddd;border-radius:6px;margin:10px 0;padding:4px}
 .cards{display:flex;flex-wrap:wrap;gap:16px}
 .card{background:#fff;border:1px solid #ccd;border-radius:8px;padding:12px 16px;
- flex:1 1 560px;max-width:900px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+ flex:1 1 560px;min-width:0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.card td,.card th{white-space:normal}.card small{color:#555}
 .card h3{margin-top:0}.card .big{font-size:22px;font-weight:bold;color:#1a7f37}
 table{border-collapse:collapse;font-size:13px;background:#fff}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
