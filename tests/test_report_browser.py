@@ -117,3 +117,19 @@ def test_asv_dashboard_works_offline(chromium: Browser, dashboard_server: str,
         assert seen.problems == []
         assert all(u.startswith(dashboard_server) for u in seen.requests), seen.requests
         assert any("/vendor/jquery/" in u for u in seen.requests)
+
+
+def test_published_report_renders_offline(chromium: Browser, tmp_path: Path) -> None:
+    """reports/report/ (make report) as committed: every plot its inputs call for, offline."""
+    import pandas as pd
+
+    data = REPO / "reports" / "report-data"
+    frame = pd.concat([pd.read_parquet(p) for p in sorted(data.glob("*.parquet"))])
+    recs = [json.loads(p.read_text()) for p in sorted(data.glob("*.recommendation.json"))]
+    measured = sum(1 for r in recs for d in r["datasets"] if d.get("measured"))
+    expected = 3 * frame.groupby(list(evidence.GROUP)).ngroups + measured
+    index = REPO / "reports" / "report" / "index.html"
+    with chromium.visit(index.as_uri(), wait_for=PLOTS_RENDERED) as (page, seen):
+        assert seen.problems == []
+        assert count_plots(page) >= expected
+        page.screenshot(path=str(tmp_path / "published.png"))
