@@ -28,8 +28,8 @@ ZARR = Layout("zarr", (1000, 16, 16), "blosc-zstd", 5, shuffle=True)
 def row(layout: Layout, reader: str, pattern: str, *, seconds: float, requests: int, sent: int,
         chunks: int, stored: int, profile: str = "same-region", source: str = "movie.nwb",
         dataset: str = DATASET, shape: tuple[int, ...] = SHAPE,
-        timestamp: str = "2026-11-30T12:00:00+00:00", machine: str = "Linux x86_64, 2 CPUs"
-        ) -> dict[str, Any]:
+        timestamp: str = "2026-11-30T12:00:00+00:00", machine: str = "Linux x86_64, 2 CPUs",
+        error: str | None = None) -> dict[str, Any]:
     """One results row (the dict a sweep writes)."""
     latency, bandwidth = PROFILES.get(profile, (0.0, None))
     return Measurement(
@@ -41,7 +41,7 @@ def row(layout: Layout, reader: str, pattern: str, *, seconds: float, requests: 
         read_amplification_raw=2.0, chunks_touched=chunks, seconds=seconds, open_requests=2,
         open_bytes=1000, open_seconds=0.05, stored_bytes=stored, compression_ratio=1.6,
         write_seconds=1.0, digest="d", versions={"h5py": "3.16.0", "machine": machine},
-        timestamp=timestamp, source=source, rate=30.0,
+        timestamp=timestamp, source=source, rate=30.0, error=error,
     ).to_dict()
 
 

@@ -116,3 +116,22 @@ def test_a_measure_table_compares_with_the_file_as_it_is(tmp_path: Path) -> None
     assert "downloading the file as it is once (84.0 MB)" in html  # loopback: no seconds
     summary = pd.read_csv(tmp_path / "site" / "summary.csv")
     assert summary.loc[summary["layout"] == "paged-4m", "speedup"].tolist() == [4.0, 4.0]
+
+
+def test_failed_cases_are_not_drawn(tmp_path: Path) -> None:
+    from report_data import WIDE, row
+
+    from layoutbench.errors import UserError
+
+    bad = row(WIDE, "h5py-fsspec", "ophys-patch", seconds=0.01, requests=3, sent=10,
+              chunks=4, stored=68_000_000, error="ReadTimeoutError: read timed out")
+    frame = pd.concat([results_frame(), pd.DataFrame([bad])], ignore_index=True)
+    site = build_site(frame, [], tmp_path / "site")
+    summary = pd.read_csv(tmp_path / "site" / "summary.csv")
+    wide = summary[(summary["layout"] == WIDE.name) & (summary["reader"] == "h5py-fsspec")
+                   & (summary["profile"] == "same-region") & (summary["pattern"] == "ophys-patch")]
+    assert wide["seconds"].tolist() == [0.4]  # the failed 0.01 s is no median's part
+    assert "1 failed cases" in site.index.read_text()
+    assert len(pd.read_csv(tmp_path / "site" / "results.csv")) == len(frame)  # all kept
+    with pytest.raises(UserError, match="no case to draw"):
+        build_site(pd.DataFrame([bad]), [], tmp_path / "other")

@@ -38,6 +38,16 @@ def cost_per_1000(requests: Any, bytes_transferred: Any, get_price: float = GET_
     return requests * get_price + 1000 * bytes_transferred / 1e9 * egress_per_gb
 
 
+def failed(frame: pd.DataFrame) -> pd.Series:
+    """Rows of cases that produced no valid figures: an ``error`` (a clean failure under
+    injected faults, or wrong data). Their seconds and counts describe a failure, not a
+    layout, so no plot or ratio may use them."""
+    if "error" not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    err = frame["error"]
+    return err.notna() & (err.astype(str).str.len() > 0)
+
+
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (source, profile, dataset, pattern, layout, reader): medians over repeats,
     ratios to the baseline of the same run (:func:`ranked`), and the cost per 1,000 reads.

@@ -22,6 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from layoutbench.atomic import atomic_output
+from layoutbench.errors import UserError
 from layoutbench.report import evidence, figures, page
 from layoutbench.report.recommendation import neuroconv_config
 
@@ -50,13 +52,10 @@ class Site:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write under a temporary name, then rename: a reader never sees half a page."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    """Write under a temporary name, then rename (:func:`~layoutbench.atomic.atomic_output`):
+    a browser or a static host never serves half a page."""
+    with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _slug(*parts: Any) -> str:
@@ -135,6 +134,12 @@ def build_site(frame: pd.DataFrame, recs: Sequence[Mapping[str, Any]],
     for the date it was written).
     """
     out = Path(out_dir)
+    everything = frame
+    failed = evidence.failed(frame)
+    frame = frame[~failed]
+    if frame.empty:
+        raise UserError(f"no case to draw: all {len(everything)} rows are failed cases "
+                        "(their error column says why)")
     out.mkdir(parents=True, exist_ok=True)
     write_assets(out)
     table = evidence.summary(frame)
@@ -183,17 +188,21 @@ def build_site(frame: pd.DataFrame, recs: Sequence[Mapping[str, Any]],
         body.append("</section>")
     summary_csv, results_csv = out / "summary.csv", out / "results.csv"
     _write_text(summary_csv, table.to_csv(index=False))
-    _write_text(results_csv, frame.to_csv(index=False))
+    _write_text(results_csv, everything.to_csv(index=False))
     nav += [("table", "full table"), ("run", "run information")]
     body.append('<section id="table"><h2>Full table</h2><p class="note">One row per '
                 "(source, profile, dataset, pattern, layout, reader): medians over repeats. "
                 'Click a header to sort. Download: <a href="summary.csv" download>this table '
                 '(CSV)</a> · <a href="results.csv" download>every measured row (CSV)</a>.'
                 f"</p>{page.table(table)}</section>")
-    info = evidence.run_info(frame)
+    info = evidence.run_info(everything)
     built = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    left_out = ("" if not failed.any() else
+                f'<p class="note">{int(failed.sum())} failed cases (an error under injected '
+                "faults, or wrong data) are not drawn; results.csv has them with their error."
+                "</p>")
     body.append(f'<section id="run"><h2>Run information</h2>{page.run_info(info, built)}'
-                "</section>")
+                f"{left_out}</section>")
     names = ", ".join(results_names) or f"{info['rows']} rows"
     subtitle = [f"{names} · {len(info['profiles'])} profile(s): "
                 f"{', '.join(info['profiles']) or '?'} · measured {info['last'] or '?'}",
