@@ -178,3 +178,13 @@ def test_run_info() -> None:
     assert set(info["profiles"]) == {"same-region", "cross-region"}
     assert info["first"].startswith("2026-11-29T08:00") and info["last"].startswith("2026-11-30")
     assert info["sources"] == ["movie.nwb"] and info["rows"] == len(frame)
+
+
+def test_a_contiguous_current_layout_is_not_taken_for_a_chunked_one() -> None:
+    rec = recommendation(measured=False)
+    d = rec["datasets"][0]
+    d["current"] = {**d["current"], "chunks": [1000, 32, 32], "codec": "zstd", "level": 3,
+                    "shuffle": True, "contiguous": True}
+    points = evidence.prediction_points(results_frame(), [rec])
+    assert "current" not in set(points["role"])  # WIDE rows have the same chunks, not storage
+    assert {"recommended", "alternative"} <= set(points["role"])

@@ -31,6 +31,7 @@ def test_site_holds_one_figure_per_question(tmp_path: Path) -> None:
     pre = re.search(r'<pre id="[^"]*-neuroconv">(.*?)</pre>', html, re.S)
     assert pre is not None
     config = json.loads(pre.group(1).replace("&quot;", '"'))
+    assert pre.group(1).count("\n") >= len(next(iter(config.values()))) + 2  # a field a line
     assert config["acquisition/TwoPhotonSeries/data"]["chunk_shape"] == [1000, 32, 32]
     assert "×8.0</span> predicted speedup" in html and "measured <b>×12.0</b>" in html
     # the table, its CSVs and the run's facts

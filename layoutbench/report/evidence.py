@@ -27,7 +27,7 @@ CONTEXT = ("source", "profile")
 #: What one group of the report shows (a section: one pattern of one dataset of one run).
 GROUP = (*CONTEXT, "dataset", "pattern")
 #: Layout fields that identify a layout whatever its label (``recommended``, ``as-is``, ...).
-LAYOUT_FIELDS = ("format", "chunks", "shards", "codec", "level", "shuffle")
+LAYOUT_FIELDS = ("format", "chunks", "shards", "codec", "level", "shuffle", "contiguous")
 
 
 def cost_per_1000(requests: Any, bytes_transferred: Any, get_price: float = GET_PRICE_PER_1000,
@@ -149,10 +149,12 @@ def spearman(a: Sequence[float] | pd.Series, b: Sequence[float] | pd.Series) -> 
 
 # -- recommendations --------------------------------------------------------------------------
 def _layout_key(d: Mapping[str, Any]) -> tuple[Any, ...]:
-    def norm(v: Any) -> Any:
+    def norm(k: str, v: Any) -> Any:
+        if k == "contiguous":  # absent from JSON written before contiguous layouts existed
+            return bool(v)
         return tuple(v) if isinstance(v, list) else v
 
-    return tuple(norm(d.get(k)) for k in LAYOUT_FIELDS)
+    return tuple(norm(k, d.get(k)) for k in LAYOUT_FIELDS)
 
 
 def _candidates(d: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

@@ -108,16 +108,24 @@ def describe(c: Mapping[str, Any]) -> str:
         codec += f" {c['level']}"
     if c.get("shuffle"):
         codec += " + shuffle"
+    if c.get("contiguous"):
+        return f"{c.get('format')}, contiguous, {codec}"
     return (f"{c.get('format')}, chunks {chunks}"
             + (f", shards {'×'.join(str(n) for n in shards)}" if shards else "")
             + f", {codec}")
+
+
+def _nested(v: Any) -> bool:
+    """A value that holds objects (a dict, or a list of dicts or lists): one line is too long."""
+    return isinstance(v, Mapping) or (isinstance(v, list)
+                                      and any(isinstance(x, Mapping | list) for x in v))
 
 
 def compact_json(obj: Mapping[str, Any]) -> str:
     """One key per line, values on one line: short enough to read, valid JSON to paste."""
     lines = []
     for i, (k, v) in enumerate(obj.items()):
-        if isinstance(v, Mapping) and any(isinstance(x, Mapping) for x in v.values()):
+        if isinstance(v, Mapping) and any(_nested(x) for x in v.values()):
             inner = compact_json(v).replace("\n", "\n ")
             text = f" {json.dumps(k)}: {inner}"
         else:
