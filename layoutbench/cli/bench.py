@@ -254,9 +254,11 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
          bandwidth_mbps: float | None, grid: str, ophys_shape: str | None,
          ecephys_shape: str | None, fmt: str) -> None:
     """Generate ophys and ecephys samples, sweep them on the embedded S3, print the rankings,
-    then the layout `recommend` chooses for each (also written as KIND.recommendation.json)."""
+    then the layout `recommend` chooses for each (also written as KIND.recommendation.json),
+    and write the HTML report of it all (OUT/report/index.html)."""
     from layoutbench.report.recommendation import render_table
-    from layoutbench.run.demo import recommend_samples, run_demo
+    from layoutbench.report.site import write_report
+    from layoutbench.run.demo import SAMPLES, recommend_samples, run_demo
 
     net = profile(profile_name, latency_ms, bandwidth_mbps)
     shapes = {}
@@ -273,6 +275,13 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
         else:
             click.echo(render_table(rec))
         click.echo()
+    files = [out_dir / f"{k}{suffix}" for suffix in (".parquet", ".recommendation.json")
+             for k in SAMPLES]
+    site = write_report([p for p in files if p.suffix == ".parquet" and p.exists()],
+                        [p for p in files if p.suffix == ".json" and p.exists()],
+                        out_dir / "report", title="layoutbench demo")
+    click.echo(f"report: {site.index}  (open file://{site.index.resolve()} in a browser)",
+               err=fmt == "json")
 
 
 def parse_shape(option: str, text: str, ndim: int) -> tuple[int, ...]:
