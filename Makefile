@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: install system-deps demo test lint pytest asv-smoke bench dashboard preview report clean
+.PHONY: install system-deps neuroconv-env demo test lint pytest asv-smoke bench dashboard preview report clean
 
 install: $(STAMP)
 
@@ -28,8 +28,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check layoutbench tests benchmarks
 	$(BIN)/mypy layoutbench
 
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) system-deps neuroconv-env
 	$(BIN)/pytest -q
+
+# neuroconv's own environment (neuroconv 0.10 needs zarr 2; layoutbench has zarr 3), in which
+# tests/test_neuroconv.py loads `recommend --format neuroconv` into neuroconv itself.
+NEUROCONV_VENV  := .venv-neuroconv
+NEUROCONV_STAMP := $(NEUROCONV_VENV)/.installed-$(shell cat requirements-neuroconv.lock | cksum | cut -d' ' -f1)
+neuroconv-env: $(NEUROCONV_STAMP)
+
+$(NEUROCONV_STAMP): requirements-neuroconv.lock
+	@test -x $(NEUROCONV_VENV)/bin/python || $(PYTHON) -m venv $(NEUROCONV_VENV)
+	$(NEUROCONV_VENV)/bin/python -m pip --disable-pip-version-check --quiet install --no-deps \
+	  -r requirements-neuroconv.lock
+	@rm -f $(NEUROCONV_VENV)/.installed-* && touch $@
 
 test: lint pytest asv-smoke
 
@@ -106,4 +118,4 @@ report: $(STAMP) system-deps
 	$(BIN)/python tests/browser.py reports/report/index.html docs/report.png
 
 clean:
-	rm -rf $(VENV) demo-output build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NEUROCONV_VENV) demo-output build .pytest_cache .mypy_cache .ruff_cache
