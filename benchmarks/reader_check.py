@@ -8,7 +8,7 @@ recommendation's own patterns (its seeded positions, ``--repeats`` times each), 
 predicts each (layout, reader) on those same positions with the constants a recommendation
 uses. Writes ``reports/reader_check.md`` (and ``.csv``):
 
-    .venv/bin/python benchmarks/reader_check.py [--repeats 5]
+    .venv/bin/python -m benchmarks.reader_check [--repeats 5]
 
 What it shows: whether letting the model choose the reader loses (it did before the readers'
 constants were measured: 27 kerchunk requests against 12, 0.6 s against 0.4 s), and how far
@@ -23,9 +23,9 @@ import platform
 from pathlib import Path
 
 import pandas as pd
-from _reports import ROOT, demo_sample, write_report
 
 import layoutbench as lb
+from benchmarks._reports import ROOT, demo_sample, write_report
 from layoutbench.generate import DATASET_PATHS
 from layoutbench.plan.search import CodecFigures, score
 from layoutbench.read.inspect import dataset_info

@@ -12,7 +12,7 @@ profile, decode speeds taken from the shipped decode table as the recommender ta
 It writes ``layoutbench/plan/reader_table.py`` and ``reports/reader_constants.md`` (predicted
 against measured, per reader, on the rows fitted):
 
-    .venv/bin/python benchmarks/reader_constants.py [--repeats 3]
+    .venv/bin/python -m benchmarks.reader_constants [--repeats 3]
 
 About 15 minutes on the 2-core machine; run it on an idle one.
 """
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _reports import ROOT, demo_sample, write_report
 
 import layoutbench as lb
+from benchmarks._reports import ROOT, demo_sample, write_report
 from layoutbench.generate import DATASET_PATHS
 from layoutbench.plan.layout import default_grid, neuroconv_default
 from layoutbench.plan.model import (

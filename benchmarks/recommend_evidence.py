@@ -10,7 +10,7 @@ layout, the recommendation and every layout of the default grid on 30 patch posi
 beside the model's prediction for those same positions. Writes ``reports/recommend_evidence.md``
 (and ``.csv``):
 
-    .venv/bin/python benchmarks/recommend_evidence.py [--repeats 1]
+    .venv/bin/python -m benchmarks.recommend_evidence [--repeats 1]
 
 About 30 minutes on the 2-core machine, most of it the contiguous and one-frame layouts, which
 read a patch one frame (one request) at a time.
@@ -24,9 +24,9 @@ import platform
 from pathlib import Path
 
 import pandas as pd
-from _reports import ROOT, write_report
 
 import layoutbench as lb
+from benchmarks._reports import ROOT, write_report
 from layoutbench.cache import cache_dir
 from layoutbench.generate import DATASET_PATHS, generate_ophys
 from layoutbench.plan.layout import Layout, default_grid
