@@ -2,6 +2,7 @@
 #   make demo   create .venv from pinned versions, then generate samples, sweep, print rankings
 #   make test   the same install, then lint, type-check, the whole test suite and an asv smoke run
 # Benchmarks (README, "Benchmarks with asv"): make bench, make dashboard, make preview
+# The published report of a demo-size run (README, "Reports and dashboards"): make report
 # Python >= 3.12 (hdmf-zarr 0.14 and zarr 3.4 need it): PYTHON if given, else the first of
 # python3.12, python3, python3.13 that runs and is recent enough, else pyenv's 3.12 (whose shim
 # fails with "command not found" unless a 3.12 version is selected).
@@ -17,7 +18,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: install system-deps demo test lint pytest asv-smoke bench dashboard preview clean
+.PHONY: install system-deps neuroconv-env demo test lint pytest asv-smoke bench dashboard preview report clean
 
 install: $(STAMP)
 
@@ -36,23 +37,44 @@ lint: $(STAMP)
 	$(BIN)/ruff check layoutbench tests benchmarks
 	$(BIN)/mypy layoutbench
 
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) system-deps neuroconv-env
 	$(BIN)/pytest -q
+
+# neuroconv's own environment (neuroconv 0.10 needs zarr 2; layoutbench has zarr 3), in which
+# tests/test_neuroconv.py loads `recommend --format neuroconv` into neuroconv itself.
+NEUROCONV_VENV  := .venv-neuroconv
+NEUROCONV_STAMP := $(NEUROCONV_VENV)/.installed-$(shell cat requirements-neuroconv.lock | cksum | cut -d' ' -f1)
+neuroconv-env: $(NEUROCONV_STAMP)
+
+$(NEUROCONV_STAMP): requirements-neuroconv.lock
+	@$(NEUROCONV_VENV)/bin/python $(PY_OK) \
+	  || { rm -rf $(NEUROCONV_VENV) && $(PYTHON) -m venv $(NEUROCONV_VENV); }
+	$(NEUROCONV_VENV)/bin/python -m pip --disable-pip-version-check --quiet install --no-deps \
+	  -r requirements-neuroconv.lock
+	@rm -f $(NEUROCONV_VENV)/.installed-* && touch $@
 
 test: lint pytest asv-smoke
 
-# System packages the tests use (a real HTTP server, nginx), installed when missing and
-# possible (root with apt-get); otherwise the tests that need them are skipped, except in CI
-# (.ci/run sets LAYOUTBENCH_REQUIRE_NGINX=1, and they fail).
-SYSTEM_PACKAGES := nginx-light
+# System packages the tests use, installed when missing and possible (root with apt-get):
+# a real HTTP server (nginx) and a real browser (Debian's Chromium, driven by Playwright from
+# requirements.lock; no browser download). Otherwise the tests that need them are skipped,
+# except in CI (.ci/run sets LAYOUTBENCH_REQUIRE_NGINX=1 and LAYOUTBENCH_REQUIRE_BROWSER=1,
+# and they fail).
+SYSTEM_PACKAGES := nginx-light chromium
 system-deps:
-	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	@missing=""; \
+	{ command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; } || missing=" nginx-light"; \
+	{ command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium; } \
+	  || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing $(SYSTEM_PACKAGES) (apt-get)"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null \
+	    echo "installing$$missing (apt-get)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null \
 	      || { apt-get update -q >/dev/null && \
-	           DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null; }; \
-	  else echo "note: nginx not found; its tests are skipped (apt-get install nginx-light)"; fi; }
+	           DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
+	  else echo "note:$$missing not found; the tests that need them are skipped" \
+	            "(apt-get install $(SYSTEM_PACKAGES))"; fi; \
+	fi
 
 # asv in the project's environment; results are recorded against the checked-out commit.
 ASV        := $(BIN)/asv
@@ -73,11 +95,37 @@ bench: $(STAMP)
 	$(ASV) machine --yes --machine $(BENCH_MACHINE) >/dev/null
 	$(ASV_RUN) --machine $(BENCH_MACHINE); status=$$?; $(ASV_STOP); exit $$status
 
+# asv's page loads jQuery, flot and Bootstrap from CDNs; the published dashboard serves them
+# itself, installed from the npm registry at build time (exact versions in
+# layoutbench/report/asv_offline.py; needs npm), so it works offline.
+ASV_HTML   := reports/asv/html
+NPM_PREFIX := build/asv-vendor
 dashboard: $(STAMP)
 	$(ASV) publish
+	$(BIN)/python -m layoutbench.report.asv_offline $(ASV_HTML) --npm-prefix $(NPM_PREFIX)
 
 preview: dashboard
 	$(ASV) preview
 
+# The published report of a demo-size run, beside the asv results (README, "Reports and
+# dashboards"): the demo's samples, sweeps and recommendations, each recommendation measured
+# side by side (recommend --measure), the site in reports/report/ and its inputs in
+# reports/report-data/, and the README's screenshot (docs/report.png) taken in Chromium.
+REPORT_RUN  := build/report-run
+REPORT_DATA := reports/report-data
+report: $(STAMP) system-deps
+	$(BIN)/layoutbench demo --out $(REPORT_RUN)
+	@mkdir -p $(REPORT_DATA)
+	for kind in ophys ecephys; do \
+	  cp $(REPORT_RUN)/$$kind.parquet $(REPORT_DATA)/$$kind.parquet && \
+	  $(BIN)/layoutbench -q recommend $(REPORT_RUN)/$$kind.nwb --measure --format json \
+	    > $(REPORT_DATA)/$$kind.recommendation.json || exit 1; \
+	done
+	$(BIN)/layoutbench report $(REPORT_DATA)/ophys.parquet $(REPORT_DATA)/ecephys.parquet \
+	  --recommendation $(REPORT_DATA)/ophys.recommendation.json \
+	  --recommendation $(REPORT_DATA)/ecephys.recommendation.json \
+	  --title "layoutbench: demo-size run" -o reports/report
+	$(BIN)/python tests/browser.py reports/report/index.html docs/report.png
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NEUROCONV_VENV) demo-output build .pytest_cache .mypy_cache .ruff_cache

@@ -12,7 +12,7 @@ profile, decode speeds taken from the shipped decode table as the recommender ta
 It writes ``layoutbench/plan/reader_table.py`` and ``reports/reader_constants.md`` (predicted
 against measured, per reader, on the rows fitted):
 
-    .venv/bin/python benchmarks/reader_constants.py [--repeats 3]
+    .venv/bin/python -m benchmarks.reader_constants [--repeats 3]
 
 About 15 minutes on the 2-core machine; run it on an idle one.
 """
@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 import layoutbench as lb
-from layoutbench.cache import cache_dir
-from layoutbench.generate import DATASET_PATHS, GENERATORS
+from benchmarks._reports import ROOT, demo_sample, write_report
+from layoutbench.generate import DATASET_PATHS
 from layoutbench.plan.layout import default_grid, neuroconv_default
 from layoutbench.plan.model import (
     CostConstants,
@@ -42,19 +42,13 @@ from layoutbench.read.inspect import dataset_info
 from layoutbench.read.sampling import sample_codecs, sample_key
 from layoutbench.run.measure import versions
 
-ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "layoutbench" / "plan" / "reader_table.py"
 REPORT = ROOT / "reports" / "reader_constants.md"
 READERS = ["h5py-fsspec", "h5py-remfile", "kerchunk", "zarr"]
 
 
 def sample(kind: str) -> Path:
-    work = cache_dir("reader-constants")
-    work.mkdir(parents=True, exist_ok=True)
-    path = work / f"{kind}.nwb"
-    if not path.exists():
-        GENERATORS[kind](path, seed=0, progress=True)
-    return path
+    return demo_sample(kind)
 
 
 def candidate_layouts(path: Path, kind: str, profile: str) -> list[lb.Layout]:
@@ -95,7 +89,7 @@ def main() -> None:
     constants = fit_constants(
         measurements, decode_mbps=lambda m: mbps.get((_kind(m), m.layout.name)))
     write_table(constants)
-    write_report(rows, constants, mbps, args)
+    report_fit(rows, constants, mbps, args)
 
 
 def _kind(m: lb.Measurement) -> str:
@@ -124,8 +118,8 @@ def write_table(constants: CostConstants) -> None:
         f"TABLE: dict[str, Any] = {{\n{body},\n}}\n")
 
 
-def write_report(rows: list[tuple[str, lb.Measurement]], constants: CostConstants,
-                 mbps: dict[tuple[str, str], float], args: argparse.Namespace) -> None:
+def report_fit(rows: list[tuple[str, lb.Measurement]], constants: CostConstants,
+               mbps: dict[tuple[str, str], float], args: argparse.Namespace) -> None:
     from layoutbench.plan.profiles import NetworkProfile
 
     out = []
@@ -161,10 +155,7 @@ def write_report(rows: list[tuple[str, lb.Measurement]], constants: CostConstant
     for reader, s in summary.iterrows():
         lines.append(f"| {reader} | {s['rows']} | {s['median_abs_error']:.1%} | "
                      f"{s['within_25']:.0%} |")
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text("\n".join(lines) + "\n")
-    frame.to_csv(REPORT.with_suffix(".csv"), index=False)
-    print("\n".join(lines))
+    write_report(REPORT, lines, frame)
 
 
 if __name__ == "__main__":

@@ -107,13 +107,15 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
                progress=progress)
 
 
-def sweep(source: PathLike, dataset: str | None = None, *, patterns: Patterns = None,
+def sweep(source: PathLike | Sequence[PathLike], dataset: str | None = None, *,
+          patterns: Patterns = None,
           grid: str = "quick", layouts: Sequence[Layout | dict[str, Any]] | None = None,
           readers: str | Sequence[str] | None = None, profile: Profile = "same-region",
           repeats: int = 1, endpoint: EmbeddedS3 | None = None,
           cache_dir: PathLike | None = None, endpoint_url: str | None = None,
           anon: bool | None = None, region: str | None = None, faults: str | None = None,
-          fault_seed: int = 0, progress: bool = False) -> pd.DataFrame:
+          fault_seed: int = 0, progress: bool = False, workers: int | None = None,
+          scheduler_address: str | None = None) -> pd.DataFrame:
     """Rewrite ``dataset`` across a grid of layouts, serve each variant from an S3 endpoint
     and measure every reader × pattern on it (CLI ``layoutbench sweep``).
 
@@ -122,6 +124,11 @@ def sweep(source: PathLike, dataset: str | None = None, *, patterns: Patterns = 
     source
         A path, or an ``s3://`` or ``http(s)://`` URL (``endpoint_url``, ``anon``, ``region``
         say how to reach it): a remote dataset is copied once into the cache, as it is stored.
+        A list of them sweeps each (one table, a ``source`` column).
+    workers, scheduler_address
+        Run on a dask.distributed cluster started for the call (``workers`` processes) or
+        reached at ``scheduler_address``: variants are built in parallel, measurements stay one
+        at a time per machine (the same figures as serially).
     grid
         ``"quick"`` (the baselines and the few layouts that matter most for the data's kind:
         a minute on the demo samples, the notebook default), ``"default"`` (the full grid, the
@@ -157,12 +164,16 @@ def sweep(source: PathLike, dataset: str | None = None, *, patterns: Patterns = 
     chosen = [as_layout(x) for x in layouts] if layouts is not None else None
     names = [readers] if isinstance(readers, str) else (list(readers) if readers else None)
 
+    from layoutbench.run.executors import open_executor
+
     def go(s3: Any) -> pd.DataFrame:
-        rows = run_sweep(source, s3, _profile(profile), dataset=dataset, layouts=chosen,
-                         grid=grid, readers=names, patterns=as_patterns(patterns) or None,
-                         cache_dir=cache_dir, progress=progress, repeats=repeats,
-                         options=SourceOptions(endpoint_url, anon, region),
-                         faults=parse_faults(faults, fault_seed))
+        with open_executor(workers, scheduler_address) as executor:
+            rows = run_sweep(_many(source), s3, _profile(profile), dataset=dataset,
+                             layouts=chosen, grid=grid, readers=names,
+                             patterns=as_patterns(patterns) or None, cache_dir=cache_dir,
+                             progress=progress, repeats=repeats,
+                             options=SourceOptions(endpoint_url, anon, region),
+                             faults=parse_faults(faults, fault_seed), executor=executor)
         return to_frame(rows)
 
     if endpoint is not None:
@@ -173,7 +184,8 @@ def sweep(source: PathLike, dataset: str | None = None, *, patterns: Patterns = 
         return go(s3)
 
 
-def measure(source: PathLike, dataset: str | None = None, *, patterns: Patterns = None,
+def measure(source: PathLike | Sequence[PathLike], dataset: str | None = None, *,
+            patterns: Patterns = None,
             readers: str | Sequence[str] | None = None, profile: Profile = "loopback",
             repeats: int = 1, endpoint_url: str | None = None, anon: bool | None = None,
             region: str | None = None, cache_dir: PathLike | None = None,
@@ -192,11 +204,14 @@ def measure(source: PathLike, dataset: str | None = None, *, patterns: Patterns 
     from layoutbench.run.results import to_frame
 
     names = [readers] if isinstance(readers, str) else (list(readers) if readers else None)
-    rows = measure_source(source, dataset=dataset, patterns=as_patterns(patterns) or None,
-                          readers=names, repeats=repeats, profile=_profile(profile),
-                          options=SourceOptions(endpoint_url, anon, region),
-                          cache_dir=cache_dir, progress=progress,
-                          faults=parse_faults(faults, fault_seed))
+    given = _many(source)
+    rows = []
+    for one in [given] if isinstance(given, str | os.PathLike) else given:  # one at a time
+        rows += measure_source(one, dataset=dataset, patterns=as_patterns(patterns) or None,
+                               readers=names, repeats=repeats, profile=_profile(profile),
+                               options=SourceOptions(endpoint_url, anon, region),
+                               cache_dir=cache_dir, progress=progress,
+                               faults=parse_faults(faults, fault_seed))
     return to_frame(rows)
 
 
@@ -237,6 +252,15 @@ def read_results(path: PathLike) -> pd.DataFrame:
 
     frame: pd.DataFrame = read(path)
     return frame
+
+
+def _many(source: PathLike | Sequence[PathLike]) -> Any:
+    """A list of sources stays a list (globs and ``@list.txt`` expanded); one stays one."""
+    if isinstance(source, str | os.PathLike):
+        return source
+    from layoutbench.run.collection import expand_sources
+
+    return expand_sources([os.fspath(s) for s in source])
 
 
 def _profile(profile: Profile) -> NetworkProfile:

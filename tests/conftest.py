@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from browser import CHROMIUM, Browser
 from servers import NGINX, Nginx
 
 from layoutbench.store import PROFILES, EmbeddedS3
@@ -45,3 +46,22 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """A real browser: Debian's Chromium, headless, driven by Playwright, with a fresh profile
+    and Chromium's own background traffic off (see tests/browser.py).
+
+    Skipped where Chromium is not installed, except in CI (``LAYOUTBENCH_REQUIRE_BROWSER=1``,
+    set by ``.ci/run``, whose ``make test`` installs it): there the tests that need it fail.
+    """
+    if CHROMIUM is None:
+        if os.environ.get("LAYOUTBENCH_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium is required (LAYOUTBENCH_REQUIRE_BROWSER=1) but not installed")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    browser = Browser(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield browser
+    finally:
+        browser.close()

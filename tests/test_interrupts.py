@@ -85,6 +85,10 @@ def _leftovers(*folders: Path) -> list[str]:
      "writing", "INT"),
     # generating a sample
     (["generate", "ophys", "{out}/g.nwb", "--size", "300MB"], "block", "TERM"),
+    # a sweep on a LocalCluster of 2 workers, after its first case: the cluster is closed and
+    # what its workers were writing is removed
+    (["sweep", "{movie}", "--grid", "quick", "--readers", "h5py-fsspec", "--workers", "2",
+      "-o", "{out}/s.csv"], "cases measured", "INT"),
 ])
 def test_signals_stop_promptly_and_clean_up(movie: Path, tmp_path: Path, command: list[str],
                                             phase: str, sig: str) -> None:

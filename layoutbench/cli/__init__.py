@@ -3,10 +3,12 @@
 :mod:`.app` holds the group, global options and shared options; :mod:`.data` the commands about
 inputs (generate, layouts, patterns), :mod:`.bench` those that measure (sweep, serve, demo),
 :mod:`.advise` those that decide and act (recommend, calibrate, apply), :mod:`.refs` the
-reference sets. Importing this package registers them all on :func:`main`.
+reference sets, :mod:`.report` the HTML report. Importing this package registers them all on
+:func:`main`.
 """
 
-from layoutbench.cli import advise, bench, data, refs  # noqa: F401  (registers the commands)
+# importing the command modules registers their commands on ``main``
+from layoutbench.cli import advise, bench, data, refs, report  # noqa: F401
 from layoutbench.cli.app import main
 
 __all__ = ["main"]

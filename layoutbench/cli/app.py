@@ -189,3 +189,32 @@ def profile(name: str, latency_ms: float | None, bandwidth_mbps: float | None) -
 
 def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=1))
+
+
+def cluster_options(f: F) -> F:
+    """``--workers N`` (start a local dask cluster) or ``--scheduler-address`` (use one)."""
+    f = click.option("--scheduler-address", default=None, metavar="tcp://HOST:PORT",
+                     help="Run on an existing dask.distributed cluster (starts nothing).")(f)
+    f = click.option("--workers", type=int, default=None, metavar="N",
+                     help="Start a local dask.distributed cluster of N worker processes for "
+                          "the run (default: everything in this process).")(f)
+    return f
+
+
+def sources_of(args: tuple[str, ...], endpoint_url: str | None, anon: bool | None,
+               region: str | None, ca_bundle: str | None) -> list[Any]:
+    """The resolved sources SOURCE arguments stand for (paths, URLs, globs, ``@list.txt``)."""
+    from layoutbench.run.collection import expand_sources
+    from layoutbench.sources import resolve
+
+    how = reach(endpoint_url, anon, region, ca_bundle)
+    return [resolve(s, how) for s in expand_sources(args)]
+
+
+def size_option(text: str, option: str) -> int | None:
+    from layoutbench.write.cache_lock import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UserError(f"{option} {exc}") from None

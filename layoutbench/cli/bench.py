@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from layoutbench.cli.app import (
+    cluster_options,
     echo_json,
     fault_options,
     faults,
@@ -18,19 +19,28 @@ from layoutbench.cli.app import (
     profile_options,
     reach,
     settings,
+    size_option,
     source_options,
+    sources_of,
 )
 from layoutbench.errors import UserError
 from layoutbench.plan.layout import GRIDS
 
 
 @main.command()
-@click.argument("source")
+@click.argument("sources", nargs=-1, required=True)
 @click.option("--dataset", default=None, help="Dataset path (default: the largest array).")
 @click.option("--patterns", "specs", multiple=True,
               help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable.")
 @profile_options()
 @source_options
+@cluster_options
+@click.option("--cache-limit", default="10GB", show_default=True,
+              help="Largest size of the variant cache (least recently used variants are "
+                   "removed past it), or none.")
+@click.option("--slab-mb", type=click.FloatRange(min=0), default=2000.0, show_default=True,
+              help="Datasets larger than this (uncompressed MB) are swept on a slab of their "
+                   "first rows where the patterns allow it (0: never).")
 @click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
 @click.option("--readers", "reader_names", multiple=True, help="Readers to use (default: all).")
 @click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 100))
@@ -43,45 +53,55 @@ from layoutbench.plan.layout import GRIDS
                                  "for the dataset (label `recommended`), side by side.")
 @fault_options
 @format_option("table", "json")
-def sweep(source: str, dataset: str | None, specs: tuple[str, ...], profile_name: str,
-          latency_ms: float | None, bandwidth_mbps: float | None, endpoint_url: str | None,
-          anon: bool | None, region: str | None, ca_bundle: str | None, grid: str,
+def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
+          profile_name: str, latency_ms: float | None, bandwidth_mbps: float | None,
+          endpoint_url: str | None, anon: bool | None, region: str | None,
+          ca_bundle: str | None, workers: int | None, scheduler_address: str | None,
+          cache_limit: str, slab_mb: float, grid: str,
           reader_names: tuple[str, ...], repeats: int, output: Path, cache_dir: Path | None,
           rec: Path | None, fault_spec: str | None, fault_seed: int, fmt: str) -> None:
-    """Rewrite SOURCE's dataset across a layout grid and measure every reader × pattern.
+    """Rewrite each SOURCE's dataset across a layout grid and measure every reader × pattern.
 
-    SOURCE is a path, or an s3:// or http(s):// URL: a remote dataset is first copied once into
-    the cache, as it is stored (a second sweep of an unchanged object reads nothing again).
-    Each finished case is kept in a journal beside OUTPUT: after an interruption, the same
-    command measures only what is missing.
+    A SOURCE is a path, an s3:// or http(s):// URL, a glob or @LIST.txt (one source a line):
+    the results are one table with a `source` column. A remote dataset is first copied once
+    into the cache, as it is stored (a second sweep of an unchanged object reads nothing
+    again). Each finished case is kept in a journal beside OUTPUT: after an interruption, the
+    same command measures only what is missing. --workers N builds variants in parallel
+    (measurements stay one at a time per machine: the figures are the same).
     """
     from layoutbench.outputs import check_outputs
     from layoutbench.plan.patterns import parse_spec
+    from layoutbench.run.executors import check_options, open_executor
     from layoutbench.run.journal import journal_for
     from layoutbench.run.results import results_format, to_frame, write_results
     from layoutbench.run.sweep import run_sweep
-    from layoutbench.sources import resolve
     from layoutbench.store import EmbeddedS3
 
-    src = resolve(source, reach(endpoint_url, anon, region, ca_bundle))
+    srcs = sources_of(sources, endpoint_url, anon, region, ca_bundle)
     results_format(output)
-    check_outputs([src, rec], [output])
+    check_outputs([*srcs, rec], [output])
+    check_options(workers, scheduler_address)
+    limit = size_option(cache_limit, "--cache-limit")
+    if rec is not None and len(srcs) > 1:
+        raise UserError(f"{rec}: --recommendation compares one file's layouts; give one SOURCE")
     plan = faults(fault_spec, fault_seed)
     patterns = [parse_spec(s) for s in specs] or None
     net = profile(profile_name, latency_ms, bandwidth_mbps)
     layouts = None
-    if src.is_local:
-        from layoutbench.read.inspect import dataset_info
+    for src in srcs:
+        if src.is_local:
+            from layoutbench.read.inspect import dataset_info
 
-        dataset_info(src, dataset)  # fail fast on bad input, before starting servers
+            dataset_info(src, dataset)  # fail fast on bad input, before starting servers
     if rec is not None:
-        layouts = _with_recommendation(src, dataset, rec, grid)
+        layouts = _with_recommendation(srcs[0], dataset, rec, grid)
     journal = journal_for(output)
-    with EmbeddedS3() as s3:
-        results = run_sweep(src, s3, net, dataset=dataset, grid=grid, layouts=layouts,
+    with EmbeddedS3() as s3, open_executor(workers, scheduler_address) as executor:
+        results = run_sweep(srcs, s3, net, dataset=dataset, grid=grid, layouts=layouts,
                             readers=list(reader_names) or None, patterns=patterns,
                             cache_dir=cache_dir, progress=settings().progress, repeats=repeats,
-                            journal=journal, faults=plan)
+                            journal=journal, faults=plan, executor=executor,
+                            cache_limit=limit, slab_bytes=int(slab_mb * 1e6) or None)
     write_results(results, output)
     journal.unlink(missing_ok=True)  # the results are safe: the journal has done its job
     print_results(to_frame(results), fmt)
@@ -89,13 +109,14 @@ def sweep(source: str, dataset: str | None, specs: tuple[str, ...], profile_name
 
 
 @main.command()
-@click.argument("source")
+@click.argument("sources", nargs=-1, required=True)
 @click.option("--dataset", default=None, help="Dataset path (default: the largest array).")
 @click.option("--patterns", "specs", multiple=True,
               help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable.")
 @click.option("--readers", "reader_names", multiple=True,
               help="Readers to use (default: h5py-remfile, h5py-fsspec, kerchunk; zarr, "
                    "zarr-obstore for a Zarr store).")
+@cluster_options
 @click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 100))
 @profile_options(default="loopback",
                  note="added on top of the real network; loopback adds nothing")
@@ -106,30 +127,43 @@ def sweep(source: str, dataset: str | None, specs: tuple[str, ...], profile_name
               help="Where kerchunk references are kept (default: the user cache).")
 @fault_options
 @format_option("table", "json")
-def measure(source: str, dataset: str | None, specs: tuple[str, ...],
-            reader_names: tuple[str, ...], repeats: int, profile_name: str,
+def measure(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
+            reader_names: tuple[str, ...], workers: int | None,
+            scheduler_address: str | None, repeats: int, profile_name: str,
             latency_ms: float | None, bandwidth_mbps: float | None, endpoint_url: str | None,
             anon: bool | None, region: str | None, ca_bundle: str | None, output: Path,
             cache_dir: Path | None, fault_spec: str | None, fault_seed: int, fmt: str) -> None:
-    """Measure SOURCE (path, s3:// or http(s):// URL) as it is, where it is: no rewrite.
+    """Measure each SOURCE (path, s3:// or http(s):// URL, glob, @LIST.txt) as it is, where it
+    is: no rewrite.
 
     Every reader x pattern reads the file on its own server through the counting gateway, so
     requests and bytes are exact for any server (a local file is uploaded to the embedded S3).
+    Measurements never overlap on one machine, with --workers too.
     """
     from layoutbench.outputs import check_outputs
     from layoutbench.plan.patterns import parse_spec
-    from layoutbench.run.measure_source import measure_source
+    from layoutbench.run.executors import check_options, open_executor
+    from layoutbench.run.many import run_each
     from layoutbench.run.results import results_format, to_frame, write_results
-    from layoutbench.sources import resolve
+    from layoutbench.run.sweep_jobs import EndpointSpec
+    from layoutbench.store import EmbeddedS3
 
-    src = resolve(source, reach(endpoint_url, anon, region, ca_bundle))
+    srcs = sources_of(sources, endpoint_url, anon, region, ca_bundle)
     results_format(output)
-    check_outputs([src], [output])
-    rows = measure_source(src, dataset=dataset, patterns=[parse_spec(s) for s in specs],
-                          readers=list(reader_names) or None, repeats=repeats,
-                          profile=profile(profile_name, latency_ms, bandwidth_mbps),
-                          cache_dir=cache_dir, progress=settings().progress,
-                          faults=faults(fault_spec, fault_seed))
+    check_outputs(srcs, [output])
+    check_options(workers, scheduler_address)
+    options = {"dataset": dataset, "patterns": [parse_spec(s) for s in specs],
+               "readers": list(reader_names) or None, "repeats": repeats,
+               "profile": profile(profile_name, latency_ms, bandwidth_mbps),
+               "cache_dir": cache_dir, "progress": settings().progress and len(srcs) == 1,
+               "faults": faults(fault_spec, fault_seed),
+               "options": reach(endpoint_url, anon, region, ca_bundle)}
+    with EmbeddedS3() as s3, open_executor(workers, scheduler_address) as executor:
+        where = s3 if executor.in_process else EndpointSpec.of(s3)
+        done = run_each("measure", [(s.given, options, where) for s in srcs],
+                        [s.url for s in srcs], executor=executor, timed=True,
+                        progress=settings().progress)
+    rows = [row for part in done for row in part]
     write_results(rows, output)
     print_results(to_frame(rows), fmt)
     click.echo(f"wrote {len(rows)} rows to {output}", err=True)
@@ -221,9 +255,11 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
          bandwidth_mbps: float | None, grid: str, ophys_shape: str | None,
          ecephys_shape: str | None, fmt: str) -> None:
     """Generate ophys and ecephys samples, sweep them on the embedded S3, print the rankings,
-    then the layout `recommend` chooses for each (also written as KIND.recommendation.json)."""
+    then the layout `recommend` chooses for each (also written as KIND.recommendation.json),
+    and write the HTML report of it all (OUT/report/index.html)."""
     from layoutbench.report.recommendation import render_table
-    from layoutbench.run.demo import recommend_samples, run_demo
+    from layoutbench.report.site import write_report
+    from layoutbench.run.demo import SAMPLES, recommend_samples, run_demo
 
     net = profile(profile_name, latency_ms, bandwidth_mbps)
     shapes = {}
@@ -240,6 +276,13 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
         else:
             click.echo(render_table(rec))
         click.echo()
+    files = [out_dir / f"{k}{suffix}" for suffix in (".parquet", ".recommendation.json")
+             for k in SAMPLES]
+    site = write_report([p for p in files if p.suffix == ".parquet" and p.exists()],
+                        [p for p in files if p.suffix == ".json" and p.exists()],
+                        out_dir / "report", title="layoutbench demo")
+    click.echo(f"report: {site.index}  (open file://{site.index.resolve()} in a browser)",
+               err=fmt == "json")
 
 
 def parse_shape(option: str, text: str, ndim: int) -> tuple[int, ...]:

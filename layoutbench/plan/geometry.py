@@ -10,7 +10,6 @@ touching data, so it is tested without a network and checked against one.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
@@ -411,17 +410,27 @@ def _plan_hdf5(sels: list[Selection], shape: tuple[int, ...], itemsize: int, lay
     """HDF5 through h5py: for each selection, its chunks in C order, each with the bytes of it
     the selection wants, replayed by :func:`.h5sim.plan_hdf5` through the B-tree, the
     chunk cache and the reader's file object."""
-    accesses = (access for sel in sels for access in _chunk_accesses(sel, layout.chunks,
-                                                                      itemsize))
-    return plan_hdf5(accesses, sizes.all(), sizes.grid, sizes.raw,
+    parts = [_chunk_accesses(sel, layout.chunks, sizes.grid, itemsize) for sel in sels]
+    lins = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    wanted = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+    return plan_hdf5(lins, wanted, sizes.all(), sizes.grid, sizes.raw,
                      h5_root_offset(layout, len(shape)), mode)
 
 
-def _chunk_accesses(sel: Selection, chunks: Sequence[int], itemsize: int
-                    ) -> Iterator[tuple[tuple[int, ...], int]]:
-    """(chunk index, bytes of it the selection wants) in C order: the overlap of a box with a
-    chunk is the product of the per-axis overlaps, computed once per axis."""
-    per_axis = [[(i, min(s.stop, (i + 1) * c) - max(s.start, i * c)) for i in r]
-                for s, c, r in zip(sel, chunks, chunk_ranges(sel, chunks), strict=True)]
-    for combo in itertools.product(*per_axis):
-        yield tuple(i for i, _ in combo), math.prod(n for _, n in combo) * itemsize
+def _chunk_accesses(sel: Selection, chunks: Sequence[int], grid: Sequence[int], itemsize: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(linear chunk indices, bytes of each the selection wants), the chunks in C order: the
+    overlap of a box with a chunk is the product of the per-axis overlaps, computed per axis
+    and combined as outer sums (indices) and outer products (bytes)."""
+    lins = np.zeros(1, np.int64)
+    wanted = np.full(1, itemsize, np.int64)
+    stride = 1
+    axes = []
+    for s, c, r in zip(sel, chunks, chunk_ranges(sel, chunks), strict=True):
+        i = np.arange(r.start, r.stop, dtype=np.int64)
+        axes.append((i, np.minimum(s.stop, (i + 1) * c) - np.maximum(s.start, i * c)))
+    for (i, overlap), g in zip(reversed(axes), reversed(list(grid)), strict=True):
+        lins = np.add.outer(i * stride, lins).ravel()
+        wanted = np.multiply.outer(overlap, wanted).ravel()
+        stride *= g
+    return lins, wanted

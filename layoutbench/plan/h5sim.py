@@ -19,8 +19,6 @@ counts are checked against logs of the readers' reads and the gateway's counts
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 
 #: fsspec ``readahead`` block of h5py-fsspec: a miss fetches the read plus this much.
@@ -35,7 +33,7 @@ H5_CACHE_BYTES, H5_CACHE_SLOTS, H5_CACHE_W0 = 2**20, 521, 0.75
 BTREE_ENTRIES, BTREE_KEEP = 64, 57
 
 
-def plan_hdf5(accesses: Iterable[tuple[tuple[int, ...], int]], sizes: np.ndarray,
+def plan_hdf5(lins: np.ndarray, wanted: np.ndarray, sizes: np.ndarray,
               grid: tuple[int, ...], chunk_bytes: int, root: int, mode: str) -> dict[str, int]:
     """Requests and bytes h5py sends for a sequence of chunk reads in one open file.
 
@@ -46,9 +44,10 @@ def plan_hdf5(accesses: Iterable[tuple[tuple[int, ...], int]], sizes: np.ndarray
 
     Parameters
     ----------
-    accesses
-        ``(chunk grid index, bytes of the chunk wanted)`` in the order h5py reads them: for each
-        selection, the chunks it intersects in C order.
+    lins, wanted
+        The chunk reads in the order h5py makes them (for each selection, the chunks it
+        intersects in C order): each chunk's linear (C-order) grid index, and how many bytes of
+        it the selection wants.
     sizes
         Stored bytes of every chunk of the grid, in C order (the order HDF5 wrote them in).
     grid
@@ -67,29 +66,66 @@ def plan_hdf5(accesses: Iterable[tuple[tuple[int, ...], int]], sizes: np.ndarray
     """
     tree = BTree(len(sizes), len(grid))
     offsets, node_addr, eof = tree.layout(sizes, root)
-    cache = ChunkCache(max(H5_CACHE_BYTES, chunk_bytes), chunk_bytes, grid)
-    reads: list[tuple[int, int, bool]] = []  # (offset, length, is index)
-    seen: set[tuple[int, int]] = set()
-    chunks_read = 0
-    for idx, nbytes in accesses:
-        lin = int(np.ravel_multi_index(idx, grid))
-        for node in tree.path(lin):
-            if node not in seen:
-                seen.add(node)
-                reads.append((node_addr[node], tree.node_size, True))
-        if not cache.access(lin, idx, nbytes):
-            chunks_read += 1
-            reads.append((int(offsets[lin]), int(sizes[lin]), False))
+    missed = cache_misses(lins, wanted, grid, chunk_bytes)
+    # file reads as (position in the access sequence, order within it, offset, length): a
+    # lookup reads the nodes on its path it has not read before, root first, then the chunk
+    # if the cache missed it
+    at, order, where, length = [], [], [], []
+    levels = len(tree.counts)
+    idx = lins
+    for level in range(levels):
+        idx = np.minimum(idx // BTREE_KEEP, tree.counts[level] - 1) if level else \
+            np.minimum(lins // BTREE_KEEP, tree.counts[0] - 1)
+        nodes, first = np.unique(idx, return_index=True)
+        at.append(first)
+        order.append(np.full(len(first), levels - 1 - level))  # the root (top level) first
+        where.append(np.array([node_addr[(level, int(n))] for n in nodes], np.int64))
+        length.append(np.full(len(first), tree.node_size))
+    misses = np.flatnonzero(missed)  # the chunk reads that reach the file
+    at.append(misses)
+    order.append(np.full(len(misses), levels))  # the chunk after its nodes
+    where.append(offsets[lins[misses]].astype(np.int64))
+    length.append(sizes[lins[misses]].astype(np.int64))
+    n_index = sum(len(a) for a in at[:-1])
+    is_index = np.zeros(n_index + len(misses), bool)
+    is_index[:n_index] = True
+    at_all, order_all = np.concatenate(at), np.concatenate(order)
+    sequence = np.lexsort((order_all, at_all))  # by access, then root ... leaf, chunk
     fobj: Readahead | Remfile = Readahead(eof) if mode == "readahead" else Remfile(eof)
     index_requests = 0
-    for offset, length, is_index in reads:
+    for offset, size, index in zip(np.concatenate(where)[sequence].tolist(),
+                                   np.concatenate(length)[sequence].tolist(),
+                                   is_index[sequence].tolist(), strict=True):
         n = fobj.requests
-        fobj.read(offset, length)
-        index_requests += (fobj.requests - n) if is_index else 0
+        fobj.read(offset, size)
+        index_requests += (fobj.requests - n) if index else 0
+    chunks_read = int(missed.sum())
     return {"chunks_read": chunks_read, "requests": fobj.requests,
             "index_requests": index_requests, "bytes_transferred": fobj.nbytes,
             "bytes_decoded": chunks_read * chunk_bytes, "rounds": fobj.requests,
             "serial_bytes": fobj.nbytes}
+
+
+def cache_misses(lins: np.ndarray, wanted: np.ndarray, grid: tuple[int, ...],
+                 chunk_bytes: int) -> np.ndarray:
+    """Which chunk reads miss HDF5's chunk cache (True) in a sequence of reads.
+
+    Two cases need no replay: no chunk read twice (every read misses), and a cache that holds
+    one chunk (chunks of 1 MiB and more: a chunk is found only when it was the previous read,
+    whatever HDF5's pruning and hashing do). Otherwise :class:`ChunkCache` replays the reads.
+    """
+    n = len(lins)
+    capacity = max(H5_CACHE_BYTES, chunk_bytes)
+    if capacity // max(1, chunk_bytes) < 2:
+        miss = np.ones(n, bool)
+        miss[1:] = lins[1:] != lins[:-1]
+        return miss
+    if len(np.unique(lins)) == n:
+        return np.ones(n, bool)
+    cache = ChunkCache(capacity, chunk_bytes, grid)
+    scaled = np.stack(np.unravel_index(lins, grid), axis=1).tolist() if n else []
+    return np.array([not cache.access(lin, tuple(idx), nb) for lin, idx, nb
+                     in zip(lins.tolist(), scaled, wanted.tolist(), strict=True)], bool)
 
 
 # -- HDF5: chunk index, file offsets and chunk cache -------------------------------------------

@@ -60,6 +60,8 @@ class Measurement:
     error: str | None = None
     #: The fault plan the gateway injected during the case (its SPEC), if any.
     faults: str | None = None
+    #: The part of a big dataset the case was swept on (``rows 0:15000 of 76293``), if not all.
+    slab: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A flat row: nested values are JSON strings, ``layout`` is the layout's name."""
@@ -80,7 +82,7 @@ class Measurement:
             kw[key] = json.loads(d[key]) if isinstance(d[key], str) else d[key]
         if isinstance(kw.get("fallback"), float):  # NaN from a CSV/Parquet round trip
             kw["fallback"] = None
-        for key in ("source", "counts", "error", "faults"):  # NaN: absent, or None in a CSV
+        for key in ("source", "counts", "error", "faults", "slab"):  # NaN: absent, or None in a CSV
             if isinstance(kw.get(key), float):
                 kw.pop(key)
         if kw.get("rate") is not None:  # NaN (no rate, or a row written before rates were)

@@ -1,4 +1,6 @@
-"""Reports of sweep results: terminal tables now, dashboards later."""
+"""Reports of results: terminal tables (:mod:`.table`), the recommendation card and neuroconv
+configuration (:mod:`.recommendation`), the HTML site with plots (:mod:`.site`, drawn from
+:mod:`.evidence` by :mod:`.figures`), and the offline asv dashboard (:mod:`.asv_offline`)."""
 
 from layoutbench.report.table import ranked, ranked_table
 

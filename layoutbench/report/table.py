@@ -6,6 +6,7 @@ only comparable side by side (DESIGN.md §3).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 #: What rows are compared with: neuroconv's default for data sweeps, the file as it is for
@@ -14,37 +15,46 @@ from typing import Any
 BASELINES = ("neuroconv-default", "as-is", "h5py-auto")
 
 
-def ranked(frame: Any) -> Any:
+#: Figures of a case that repeats must agree on (counts), taken once; ``seconds`` and
+#: ``open_seconds`` vary and are summarised by their median.
+_COUNTS = ("requests", "bytes_transferred", "bytes_needed", "read_amplification",
+           "chunks_touched", "compression_ratio")
+#: Columns carried along when the table has them (older or hand-made tables may not).
+_OPTIONAL = {"stored_bytes": "max", "open_requests": "max", "open_bytes": "max"}
+
+
+def ranked(frame: Any, by: Sequence[str] = ()) -> Any:
     """Median over repeats per (pattern, layout, reader), with ratios to the baseline.
 
     ``speedup`` is the baseline's seconds over this row's: the baseline read by the same reader
     when it has that reader, else by its fastest reader (a Zarr reader cannot read the HDF5
-    baseline); ``bytes_reduction`` likewise for bytes.
+    baseline); ``bytes_reduction`` likewise for bytes. ``by`` names columns that tell runs
+    apart beyond the dataset (``source``, ``profile``, for a report over several result
+    files): rows are only ever compared with a baseline of the same run.
     """
-    keys = ["dataset", "pattern", "layout", "reader"]
-    agg = frame.groupby(keys, as_index=False).agg(
-        seconds=("seconds", "median"),
-        requests=("requests", "max"),
-        bytes_transferred=("bytes_transferred", "max"),
-        bytes_needed=("bytes_needed", "max"),
-        read_amplification=("read_amplification", "max"),
-        chunks_touched=("chunks_touched", "max"),
-        compression_ratio=("compression_ratio", "max"),
-        open_seconds=("open_seconds", "median"),
-        profile=("profile", "first"),
-    )
-    present = agg.groupby(["dataset", "pattern"])["layout"].agg(set)
-    chosen = {key: next((b for b in BASELINES if b in names), None)
-              for key, names in present.items()}
-    agg["baseline"] = [chosen[(r.dataset, r.pattern)] for r in agg.itertuples()]
+    groups = [*by, "dataset", "pattern"]
+    keys = [*groups, "layout", "reader"]
+    spec: dict[str, tuple[str, str]] = {"seconds": ("seconds", "median")}
+    spec.update({c: (c, "max") for c in _COUNTS})
+    spec["open_seconds"] = ("open_seconds", "median")
+    spec.update({c: (c, how) for c, how in _OPTIONAL.items() if c in frame.columns})
+    if "profile" not in keys:
+        spec["profile"] = ("profile", "first")
+    agg = frame.groupby(keys, as_index=False, dropna=False).agg(**spec)
+    present = agg.groupby(groups, dropna=False)["layout"].agg(set)
+    chosen = {_key(k): next((b for b in BASELINES if b in names), None)
+              for k, names in present.items()}
+    group_of = [tuple(getattr(r, g) for g in groups) for r in agg[groups].itertuples(index=False)]
+    agg["baseline"] = [chosen[g] for g in group_of]
     base = agg[agg["layout"] == agg["baseline"]]
-    by_reader = {(r.dataset, r.pattern, r.reader): r for r in base.itertuples()}
-    best: dict[tuple[str, str], Any] = {}
-    for r in base.sort_values("seconds").itertuples():
-        best.setdefault((r.dataset, r.pattern), r)  # the fastest reader of the baseline
+    by_reader = {(*(getattr(r, g) for g in groups), r.reader): r
+                 for r in base.itertuples(index=False)}
+    best: dict[tuple[Any, ...], Any] = {}
+    for r in base.sort_values("seconds").itertuples(index=False):
+        best.setdefault(tuple(getattr(r, g) for g in groups), r)  # the baseline's fastest reader
     speed, reduction = [], []
-    for r in agg.itertuples():
-        b = by_reader.get((r.dataset, r.pattern, r.reader)) or best.get((r.dataset, r.pattern))
+    for g, r in zip(group_of, agg.itertuples(index=False), strict=True):
+        b = by_reader.get((*g, r.reader)) or best.get(g)
         speed.append(b.seconds / r.seconds if b is not None and r.seconds else float("nan"))
         reduction.append(
             b.bytes_transferred / r.bytes_transferred
@@ -52,7 +62,11 @@ def ranked(frame: Any) -> Any:
         )
     agg["speedup"] = speed
     agg["bytes_reduction"] = reduction
-    return agg.sort_values(["dataset", "pattern", "seconds"]).reset_index(drop=True)
+    return agg.sort_values([*groups, "seconds"]).reset_index(drop=True)
+
+
+def _key(k: Any) -> tuple[Any, ...]:
+    return k if isinstance(k, tuple) else (k,)
 
 
 def ranked_table(frame: Any, top: int | None = None) -> str:

@@ -31,9 +31,10 @@ def journal_for(results: str | os.PathLike[str]) -> Path:
     return p.with_name(f".{p.name}.journal.jsonl")
 
 
-def case_key(row: Measurement) -> tuple[str, str, str]:
-    """What identifies a case among a sweep's rows (its repeats share it)."""
-    return (row.layout.name, row.reader, row.pattern)
+def case_key(row: Measurement) -> tuple[str, str, str, str]:
+    """What identifies a case among a sweep's rows (its repeats share it): the source (a
+    sweep may cover several), layout, reader and pattern."""
+    return (row.source or "", row.layout.name, row.reader, row.pattern)
 
 
 class Journal:
@@ -88,9 +89,9 @@ class Journal:
             self.path.unlink(missing_ok=True)
 
 
-def remaining(rows: list[Measurement], repeats: int) -> Counter[tuple[str, str, str]]:
+def remaining(rows: list[Measurement], repeats: int) -> Counter[tuple[str, str, str, str]]:
     """How many repeats of each case the rows already hold."""
-    done: Counter[tuple[str, str, str]] = Counter(case_key(r) for r in rows)
+    done: Counter[tuple[str, str, str, str]] = Counter(case_key(r) for r in rows)
     return Counter({k: min(v, repeats) for k, v in done.items()})
 
 

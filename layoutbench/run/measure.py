@@ -10,8 +10,11 @@ opening, which the ``open`` pattern studies on its own.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 import math
+import os
+import platform
 import time
 from importlib import metadata
 from typing import Any, Protocol
@@ -40,7 +43,8 @@ class CountingEndpoint(Protocol):
 
 
 def versions() -> dict[str, str]:
-    """Versions of the packages whose behaviour the figures depend on."""
+    """Versions of the packages whose behaviour the figures depend on, Python's, and the
+    machine (:func:`machine`)."""
     out: dict[str, str] = {}
     for name in _VERSIONED:
         try:
@@ -53,7 +57,22 @@ def versions() -> dict[str, str]:
         out["hdf5"] = h5py.version.hdf5_version
     except ImportError:  # pragma: no cover
         pass
+    out["python"] = platform.python_version()
+    out["machine"] = machine()
     return out
+
+
+@functools.cache
+def machine() -> str:
+    """The kind of machine the figures were measured on (system, architecture, CPUs, memory),
+    which timings depend on; reports show it beside the package versions."""
+    text = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        text += f", {memory / 2**30:.0f} GiB"
+    except (ValueError, OSError, AttributeError):  # not every platform reports it
+        pass
+    return text
 
 
 def _counts(endpoint: CountingEndpoint) -> tuple[int, int]:

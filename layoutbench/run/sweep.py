@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from layoutbench.atomic import remove_stale
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.errors import UserError
 from layoutbench.interrupts import checkpoint
@@ -30,13 +31,14 @@ from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.read.inspect import DatasetInfo
 from layoutbench.read.inspect_zarr import is_zarr, local_info, open_local_array
 from layoutbench.read.readers import Reader, Target, get_reader
-from layoutbench.run.faulty import judge, measure_under, reference_digests
+from layoutbench.run.executors import Executor, as_executor
+from layoutbench.run.faulty import judge, reference_digests
 from layoutbench.run.journal import Journal, case_key, remaining
 from layoutbench.run.measure import measure_case, versions
 from layoutbench.sources import Source, SourceOptions, resolve
 from layoutbench.store.faults import NONE as NO_FAULTS
 from layoutbench.store.faults import FaultPlan
-from layoutbench.write.rewrite import SUFFIX, Variant, Writer, build_variant, source_id
+from layoutbench.write.rewrite import Variant, source_id
 
 log = logging.getLogger(__name__)
 
@@ -148,16 +150,128 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
         bar.close()
 
 
-def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
-              profile: str | NetworkProfile, *, dataset: str | None = None,
-              layouts: Sequence[Layout] | None = None, grid: str = "default",
-              readers: Sequence[str] | None = None,
+Sources = str | os.PathLike[str] | Source | Sequence[str | os.PathLike[str] | Source]
+
+
+@dataclass
+class Prepared:
+    """One source of a sweep, ready to plan: the local file to rewrite and what to run on it."""
+
+    label: str
+    path: str
+    info: DatasetInfo
+    layouts: list[Layout]
+    cases: list[Case]
+    patterns: list[AccessPattern]
+    sid: str
+    whole_file: bool
+    slab: str | None = None
+
+
+def prepare_source(source: str | os.PathLike[str] | Source, *, dataset: str | None,
+                   layouts: Sequence[Layout] | None, grid: str, readers: Sequence[str] | None,
+                   patterns: Sequence[AccessPattern], cache_dir: str | os.PathLike[str] | None,
+                   options: SourceOptions | None, progress: bool,
+                   slab_bytes: int | None = None) -> Prepared:
+    """Reach a source (a remote dataset is first streamed once into the cache, as it is
+    stored), check the patterns against it, and list its layouts and cases; a big dataset is
+    swept on a slab of its first rows when the patterns allow it (:func:`slab_rows`)."""
+    src = resolve(source, options)
+    if src.is_local:
+        info = local_info(src.path, dataset)  # an HDF5 file or an NWB-Zarr folder
+        path = src.path
+    else:
+        if is_zarr(src):
+            raise UserError(f"{src.url}: sweep reads a Zarr store (NWB-Zarr) from this machine; "
+                            "copy it here first, or measure it where it is with `layoutbench "
+                            "measure`")
+        if any(p.definition.includes_open for p in patterns):
+            raise UserError(f"{src.url}: 'open' compares whole files (paged copies of it); "
+                            "measure a remote file's open as it is with `layoutbench measure "
+                            "URL --patterns open`")
+        from layoutbench.write.extract import local_copy
+
+        sources = Path(cache_dir) / "sources" if cache_dir else None
+        copy, info, spent = local_copy(src, dataset, cache_dir=sources, progress=progress)
+        log.info("the dataset of %s cost %d requests and %.1f MB to reach", src.url,
+                 spent["requests"], spent["bytes"] / 1e6)
+        path = str(copy)
+    chosen = list(patterns) or default_patterns(info.kind)
+    check_patterns(info, chosen)
+    whole_file = chosen[0].definition.includes_open
+    if whole_file:  # opening is a property of the whole file: compare paged copies of it
+        from layoutbench.write.repack import file_layouts
+
+        if is_zarr(path):
+            raise UserError(f"{info.file}: 'open' compares paged copies of an HDF5 file; measure "
+                            "an NWB-Zarr folder's open as it is with `layoutbench measure "
+                            "FOLDER --patterns open`")
+        planned = list(layouts) if layouts is not None else file_layouts(path, info.path)
+    else:
+        planned = list(layouts) if layouts is not None else default_grid(
+            info.kind, info.shape, info.itemsize, grid)
+        planned = [lay.fitted(info.shape) for lay in planned]
+    slab = None
+    # an NWB-Zarr folder is swept whole (slabs are cut from HDF5 files)
+    rows = None if whole_file or is_zarr(path) else slab_rows(info, chosen, planned, slab_bytes)
+    if rows is not None:
+        from layoutbench.run.slab import slab_copy
+
+        label = info.file
+        path = str(slab_copy(path, info, rows, _cache(cache_dir)))
+        slab = f"rows 0:{rows} of {info.shape[0]}"
+        log.info("%s:%s is %.1f GB: sweeping the slab of its first %d rows (of %d)",
+                 label, info.path, info.nbytes / 1e9, rows, info.shape[0])
+        info = dataclasses.replace(local_info(path, info.path), file=label)
+        planned = [lay.fitted(info.shape) for lay in planned]
+    names = list(readers) if readers else list(OPEN_READERS if whole_file else DATA_READERS)
+    cases = plan_cases(planned, [get_reader(n) for n in names], chosen)
+    return Prepared(info.file, path, info, planned, cases, chosen,
+                    source_id(path, info.path), whole_file, slab)
+
+
+def slab_rows(info: DatasetInfo, patterns: Sequence[AccessPattern], layouts: Sequence[Layout],
+              slab_bytes: int | None) -> int | None:
+    """Rows of the slab a big dataset is swept on, or None to sweep it whole.
+
+    Only where the patterns allow it: every selection must span fewer rows than the dataset
+    (a pattern that reads a whole axis 0 needs it all), and the slab holds the longest
+    selection and every layout's chunk along axis 0, so each layout is cut as on the whole.
+    """
+    if slab_bytes is None or info.nbytes <= slab_bytes or not info.shape:
+        return None
+    n = info.shape[0]
+    need = 1
+    for p in patterns:
+        for sel in p.selections(info.shape, info.rate):
+            start, stop, _ = sel[0].indices(n)
+            if stop - start >= n:
+                return None
+            need = max(need, stop - start)
+    need = max([need, *(lay.chunks[0] for lay in layouts if not lay.contiguous)])
+    rows = max(need, slab_bytes // max(1, info.nbytes // n))
+    current = info.current_layout("current")
+    if not current.contiguous:  # whole chunks of the source, as it is stored
+        rows = -(-rows // current.chunks[0]) * current.chunks[0]
+    return rows if rows < n else None
+
+
+def _cache(cache_dir: str | os.PathLike[str] | None) -> Path:
+    return Path(cache_dir) if cache_dir else layoutbench_cache("variants")
+
+
+def run_sweep(source: Sources, endpoint: Any, profile: str | NetworkProfile, *,
+              dataset: str | None = None, layouts: Sequence[Layout] | None = None,
+              grid: str = "default", readers: Sequence[str] | None = None,
               patterns: Sequence[str | AccessPattern] | None = None,
               cache_dir: str | os.PathLike[str] | None = None, progress: bool = False,
               repeats: int = 1, options: SourceOptions | None = None,
               journal: str | os.PathLike[str] | None = None,
-              faults: FaultPlan | None = None) -> list[Measurement]:
-    """Measure every case of the sweep; see the module docstring for the execution order.
+              faults: FaultPlan | None = None, executor: Executor | str | None = None,
+              cache_limit: int | None = None, slab_bytes: int | None = None
+              ) -> list[Measurement]:
+    """Measure every case of the sweep of one source or several (one table, a ``source`` per
+    row); see the module docstring for the execution order.
 
     A remote ``source`` (``s3://``, ``http(s)://``; ``options`` say how to reach it) is first
     streamed once into the cache (:func:`layoutbench.write.extract.local_copy`): its dataset,
@@ -169,122 +283,117 @@ def run_sweep(source: str | os.PathLike[str] | Source, endpoint: Any,
     written (:meth:`Journal.close`). With ``faults``, the gateway injects them into every
     case (:mod:`layoutbench.run.faulty`): failures are rows with an ``error``, and a digest
     that is not the data's is marked as wrong data instead of failing the sweep.
+
+    ``executor`` runs the (source, layout) jobs (:mod:`layoutbench.run.executors`; default
+    serial): builds in parallel, timed measurements one at a time per machine, the same rows
+    either way. ``cache_limit`` (bytes) keeps the variant cache under a size, least recently
+    used first; datasets over ``slab_bytes`` are swept on a slab where the patterns allow it.
     """
-    src = resolve(source, options)
-    profile = as_profile(profile)
+    many = not isinstance(source, str | os.PathLike | Source)
+    given: list[str | os.PathLike[str] | Source] = (
+        list(source) if many else [source])  # type: ignore[arg-type,list-item]
+    if not given:
+        raise UserError("no source to sweep")
     specs = as_patterns(patterns)
-    if src.is_local:
-        info = local_info(src.path, dataset)  # an HDF5 file or an NWB-Zarr folder
-        source = src.path
-    else:
-        if is_zarr(src):
-            raise UserError(f"{src.url}: sweep reads a Zarr store (NWB-Zarr) from this machine; "
-                            "copy it here first, or measure it where it is with `layoutbench "
-                            "measure`")
-        if any(p.definition.includes_open for p in specs):
-            raise UserError(f"{src.url}: 'open' compares whole files (paged copies of it); "
-                            "measure a remote file's open as it is with `layoutbench measure "
-                            "URL --patterns open`")
-        from layoutbench.write.extract import local_copy
+    profile = as_profile(profile)
+    fitted = list(layouts) if layouts is not None else None
+    prepared = [prepare_source(s, dataset=dataset, layouts=fitted, grid=grid, readers=readers,
+                               patterns=specs, cache_dir=cache_dir, options=options,
+                               progress=progress, slab_bytes=slab_bytes) for s in given]
+    return sweep_prepared(prepared, endpoint, profile, cache=_cache(cache_dir), progress=progress,
+                          repeats=repeats, journal=journal, faults=faults or NO_FAULTS,
+                          executor=as_executor(executor), cache_limit=cache_limit,
+                          readers=readers)
 
-        sources = Path(cache_dir) / "sources" if cache_dir else None
-        path, info, spent = local_copy(src, dataset, cache_dir=sources, progress=progress)
-        log.info("the dataset of %s cost %d requests and %.1f MB to reach", src.url,
-                 spent["requests"], spent["bytes"] / 1e6)
-        source = path
-    patterns = specs or default_patterns(info.kind)
-    check_patterns(info, patterns)
-    whole_file = patterns[0].definition.includes_open
-    writer: Writer | None = None
-    if whole_file:  # opening is a property of the whole file: compare paged copies of it
-        from layoutbench.write.repack import file_layouts, write_file_variant
 
-        if is_zarr(source):
-            raise UserError(f"{info.file}: 'open' compares paged copies of an HDF5 file; measure "
-                            "an NWB-Zarr folder's open as it is with `layoutbench measure "
-                            "FOLDER --patterns open`")
-        layouts = list(layouts) if layouts is not None else file_layouts(source, info.path)
-        writer = write_file_variant
-    else:
-        layouts = list(layouts) if layouts is not None else default_grid(
-            info.kind, info.shape, info.itemsize, grid)
-        layouts = [lay.fitted(info.shape) for lay in layouts]
-    names = list(readers) if readers else list(OPEN_READERS if whole_file else DATA_READERS)
-    reader_objs = [get_reader(n) for n in names]
-    cases = plan_cases(layouts, reader_objs, patterns)
-    cache = Path(cache_dir) if cache_dir else layoutbench_cache("variants")
-    sid = source_id(source, info.path)
+def _journal_key(p: Prepared, profile: NetworkProfile, repeats: int, plan: FaultPlan,
+                 readers: Sequence[str] | None) -> dict[str, Any]:
+    return {"source": p.sid, "file": p.info.file, "dataset": p.info.path,
+            "profile": profile.to_dict(), "layouts": [lay.to_dict() for lay in p.layouts],
+            "readers": list(dict.fromkeys(c.reader for c in p.cases)),
+            "patterns": [pt.spec for pt in p.patterns], "repeats": repeats,
+            "faults": plan.to_dict(), "layoutbench": versions().get("layoutbench"),
+            **({"slab": p.slab} if p.slab else {})}
+
+
+def sweep_prepared(prepared: list[Prepared], endpoint: Any, profile: NetworkProfile, *,
+                   cache: Path, progress: bool, repeats: int,
+                   journal: str | os.PathLike[str] | None, faults: FaultPlan,
+                   executor: Executor, cache_limit: int | None,
+                   readers: Sequence[str] | None = None) -> list[Measurement]:
+    """Plan the (source, layout) jobs of prepared sources and run them on ``executor``."""
+    from layoutbench.plan.work import build_then_measure
+    from layoutbench.run.sweep_jobs import ACTIONS, CaseTodo, EndpointSpec, LayoutJob
+
     endpoint.set_profile(profile)
-    log.info("sweep of %s:%s %s, %d layouts, %d cases, profile %s", info.file, info.path,
-             info.shape, len(layouts), len(cases), profile.name)
+    total = sum(len(p.cases) for p in prepared) * repeats
+    for p in prepared:
+        log.info("sweep of %s:%s %s, %d layouts, %d cases, profile %s", p.info.file,
+                 p.info.path, p.info.shape, len(p.layouts), len(p.cases), profile.name)
     book = None
     results: list[Measurement] = []
     if journal is not None:
-        book = Journal(journal, {
-            "source": sid, "file": info.file, "dataset": info.path, "profile": profile.to_dict(),
-            "layouts": [lay.to_dict() for lay in layouts], "readers": names,
-            "patterns": [p.spec for p in patterns], "repeats": repeats,
-            "faults": (faults or NO_FAULTS).to_dict(),
-            "layoutbench": versions().get("layoutbench")})
+        keys = [_journal_key(p, profile, repeats, faults, readers) for p in prepared]
+        book = Journal(journal, keys[0] if len(keys) == 1 else {"sources": keys})
         results = book.resume()
         if results:
-            log.info("resuming: %d of %d cases already measured (%s)", len(results),
-                     len(cases) * repeats, book.path)
+            log.info("resuming: %d of %d cases already measured (%s)", len(results), total,
+                     book.path)
     done = remaining(results, repeats)
-    plan = faults or NO_FAULTS
+    where = endpoint if executor.in_process else EndpointSpec.of(endpoint)
+    jobs, labels = [], []
+    for p in prepared:
+        ordinal = {c: i * repeats for i, c in enumerate(p.cases)}
+        for layout in p.layouts:
+            todo = tuple(CaseTodo(c.reader, c.pattern, repeats - done[_key(p, c)], ordinal[c])
+                         for c in p.cases if c.layout == layout
+                         and repeats - done[_key(p, c)] > 0)
+            if not todo:
+                continue
+            jobs.append(LayoutJob(p.path, p.info.file, p.info.path, layout, todo, str(cache),
+                                  p.sid, where, profile, faults, p.info.rate, p.whole_file,
+                                  p.slab, cache_limit,
+                                  on_row=book.append if book and executor.in_process else None))
+            labels.append(f"{Path(p.info.file).name}:{layout.name}")
     try:
-        _measure_all(cases, layouts, repeats, done, results, book, endpoint, profile, info,
-                     source, cache, sid, writer, progress, plan)
+        with progress_bar(total, progress) as bar:
+            bar.update(sum(done.values()))
+            for i, rows in executor.run(build_then_measure(jobs, labels), ACTIONS):
+                checkpoint()
+                results.extend(rows)
+                if book is not None and jobs[i].on_row is None:
+                    for row in rows:
+                        book.append(row)
+                bar.update(len(rows))
+                bar.set_description(labels[i])
+                log.info("%d of %d cases measured (%s)", bar.n, total, labels[i])
     finally:
         if book is not None:
             book.close(done=False)
-    order = {(c.layout.name, c.reader, c.pattern.label): i for i, c in enumerate(cases)}
-    results.sort(key=lambda r: order.get(case_key(r), len(order)))
-    if plan.active:
-        with open_local_array(source, info.path) as arr:
-            results[:] = judge(results, reference_digests(arr, patterns, info.rate))
-    else:
-        check_digests(results)
-    return results
+        for p in prepared:  # temporaries of workers stopped mid-write, once they are gone
+            executor.after_close(functools.partial(remove_stale, cache / p.sid))
+    return _finish(prepared, results, faults)
 
 
-def _measure_all(cases: list[Case], layouts: Sequence[Layout], repeats: int,
-                 done: Counter[tuple[str, str, str]], results: list[Measurement],
-                 book: Journal | None, endpoint: Any, profile: NetworkProfile,
-                 info: DatasetInfo, source: str | os.PathLike[str], cache: Path, sid: str,
-                 writer: Writer | None, progress: bool, plan: FaultPlan) -> None:
-    """Build, upload and measure what ``done`` lacks, layout by layout (see run_sweep)."""
-    def todo(case: Case) -> int:
-        return repeats - done[(case.layout.name, case.reader, case.pattern.label)]
+def _key(p: Prepared, case: Case) -> tuple[str, str, str, str]:
+    return (p.info.file, case.layout.name, case.reader, case.pattern.label)
 
-    with progress_bar(len(cases) * repeats, progress) as bar:
-        bar.update(sum(done.values()))
-        for layout in layouts:
-            layout_cases = [c for c in cases if c.layout == layout and todo(c) > 0]
-            if not layout_cases:
-                continue
-            bar.set_description(f"writing {layout.name}")
-            variant = build_variant(cache, source, info.path, layout, writer)
-            key = f"{sid}/{layout.name}{SUFFIX[layout.format]}"
-            upload_variant(endpoint, variant, key)
-            target = variant_target(endpoint, key, variant, cache)
-            try:
-                for name in dict.fromkeys(c.reader for c in layout_cases):
-                    get_reader(name).prepare(target)
-                for case in layout_cases:
-                    reader = get_reader(case.reader)
-                    for _ in range(todo(case)):
-                        checkpoint()
-                        bar.set_description(f"{layout.name} {case.reader} {case.pattern.name}")
-                        row = measure_under(plan, len(results), endpoint, variant, target,
-                                            reader, case.pattern, profile, info.rate)
-                        row = dataclasses.replace(row, source=info.file)
-                        results.append(row)
-                        if book is not None:
-                            book.append(row)
-                        bar.update()
-            finally:
-                endpoint.delete_prefix(key)
+
+def _finish(prepared: list[Prepared], results: list[Measurement], faults: FaultPlan
+            ) -> list[Measurement]:
+    """Rows in the plan's order (source, layout, reader, pattern), digests checked per source."""
+    order = {_key(p, c): (k, i) for k, p in enumerate(prepared) for i, c in enumerate(p.cases)}
+    results.sort(key=lambda r: order.get(case_key(r), (len(prepared), 0)))
+    out: list[Measurement] = []
+    for p in prepared:
+        mine = [r for r in results if r.source == p.info.file]
+        if faults.active:
+            with open_local_array(p.path, p.info.path) as arr:
+                mine = judge(mine, reference_digests(arr, p.patterns, p.info.rate))
+        else:
+            check_digests(mine)
+        out += mine
+    return out
 
 
 def check_digests(results: Sequence[Measurement]) -> None:

@@ -197,7 +197,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_patch:
         logger.info("%s (--no-patch)", PATCH_SKIPPED_MARKER)
     else:
+        from layoutbench.store._moto_multipart import apply_multipart_patch
+
         apply_range_patch()
+        apply_multipart_patch()  # after the range patch: it wraps the property that one set
     if args.exit_with_stdin:
         exit_with_stdin()
 

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -228,6 +228,7 @@ def write_variant(source: str | os.PathLike[str], dataset: str, layout: Layout, 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _marker(out).unlink(missing_ok=True)  # whatever was there is no longer proven
+    log.info("writing %s (%s, %.1f MB raw)", out.name, layout.name, info.nbytes / 1e6)
     with atomic_output(out) as tmp:
         t0 = time.perf_counter()
         with open_local_array(source, info.path) as src:
@@ -342,15 +343,27 @@ def cached_variant(cache_dir: Path, source: str | os.PathLike[str], dataset: str
 
 
 def build_variant(cache_dir: Path, source: str | os.PathLike[str], dataset: str,
-                  layout: Layout, writer: Writer | None = None) -> Variant:
+                  layout: Layout, writer: Writer | None = None,
+                  hold: Callable[[Variant], None] | None = None) -> Variant:
     """The verified variant for (source, dataset, layout): reused from the cache or written.
 
     ``writer`` makes the variant (default :func:`write_variant`, one dataset in ``layout``);
     whole-file writers (:func:`layoutbench.write.repack.write_file_variant`) share the cache.
+    The entry's lock is held throughout (:mod:`.cache_lock`): when several processes or
+    workers ask for the same variant at once, one writes it and the others reuse it.
+    ``hold(variant)`` runs before the lock is released (an upload: no other process may evict
+    the variant meanwhile).
     """
-    hit = cached_variant(cache_dir, source, dataset, layout)
-    if hit is not None:
-        log.debug("reusing verified variant %s", hit.path)
-        return hit
-    sid = source_id(source, dataset)
-    return (writer or write_variant)(source, dataset, layout, variant_path(cache_dir, sid, layout))
+    from layoutbench.write.cache_lock import entry_lock, touch
+
+    out = variant_path(cache_dir, source_id(source, dataset), layout)
+    with entry_lock(out):
+        variant = cached_variant(cache_dir, source, dataset, layout)
+        if variant is not None:
+            log.debug("reusing verified variant %s", variant.path)
+            touch(_marker(Path(variant.path)))
+        else:
+            variant = (writer or write_variant)(source, dataset, layout, out)
+        if hold is not None:
+            hold(variant)
+        return variant
