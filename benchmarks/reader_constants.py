@@ -44,7 +44,7 @@ from layoutbench.run.measure import versions
 
 TABLE = ROOT / "layoutbench" / "plan" / "reader_table.py"
 REPORT = ROOT / "reports" / "reader_constants.md"
-READERS = ["h5py-fsspec", "h5py-remfile", "kerchunk", "zarr"]
+READERS = ["h5py-fsspec", "h5py-remfile", "kerchunk", "zarr", "zarr-obstore"]
 
 
 def sample(kind: str) -> Path:

@@ -191,7 +191,7 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=1))
 
 
-def cluster_options(f: F) -> F:
+def cluster_options[F: Callable[..., Any]](f: F) -> F:
     """``--workers N`` (start a local dask cluster) or ``--scheduler-address`` (use one)."""
     f = click.option("--scheduler-address", default=None, metavar="tcp://HOST:PORT",
                      help="Run on an existing dask.distributed cluster (starts nothing).")(f)
