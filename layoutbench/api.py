@@ -115,7 +115,7 @@ def sweep(source: PathLike | Sequence[PathLike], dataset: str | None = None, *,
           cache_dir: PathLike | None = None, endpoint_url: str | None = None,
           anon: bool | None = None, region: str | None = None, faults: str | None = None,
           fault_seed: int = 0, progress: bool = False, workers: int | None = None,
-          scheduler_address: str | None = None) -> pd.DataFrame:
+          scheduler_address: str | None = None, store: str | None = None) -> pd.DataFrame:
     """Rewrite ``dataset`` across a grid of layouts, serve each variant from an S3 endpoint
     and measure every reader × pattern on it (CLI ``layoutbench sweep``).
 
@@ -141,6 +141,11 @@ def sweep(source: PathLike | Sequence[PathLike], dataset: str | None = None, *,
     endpoint
         A started :class:`~layoutbench.store.EmbeddedS3`; by default one is started for the
         sweep and stopped after it.
+    store
+        ``s3://BUCKET/PREFIX``: put the variants there instead (reached with
+        ``endpoint_url``, ``anon``, ``region``, as sources are), for workers on other
+        machines; each machine measures through a gateway of its own, and the sweep removes
+        what it uploaded (CLI ``--store``).
     cache_dir
         Where verified variants are kept between runs (default: the user cache).
     faults, fault_seed
@@ -177,7 +182,14 @@ def sweep(source: PathLike | Sequence[PathLike], dataset: str | None = None, *,
         return to_frame(rows)
 
     if endpoint is not None:
+        if store is not None:
+            raise UserError("give an endpoint or a store, not both")
         return go(endpoint)
+    if store is not None:
+        from layoutbench.store.remote_store import RemoteStore
+
+        with RemoteStore(store, SourceOptions(endpoint_url, anon, region)) as remote:
+            return go(remote)
     from layoutbench.store import EmbeddedS3
 
     with EmbeddedS3() as s3:

@@ -51,6 +51,10 @@ from layoutbench.plan.layout import GRIDS
 @click.option("--recommendation", "rec", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also measure the layout a `recommend --format json` chose "
                                  "for the dataset (label `recommended`), side by side.")
+@click.option("--store", default=None, metavar="s3://BUCKET/PREFIX",
+              help="Put the variants there (reached with --endpoint-url, --anon, --region) "
+                   "instead of on an endpoint of this machine: for workers on other machines. "
+                   "The run removes what it uploads.")
 @fault_options
 @format_option("table", "json")
 def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
@@ -59,7 +63,8 @@ def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
           ca_bundle: str | None, workers: int | None, scheduler_address: str | None,
           cache_limit: str, slab_mb: float, grid: str,
           reader_names: tuple[str, ...], repeats: int, output: Path, cache_dir: Path | None,
-          rec: Path | None, fault_spec: str | None, fault_seed: int, fmt: str) -> None:
+          rec: Path | None, store: str | None, fault_spec: str | None, fault_seed: int,
+          fmt: str) -> None:
     """Rewrite each SOURCE's dataset across a layout grid and measure every reader × pattern.
 
     A SOURCE is a path, an s3:// or http(s):// URL, a glob or @LIST.txt (one source a line):
@@ -67,7 +72,8 @@ def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
     into the cache, as it is stored (a second sweep of an unchanged object reads nothing
     again). Each finished case is kept in a journal beside OUTPUT: after an interruption, the
     same command measures only what is missing. --workers N builds variants in parallel
-    (measurements stay one at a time per machine: the figures are the same).
+    (measurements stay one at a time per machine: the figures are the same); with --store,
+    workers on other machines take part too, each measuring through a gateway of its own.
     """
     from layoutbench.outputs import check_outputs
     from layoutbench.plan.patterns import parse_spec
@@ -78,6 +84,11 @@ def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
     from layoutbench.store import EmbeddedS3
 
     srcs = sources_of(sources, endpoint_url, anon, region, ca_bundle)
+    remote = None
+    if store is not None:
+        from layoutbench.store.remote_store import RemoteStore
+
+        remote = RemoteStore(store, reach(endpoint_url, anon, region, ca_bundle))
     results_format(output)
     check_outputs([*srcs, rec], [output])
     check_options(workers, scheduler_address)
@@ -96,7 +107,7 @@ def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
     if rec is not None:
         layouts = _with_recommendation(srcs[0], dataset, rec, grid)
     journal = journal_for(output)
-    with EmbeddedS3() as s3, open_executor(workers, scheduler_address) as executor:
+    with remote or EmbeddedS3() as s3, open_executor(workers, scheduler_address) as executor:
         results = run_sweep(srcs, s3, net, dataset=dataset, grid=grid, layouts=layouts,
                             readers=list(reader_names) or None, patterns=patterns,
                             cache_dir=cache_dir, progress=settings().progress, repeats=repeats,

@@ -172,10 +172,12 @@ def prepare_source(source: str | os.PathLike[str] | Source, *, dataset: str | No
                    layouts: Sequence[Layout] | None, grid: str, readers: Sequence[str] | None,
                    patterns: Sequence[AccessPattern], cache_dir: str | os.PathLike[str] | None,
                    options: SourceOptions | None, progress: bool,
-                   slab_bytes: int | None = None) -> Prepared:
+                   slab_bytes: int | None = None, signed: bool = False) -> Prepared:
     """Reach a source (a remote dataset is first streamed once into the cache, as it is
     stored), check the patterns against it, and list its layouts and cases; a big dataset is
-    swept on a slab of its first rows when the patterns allow it (:func:`slab_rows`)."""
+    swept on a slab of its first rows when the patterns allow it (:func:`slab_rows`). With
+    ``signed`` reads (a store anonymous requests cannot read), readers of plain URLs are left
+    out, as ``layoutbench measure`` leaves them out for signed ``s3://`` objects."""
     src = resolve(source, options)
     if src.is_local:
         info = local_info(src.path, dataset)  # an HDF5 file or an NWB-Zarr folder
@@ -225,9 +227,26 @@ def prepare_source(source: str | os.PathLike[str] | Source, *, dataset: str | No
         info = dataclasses.replace(local_info(path, info.path), file=label)
         planned = [lay.fitted(info.shape) for lay in planned]
     names = list(readers) if readers else list(OPEN_READERS if whole_file else DATA_READERS)
+    if signed:
+        names = signing_readers(names)
     cases = plan_cases(planned, [get_reader(n) for n in names], chosen)
     return Prepared(info.file, path, info, planned, cases, chosen,
                     source_id(path, info.path), whole_file, slab)
+
+
+def signing_readers(names: Sequence[str]) -> list[str]:
+    """The readers of ``names`` that can sign S3 requests (a warning names the others)."""
+    from layoutbench.run.measure_source import URL_ONLY
+
+    skipped = [n for n in names if n in URL_ONLY]
+    if skipped:
+        log.warning("skipping %s: they read anonymously only (their signed requests could not "
+                    "be counted) and the store needs signed requests", ", ".join(skipped))
+    chosen = [n for n in names if n not in URL_ONLY]
+    if not chosen:
+        raise UserError("none of the readers can sign S3 requests; choose h5py-fsspec, kerchunk "
+                        "or zarr, or a store anonymous requests can read")
+    return chosen
 
 
 def slab_rows(info: DatasetInfo, patterns: Sequence[AccessPattern], layouts: Sequence[Layout],
@@ -299,7 +318,9 @@ def run_sweep(source: Sources, endpoint: Any, profile: str | NetworkProfile, *,
     fitted = list(layouts) if layouts is not None else None
     prepared = [prepare_source(s, dataset=dataset, layouts=fitted, grid=grid, readers=readers,
                                patterns=specs, cache_dir=cache_dir, options=options,
-                               progress=progress, slab_bytes=slab_bytes) for s in given]
+                               progress=progress, slab_bytes=slab_bytes,
+                               signed=getattr(endpoint, "counts", "gateway") == "client")
+                for s in given]
     return sweep_prepared(prepared, endpoint, profile, cache=_cache(cache_dir), progress=progress,
                           repeats=repeats, journal=journal, faults=faults or NO_FAULTS,
                           executor=as_executor(executor), cache_limit=cache_limit,
@@ -323,7 +344,7 @@ def sweep_prepared(prepared: list[Prepared], endpoint: Any, profile: NetworkProf
                    readers: Sequence[str] | None = None) -> list[Measurement]:
     """Plan the (source, layout) jobs of prepared sources and run them on ``executor``."""
     from layoutbench.plan.work import build_then_measure
-    from layoutbench.run.sweep_jobs import ACTIONS, CaseTodo, EndpointSpec, LayoutJob
+    from layoutbench.run.sweep_jobs import ACTIONS, CaseTodo, LayoutJob, travelling
 
     endpoint.set_profile(profile)
     total = sum(len(p.cases) for p in prepared) * repeats
@@ -340,7 +361,7 @@ def sweep_prepared(prepared: list[Prepared], endpoint: Any, profile: NetworkProf
             log.info("resuming: %d of %d cases already measured (%s)", len(results), total,
                      book.path)
     done = remaining(results, repeats)
-    where = endpoint if executor.in_process else EndpointSpec.of(endpoint)
+    where = endpoint if executor.in_process else travelling(endpoint)
     jobs, labels = [], []
     for p in prepared:
         ordinal = {c: i * repeats for i, c in enumerate(p.cases)}
@@ -355,6 +376,10 @@ def sweep_prepared(prepared: list[Prepared], endpoint: Any, profile: NetworkProf
                                   p.slab, cache_limit,
                                   on_row=book.append if book and executor.in_process else None))
             labels.append(f"{Path(p.info.file).name}:{layout.name}")
+    expect = getattr(endpoint, "expect", None)  # a store removes what an interruption left
+    if expect is not None:
+        for job in jobs:
+            expect(job.key)
     try:
         with progress_bar(total, progress) as bar:
             bar.update(sum(done.values()))

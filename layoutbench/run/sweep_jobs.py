@@ -48,10 +48,21 @@ def _attached(spec: EndpointSpec) -> Any:
     return EmbeddedS3.attach(spec.endpoint_url, spec.upstream_url, spec.bucket)
 
 
+def travelling(endpoint: Any) -> Any:
+    """What stands for ``endpoint`` on a worker: a store's spec (``sweep --store``, see
+    :mod:`layoutbench.store.remote_store`), else an :class:`EndpointSpec`."""
+    spec = getattr(endpoint, "spec", None)
+    return spec if spec is not None else EndpointSpec.of(endpoint)
+
+
 def as_endpoint(endpoint: Any) -> Any:
-    """The endpoint itself, or the one an :class:`EndpointSpec` names, attached (once per
-    process)."""
-    return _attached(endpoint) if isinstance(endpoint, EndpointSpec) else endpoint
+    """The endpoint itself, or the one an :class:`EndpointSpec` or a store's spec names,
+    attached (once per process)."""
+    if isinstance(endpoint, EndpointSpec):
+        return _attached(endpoint)
+    from layoutbench.store.remote_store import StoreSpec, attach
+
+    return attach(endpoint) if isinstance(endpoint, StoreSpec) else endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +145,8 @@ def measure(variant: Variant, job: LayoutJob) -> list[Measurement]:
                 checkpoint()
                 row = measure_under(job.faults, case.ordinal + r, endpoint, variant, target,
                                     reader, case.pattern, job.profile, job.rate)
-                rows.append(dataclasses.replace(row, source=job.label, slab=job.slab))
+                rows.append(dataclasses.replace(row, source=job.label, slab=job.slab,
+                                                counts=getattr(endpoint, "counts", row.counts)))
                 if job.on_row is not None:
                     job.on_row(rows[-1])
     finally:

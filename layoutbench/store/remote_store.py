@@ -1,0 +1,315 @@
+"""``RemoteStore``: variants on an S3 store every machine of a run can reach (``sweep --store``).
+
+The embedded endpoint (:class:`~.embedded.EmbeddedS3`) listens on loopback, so only workers on
+its machine can use it. With ``--store s3://BUCKET/PREFIX`` variants are uploaded (s3fs, the
+machine's own AWS credential chain) to ``BUCKET/PREFIX/<key>`` on the endpoint the source
+options name (``--endpoint-url``, ``--anon``, ``--region``, ``--ca-bundle``), and each machine
+that measures reads them through a gateway of its own (:mod:`.gateway`, a reverse proxy to the
+store), so requests and bytes are counted on the server side and the profile's latency and
+bandwidth apply, as on the embedded endpoint. A store that anonymous requests cannot read is
+read directly with signed requests, counted by the client (:class:`.reach.ClientCounter`, as
+``layoutbench measure`` reads signed ``s3://`` objects); the ``counts`` column says which.
+
+What travels to dask workers is a :class:`StoreSpec`: addresses and options, no credentials;
+a worker attaches to it once per process (:func:`attach`). The run removes what it uploaded:
+each variant after its measurements, and at :meth:`RemoteStore.stop` whatever an interruption
+left (keys uploaded here, and the keys the run announced with :meth:`RemoteStore.expect`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from layoutbench.errors import UserError
+from layoutbench.plan.profiles import NetworkProfile, get_profile
+from layoutbench.sources import Source, SourceOptions, _request, resolve, s3_endpoint
+
+from .faults import FaultPlan
+from .reach import ClientCounter
+from .server import GatewayProcess, GatewayStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSpec:
+    """Where a run's store is and how to read it: what workers attach to (no credentials)."""
+
+    bucket: str
+    prefix: str
+    options: SourceOptions
+    #: the store's HTTP(S) endpoint (the gateways' upstream)
+    upstream: str
+    #: anonymous requests cannot read it: reads are signed, counted by the client
+    signed: bool
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+
+def parse_store(url: str) -> tuple[str, str]:
+    """``s3://BUCKET[/PREFIX]`` as (bucket, prefix without slashes at its ends)."""
+    if not url.startswith("s3://"):
+        raise UserError(f"--store {url}: expected s3://BUCKET/PREFIX")
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise UserError(f"--store {url}: expected s3://BUCKET/PREFIX")
+    return bucket, prefix.strip("/")
+
+
+class RemoteStore:
+    """An S3 store with the interface of :class:`~.embedded.EmbeddedS3` a sweep uses."""
+
+    def __init__(self, url: str, options: SourceOptions | None = None,
+                 profile: NetworkProfile | str = "loopback", upload_workers: int = 8) -> None:
+        self.bucket, self.prefix = parse_store(url)
+        self.options = options or SourceOptions()
+        self.initial_profile = get_profile(profile) if isinstance(profile, str) else profile
+        self.upload_workers = upload_workers
+        self.spec: StoreSpec | None = None
+        self._counter: GatewayProcess | ClientCounter | None = None
+        self._fs: Any = None
+        self._lock = threading.Lock()
+        self._uploaded: set[str] = set()
+        self._expected: set[str] = set()
+        self._warned = False
+
+    @classmethod
+    def attach(cls, spec: StoreSpec) -> RemoteStore:
+        """The store a :class:`StoreSpec` describes, checked where it was made: open it here."""
+        self = cls(spec.url, spec.options)
+        self.spec = spec
+        return self._open()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> RemoteStore:
+        """Check that the store can be reached, written and cleaned; then open it."""
+        if self.spec is None:
+            self.spec = self._check()
+        return self._open()
+
+    def _open(self) -> RemoteStore:
+        spec = self.spec
+        assert spec is not None
+        if self._counter is None:
+            if spec.signed:
+                self._counter = ClientCounter()
+            else:
+                gateway = GatewayProcess(spec.upstream, self.initial_profile,
+                                         cafile=spec.options.ca_bundle)
+                self._counter = gateway.start()
+            log.debug("store %s: %s", spec.url, "signed reads, counted by the client"
+                      if spec.signed else f"read through the gateway at {self.endpoint_url}")
+        return self
+
+    def stop(self) -> None:
+        """Remove what is left of this run's uploads, stop the gateway. Idempotent."""
+        with self._lock:
+            left = sorted(self._uploaded | self._expected)
+            self._uploaded.clear()
+            self._expected.clear()
+        try:
+            for key in left:
+                if self.delete_prefix(key):
+                    log.info("removed %s, left by an interrupted run", self._url_of(key))
+        finally:
+            if isinstance(self._counter, GatewayProcess):
+                self._counter.stop()
+            self._counter = None
+
+    def __enter__(self) -> RemoteStore:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _check(self) -> StoreSpec:
+        """The spec, after one anonymous HEAD of the bucket and a probe object written, read
+        anonymously (or not) and removed: each failure is one line."""
+        shown = f"--store s3://{self.bucket}/{self.prefix}".rstrip("/")
+        upstream = s3_endpoint(self.options, self.bucket)
+        try:
+            resp, _ = _request("HEAD", f"{upstream}/{self.bucket}", self.options)
+            resp.read()
+        except OSError as exc:
+            raise UserError(f"{shown}: the store at {upstream} cannot be reached ({exc})"
+                            ) from None
+        if resp.status == 404:
+            raise UserError(f"{shown}: no bucket {self.bucket} at {upstream}")
+        probe = f".layoutbench-probe-{secrets.token_hex(6)}"
+        fs = self.filesystem()
+        try:
+            fs.pipe_file(self._path(probe), b"")
+        except FileNotFoundError:
+            raise UserError(f"{shown}: no bucket {self.bucket} at {upstream}") from None
+        except PermissionError:
+            raise UserError(f"{shown}: no permission to write there (credentials: the AWS "
+                            "chain of this machine, or --anon)") from None
+        except Exception as exc:  # botocore: no credentials, no endpoint, no network...
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"{shown}: cannot write there ({first})") from None
+        try:
+            resp, _ = _request("HEAD", f"{upstream}/{self.bucket}/{self._key(probe)}",
+                               self.options)
+            resp.read()
+            signed = resp.status != 200
+        except OSError:
+            signed = True
+        finally:
+            try:
+                fs.rm_file(self._path(probe))
+            except PermissionError:
+                raise UserError(f"{shown}: no permission to delete there (the run removes "
+                                "what it uploads)") from None
+        if signed and self._anonymous():
+            raise UserError(f"{shown}: anonymous requests can write there but not read back")
+        return StoreSpec(self.bucket, self.prefix, self.options, upstream, signed)
+
+    # -- addresses -----------------------------------------------------------------------
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _path(self, key: str) -> str:
+        return f"{self.bucket}/{self._key(key)}"
+
+    def _url_of(self, key: str) -> str:
+        return f"s3://{self._path(key)}"
+
+    @property
+    def counts(self) -> str:
+        """Who counts requests and bytes: ``gateway`` (server side) or ``client``."""
+        return "client" if self._require_spec().signed else "gateway"
+
+    @property
+    def endpoint_url(self) -> str:
+        """What readers talk to: this machine's gateway (or the store, for signed reads)."""
+        counter = self._require_counter()
+        return counter.url if isinstance(counter, GatewayProcess) else self._require_spec().upstream
+
+    def source(self, key: str) -> Source:
+        """``key`` as the :class:`~layoutbench.sources.Source` readers open."""
+        spec = self._require_spec()
+        counter = self._require_counter()
+        if isinstance(counter, ClientCounter):
+            src = resolve(self._url_of(key), dataclasses.replace(spec.options, anon=False))
+            return dataclasses.replace(src, storage_options={**src.storage_options,
+                                                             "session": counter.session()})
+        return resolve(self._url_of(key), SourceOptions(
+            endpoint_url=counter.url, anon=True, region=spec.options.region or "us-east-1"))
+
+    # -- counters and profile ------------------------------------------------------------
+    def _require_spec(self) -> StoreSpec:
+        if self.spec is None:
+            raise RuntimeError("RemoteStore is not started (use it as a context manager)")
+        return self.spec
+
+    def _require_counter(self) -> GatewayProcess | ClientCounter:
+        if self._counter is None:
+            raise RuntimeError("RemoteStore is not started (use it as a context manager)")
+        return self._counter
+
+    def set_profile(self, profile: NetworkProfile) -> None:
+        counter = self._require_counter()
+        if isinstance(counter, ClientCounter):  # warned once, not at every variant
+            if (profile.latency_ms or profile.bandwidth_mbps) and not self._warned:
+                self._warned = True
+                log.warning("profile %s needs the gateway, which signed s3:// requests cannot "
+                            "pass: measuring on the real network only", profile.name)
+            counter.profile = profile
+        else:
+            counter.set_profile(profile)
+
+    @property
+    def profile(self) -> NetworkProfile:
+        counter = self._require_counter()
+        return counter.profile if isinstance(counter, ClientCounter) else counter.profile()
+
+    def set_faults(self, plan: FaultPlan) -> None:
+        self._require_counter().set_faults(plan)
+
+    def reset_counters(self) -> None:
+        self._require_counter().reset_counters()
+
+    def stats(self) -> GatewayStats:
+        return self._require_counter().stats()
+
+    # -- objects (s3fs, this machine's credentials) --------------------------------------
+    def _anonymous(self) -> bool:
+        return bool(self.filesystem().anon)
+
+    def filesystem(self) -> Any:
+        """The s3fs file system uploads and deletions use (one per process)."""
+        with self._lock:
+            if self._fs is None:
+                src = resolve(self._url_of("x"), self.options)
+                self._fs = src.filesystem(max_concurrency=4)
+            return self._fs
+
+    def expect(self, key: str) -> None:
+        """``key`` may be uploaded by this run, here or on a worker: :meth:`stop` removes what
+        is left of it."""
+        with self._lock:
+            self._expected.add(key)
+
+    def upload_file(self, local_path: str | os.PathLike[str], key: str) -> str:
+        """Upload one file to ``key`` under the prefix; return the key."""
+        with self._lock:
+            self._uploaded.add(key)
+        self.filesystem().put_file(os.fspath(local_path), self._path(key))
+        return key
+
+    def upload_tree(self, local_dir: str | os.PathLike[str], prefix: str) -> str:
+        """Upload every file under ``local_dir`` (a Zarr store) to ``prefix`` + its path."""
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise NotADirectoryError(root)
+        base = prefix.strip("/")
+        with self._lock:
+            self._uploaded.add(base)
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        keys = [self._path(f"{base}/{p.relative_to(root).as_posix()}") for p in files]
+        self.filesystem().put([str(p) for p in files], keys, batch_size=self.upload_workers)
+        log.debug("uploaded %d files under %s", len(files), self._url_of(base))
+        return base
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete the object ``prefix`` names, or every object below it; return how many."""
+        fs = self.filesystem()
+        found = fs.find(self._path(prefix.rstrip("/")))
+        if found:
+            fs.rm(found)
+        with self._lock:
+            self._uploaded.discard(prefix)
+        return len(found)
+
+
+_ATTACHED: dict[StoreSpec, RemoteStore] = {}
+_ATTACH_LOCK = threading.Lock()
+
+
+def attach(spec: StoreSpec) -> RemoteStore:
+    """The store of ``spec`` opened in this process, once (a dask worker's own gateway)."""
+    with _ATTACH_LOCK:
+        store = _ATTACHED.get(spec)
+        if store is None:
+            store = _ATTACHED[spec] = RemoteStore.attach(spec)
+        return store
+
+
+def reset_attached() -> None:
+    """Stop the gateways of attached stores (tests; workers stop theirs at exit)."""
+    with _ATTACH_LOCK:
+        for store in _ATTACHED.values():
+            if isinstance(store._counter, GatewayProcess):
+                with contextlib.suppress(Exception):
+                    store._counter.stop()
+        _ATTACHED.clear()
