@@ -6,6 +6,10 @@ signed requests, counted by the client; a bad store is one line and exit status 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,3 +117,27 @@ def test_a_bad_store_is_one_line_and_exit_2(lab: tuple[str, Any], movie: Path, t
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["serial", "cluster"])
+def test_ctrl_c_leaves_nothing_in_the_store(lab: tuple[str, Any], movie: Path, tmp_path: Path,
+                                            workers: list[str]) -> None:
+    """Interrupted after its first variant, while others are being built and uploaded (by the
+    workers of a LocalCluster too): exit 130, and nothing of the run under the prefix."""
+    url, client = lab
+    env = {**os.environ, "LAYOUTBENCH_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "layoutbench", "sweep", str(movie), "--store", "s3://lab/int",
+           "--endpoint-url", url, "--grid", "quick", "--readers", "h5py-fsspec",
+           "--patterns", "ophys-frames", *workers, "-o", str(tmp_path / "s.csv")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    assert proc.stderr is not None
+    err = b""
+    while b"cases measured" not in err:
+        line = proc.stderr.readline()
+        assert line, f"exited early: {err[-2000:]!r}"
+        err += line
+    proc.send_signal(signal.SIGINT)
+    err += proc.stderr.read()
+    assert proc.wait(30) == 130, err[-2000:]
+    assert b"Traceback" not in err
+    assert _left(client, "lab", "int") == []

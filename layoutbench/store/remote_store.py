@@ -1,24 +1,22 @@
-"""``RemoteStore``: variants on an S3 store every machine of a run can reach (``sweep --store``).
+"""``RemoteStore``: variants on an S3 store every machine of a run reaches (``sweep --store``).
 
-The embedded endpoint (:class:`~.embedded.EmbeddedS3`) listens on loopback, so only workers on
-its machine can use it. With ``--store s3://BUCKET/PREFIX`` variants are uploaded (s3fs, the
-machine's own AWS credential chain) to ``BUCKET/PREFIX/<key>`` on the endpoint the source
-options name (``--endpoint-url``, ``--anon``, ``--region``, ``--ca-bundle``), and each machine
-that measures reads them through a gateway of its own (:mod:`.gateway`, a reverse proxy to the
-store), so requests and bytes are counted on the server side and the profile's latency and
-bandwidth apply, as on the embedded endpoint. A store that anonymous requests cannot read is
-read directly with signed requests, counted by the client (:class:`.reach.ClientCounter`, as
-``layoutbench measure`` reads signed ``s3://`` objects); the ``counts`` column says which.
+The embedded endpoint listens on loopback: only workers on its machine can use it. With
+``--store s3://BUCKET/PREFIX``, variants are uploaded with s3fs (each machine's own AWS
+credential chain) to ``BUCKET/PREFIX/<key>`` on the endpoint the source options name, and each
+machine that measures reads them through a gateway of its own, a reverse proxy to the store:
+counts are the server-side truth and the profile applies, as on the embedded endpoint. A store
+anonymous requests cannot read is read with signed requests, counted by the client, as
+``layoutbench measure`` reads signed ``s3://`` objects (:mod:`.reach`; the ``counts`` column).
 
-What travels to dask workers is a :class:`StoreSpec`: addresses and options, no credentials;
-a worker attaches to it once per process (:func:`attach`). The run removes what it uploaded:
-each variant after its measurements, and at :meth:`RemoteStore.stop` whatever an interruption
-left (keys uploaded here, and the keys the run announced with :meth:`RemoteStore.expect`).
+Workers get a :class:`StoreSpec` (addresses and options, no credentials) and attach to it once
+per process (:func:`attach`). The run removes what it uploads: each variant after its cases,
+and at :meth:`RemoteStore.stop` what an interruption left (see :meth:`RemoteStore.expect`).
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import concurrent.futures
 import dataclasses
 import logging
 import os
@@ -27,6 +25,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from layoutbench.errors import UserError
 from layoutbench.plan.profiles import NetworkProfile, get_profile
@@ -70,17 +69,18 @@ class RemoteStore:
     """An S3 store with the interface of :class:`~.embedded.EmbeddedS3` a sweep uses."""
 
     def __init__(self, url: str, options: SourceOptions | None = None,
-                 profile: NetworkProfile | str = "loopback", upload_workers: int = 8) -> None:
+                 profile: NetworkProfile | str = "loopback", upload_batch: int = 8) -> None:
         self.bucket, self.prefix = parse_store(url)
         self.options = options or SourceOptions()
         self.initial_profile = get_profile(profile) if isinstance(profile, str) else profile
-        self.upload_workers = upload_workers
+        self.upload_batch = upload_batch
         self.spec: StoreSpec | None = None
         self._counter: GatewayProcess | ClientCounter | None = None
         self._fs: Any = None
         self._lock = threading.Lock()
         self._uploaded: set[str] = set()
         self._expected: set[str] = set()
+        self._inflight: set[concurrent.futures.Future[Any]] = set()
         self._warned = False
 
     @classmethod
@@ -90,7 +90,6 @@ class RemoteStore:
         self.spec = spec
         return self._open()
 
-    # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> RemoteStore:
         """Check that the store can be reached, written and cleaned; then open it."""
         if self.spec is None:
@@ -98,21 +97,22 @@ class RemoteStore:
         return self._open()
 
     def _open(self) -> RemoteStore:
-        spec = self.spec
-        assert spec is not None
-        if self._counter is None:
-            if spec.signed:
-                self._counter = ClientCounter()
-            else:
-                gateway = GatewayProcess(spec.upstream, self.initial_profile,
-                                         cafile=spec.options.ca_bundle)
-                self._counter = gateway.start()
-            log.debug("store %s: %s", spec.url, "signed reads, counted by the client"
-                      if spec.signed else f"read through the gateway at {self.endpoint_url}")
+        spec = self._require_spec()
+        if self._counter is None and spec.signed:
+            self._counter = ClientCounter()
+            log.debug("store %s: signed reads, counted by the client", spec.url)
+        elif self._counter is None:
+            self._counter = GatewayProcess(spec.upstream, self.initial_profile,
+                                           cafile=spec.options.ca_bundle).start()
+            log.debug("store %s: read through the gateway at %s", spec.url, self._counter.url)
         return self
 
     def stop(self) -> None:
         """Remove what is left of this run's uploads, stop the gateway. Idempotent."""
+        inflight = list(self._inflight)
+        for future in inflight:  # uploads an interrupt left running on s3fs's loop
+            future.cancel()
+        concurrent.futures.wait(inflight, timeout=60)
         with self._lock:
             left = sorted(self._uploaded | self._expected)
             self._uploaded.clear()
@@ -126,8 +126,7 @@ class RemoteStore:
                 self._counter.stop()
             self._counter = None
 
-    def __enter__(self) -> RemoteStore:
-        return self.start()
+    __enter__ = start
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -158,8 +157,8 @@ class RemoteStore:
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise UserError(f"{shown}: cannot write there ({first})") from None
         try:
-            resp, _ = _request("HEAD", f"{upstream}/{self.bucket}/{self._key(probe)}",
-                               self.options)
+            resp, _ = _request("HEAD", f"{upstream}/{self.bucket}/"
+                               f"{quote(self._key(probe), safe='/~')}", self.options)
             resp.read()
             signed = resp.status != 200
         except OSError:
@@ -170,11 +169,10 @@ class RemoteStore:
             except PermissionError:
                 raise UserError(f"{shown}: no permission to delete there (the run removes "
                                 "what it uploads)") from None
-        if signed and self._anonymous():
+        if signed and self.filesystem().anon:
             raise UserError(f"{shown}: anonymous requests can write there but not read back")
         return StoreSpec(self.bucket, self.prefix, self.options, upstream, signed)
 
-    # -- addresses -----------------------------------------------------------------------
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
@@ -189,12 +187,6 @@ class RemoteStore:
         """Who counts requests and bytes: ``gateway`` (server side) or ``client``."""
         return "client" if self._require_spec().signed else "gateway"
 
-    @property
-    def endpoint_url(self) -> str:
-        """What readers talk to: this machine's gateway (or the store, for signed reads)."""
-        counter = self._require_counter()
-        return counter.url if isinstance(counter, GatewayProcess) else self._require_spec().upstream
-
     def source(self, key: str) -> Source:
         """``key`` as the :class:`~layoutbench.sources.Source` readers open."""
         spec = self._require_spec()
@@ -206,7 +198,6 @@ class RemoteStore:
         return resolve(self._url_of(key), SourceOptions(
             endpoint_url=counter.url, anon=True, region=spec.options.region or "us-east-1"))
 
-    # -- counters and profile ------------------------------------------------------------
     def _require_spec(self) -> StoreSpec:
         if self.spec is None:
             raise RuntimeError("RemoteStore is not started (use it as a context manager)")
@@ -228,11 +219,6 @@ class RemoteStore:
         else:
             counter.set_profile(profile)
 
-    @property
-    def profile(self) -> NetworkProfile:
-        counter = self._require_counter()
-        return counter.profile if isinstance(counter, ClientCounter) else counter.profile()
-
     def set_faults(self, plan: FaultPlan) -> None:
         self._require_counter().set_faults(plan)
 
@@ -241,10 +227,6 @@ class RemoteStore:
 
     def stats(self) -> GatewayStats:
         return self._require_counter().stats()
-
-    # -- objects (s3fs, this machine's credentials) --------------------------------------
-    def _anonymous(self) -> bool:
-        return bool(self.filesystem().anon)
 
     def filesystem(self) -> Any:
         """The s3fs file system uploads and deletions use (one per process)."""
@@ -260,11 +242,25 @@ class RemoteStore:
         with self._lock:
             self._expected.add(key)
 
+    def _upload(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """An s3fs upload, known to :meth:`stop` until it ends: an interrupt stops our wait,
+        not the upload on s3fs's loop, which stop() cancels and waits for before cleaning."""
+        fs = self.filesystem()
+        future = asyncio.run_coroutine_threadsafe(getattr(fs, method)(*args, **kwargs), fs.loop)
+        with self._lock:
+            self._inflight.add(future)
+        future.add_done_callback(self._inflight.discard)  # atomic under the GIL
+        try:
+            future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
     def upload_file(self, local_path: str | os.PathLike[str], key: str) -> str:
         """Upload one file to ``key`` under the prefix; return the key."""
         with self._lock:
             self._uploaded.add(key)
-        self.filesystem().put_file(os.fspath(local_path), self._path(key))
+        self._upload("_put_file", os.fspath(local_path), self._path(key))
         return key
 
     def upload_tree(self, local_dir: str | os.PathLike[str], prefix: str) -> str:
@@ -277,7 +273,7 @@ class RemoteStore:
             self._uploaded.add(base)
         files = sorted(p for p in root.rglob("*") if p.is_file())
         keys = [self._path(f"{base}/{p.relative_to(root).as_posix()}") for p in files]
-        self.filesystem().put([str(p) for p in files], keys, batch_size=self.upload_workers)
+        self._upload("_put", [str(p) for p in files], keys, batch_size=self.upload_batch)
         log.debug("uploaded %d files under %s", len(files), self._url_of(base))
         return base
 
@@ -303,13 +299,3 @@ def attach(spec: StoreSpec) -> RemoteStore:
         if store is None:
             store = _ATTACHED[spec] = RemoteStore.attach(spec)
         return store
-
-
-def reset_attached() -> None:
-    """Stop the gateways of attached stores (tests; workers stop theirs at exit)."""
-    with _ATTACH_LOCK:
-        for store in _ATTACHED.values():
-            if isinstance(store._counter, GatewayProcess):
-                with contextlib.suppress(Exception):
-                    store._counter.stop()
-        _ATTACHED.clear()
