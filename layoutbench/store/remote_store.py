@@ -29,7 +29,14 @@ from urllib.parse import quote
 
 from layoutbench.errors import UserError
 from layoutbench.plan.profiles import NetworkProfile, get_profile
-from layoutbench.sources import Source, SourceOptions, _request, resolve, s3_endpoint
+from layoutbench.sources import (
+    Source,
+    SourceOptions,
+    _request,
+    close_filesystem,
+    resolve,
+    s3_endpoint,
+)
 
 from .faults import FaultPlan
 from .reach import ClientCounter
@@ -125,6 +132,9 @@ class RemoteStore:
             if isinstance(self._counter, GatewayProcess):
                 self._counter.stop()
             self._counter = None
+            if self._fs is not None:
+                close_filesystem(self._fs)
+                self._fs = None
 
     __enter__ = start
 
