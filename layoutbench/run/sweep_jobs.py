@@ -6,7 +6,8 @@ it, and keeps the cache under its size limit; ``measure`` (a timed step: never t
 one machine) reads it with every reader and pattern through the counting gateway, then removes
 it from the store. Both take only picklable values: a :class:`LayoutJob` and the variant, so
 they run the same in this process and on a dask worker; the endpoint travels as an
-:class:`EndpointSpec` and is attached to where it runs.
+:class:`EndpointSpec` (or, for ``sweep --store``, a
+:class:`~layoutbench.store.remote_store.StoreSpec`) and is attached to where it runs.
 """
 
 from __future__ import annotations
