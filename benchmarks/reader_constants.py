@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import platform
+import pprint
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +102,9 @@ def write_table(constants: CostConstants) -> None:
     where = (f"layoutbench reader table ({platform.machine()}, {v.get('python', '')}, "
              f"h5py {v.get('h5py', '')}, fsspec {v.get('fsspec', '')}, zarr {v.get('zarr', '')}, "
              f"{dt.date.today():%Y-%m-%d})")
-    d = constants.to_dict()
-    body = ",\n".join(f"    {k!r}: {v!r}" for k, v in d.items())
+    # pprint wraps long strings and dicts within ruff's line length
+    table = pprint.pformat(constants.to_dict(), width=96, sort_dicts=False)
+    measured_on = pprint.pformat(where, width=84)
     TABLE.write_text(
         '"""The readers\' cost constants, measured on the embedded endpoint: what a '
         "recommendation\n"
@@ -113,9 +115,9 @@ def write_table(constants: CostConstants) -> None:
         "from __future__ import annotations\n\n"
         "from typing import Any\n\n"
         f"#: Where and how the table was measured (recorded in every recommendation).\n"
-        f"MEASURED_ON = {where!r}\n\n"
+        f"MEASURED_ON = {measured_on}\n\n"
         "#: :meth:`layoutbench.plan.model.CostConstants.to_dict` of the fit.\n"
-        f"TABLE: dict[str, Any] = {{\n{body},\n}}\n")
+        f"TABLE: dict[str, Any] = {table}\n")
 
 
 def report_fit(rows: list[tuple[str, lb.Measurement]], constants: CostConstants,
