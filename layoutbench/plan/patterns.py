@@ -113,26 +113,34 @@ class AccessPattern:
                                    f"{_fmt_limit(limit)})")
 
     def expected(self, shape: Sequence[int], rate: float | None = None
-                 ) -> tuple[list[Selection], float]:
+                 ) -> tuple[list[Selection], float, int]:
         """Selections whose cost, times the returned scale, is the *expected* cost of the
         pattern at positions chosen at random: the recommender's view.
 
         A pattern reads a few patches (cutouts, blocks) at seeded random positions; costing a
-        layout on those three positions fits the layout to them. Instead the count parameter is
-        replaced by :data:`~layoutbench.plan.catalogue.EXPECTED_POSITIONS` positions on an even
-        lattice over the whole offset space (independent of the seed), and the scale converts
-        back to the pattern's own count. Patterns without random positions (and a cutout asked
-        to be centred) are their own expectation (scale 1).
+        layout on those three positions fits the layout to them. Instead the positions are
+        taken on an even lattice over the whole offset space (independent of the seed): at
+        least :data:`~layoutbench.plan.catalogue.EXPECTED_POSITIONS`, in sessions of the
+        pattern's own count (the third value), each costed as one cold reader, as a sweep
+        reads a sample. A reader's caches (HDF5's B-tree nodes, remfile's blocks) thus carry
+        over the pattern's own positions only, never over the whole lattice. The scale (one
+        over the number of sessions) converts back to one sample. Patterns without random
+        positions (and a cutout asked to be centred) are their own expectation (scale 1,
+        one session).
         """
         shape = tuple(int(n) for n in shape)
         spread = self.definition.spread
         if spread is None or (spread == "cutouts" and self.kwargs["seed"] < 0):
-            return self.selections(shape, rate), 1.0
+            sels = self.selections(shape, rate)
+            return sels, 1.0, len(sels)
         self._check_fits(shape, rate)
-        k = EXPECTED_POSITIONS[spread]
-        kw = {**self.kwargs, spread: k, LATTICE: True}
+        count = int(self.kwargs[spread])
+        sessions = -(-EXPECTED_POSITIONS[spread] // count)
+        kw = {**self.kwargs, spread: count * sessions, LATTICE: True}
         sels = [normalise(s, shape) for s in self.definition.selections(kw, shape, rate)]
-        return sels, self.kwargs[spread] / k
+        # session j takes every sessions-th lattice point from j: each spans the whole space
+        sels = [sels[j + sessions * m] for j in range(sessions) for m in range(count)]
+        return sels, 1.0 / sessions, count
 
     def bytes_needed(self, shape: Sequence[int], itemsize: int, rate: float | None = None) -> int:
         return sum(selection_size(s) for s in self.selections(shape, rate)) * itemsize

@@ -76,16 +76,24 @@ class Workload:
     """The patterns a dataset is read with: selections per pattern and relative weights.
 
     ``scales`` multiply each pattern's cost on its selections (default 1): an expected cost is
-    taken over more positions than the pattern reads (:meth:`AccessPattern.expected`).
+    taken over more positions than the pattern reads (:meth:`AccessPattern.expected`), in
+    ``sessions`` of that many selections, each read by a cold reader (default: all at once).
     """
 
     names: tuple[str, ...]
     weights: tuple[float, ...]
     selections: tuple[tuple[Selection, ...], ...]
     scales: tuple[float, ...] = ()
+    sessions: tuple[int, ...] = ()
 
     def scale(self, i: int) -> float:
         return self.scales[i] if self.scales else 1.0
+
+    def groups(self, i: int) -> list[tuple[Selection, ...]]:
+        """Pattern ``i``'s selections, as the cold reader sessions that read them."""
+        sels = self.selections[i]
+        n = self.sessions[i] if self.sessions else len(sels)
+        return [sels[j:j + n] for j in range(0, len(sels), max(n, 1))] or [sels]
 
     def weighted(self, values: Sequence[float]) -> float:
         """Weighted mean: weights are relative frequencies of the patterns."""
@@ -185,14 +193,15 @@ def score(layout: Layout, reader: str, shape: Sequence[int], itemsize: int, work
     (``placement``: where a contiguous dataset lies in its file, see :func:`plan_reads`)."""
     inner = math.prod(layout.chunks) * itemsize
     nbytes = chunk_nbytes if chunk_nbytes is not None else inner / figures.ratio
-    plans: list[ReadPlan] = [plan_reads(sels, shape, itemsize, layout, reader, nbytes,
-                                        placement=placement)
-                             for sels in workload.selections]
-    k = [workload.scale(i) for i in range(len(plans))]
-    secs = [predict_seconds(p, profile, constants, figures.decode_mbps) * f
-            for p, f in zip(plans, k, strict=True)]
-    requests = [p.requests * f for p, f in zip(plans, k, strict=True)]
-    sent = [p.bytes_transferred * f for p, f in zip(plans, k, strict=True)]
+    secs, requests, sent = [], [], []
+    for i in range(len(workload.names)):
+        plans: list[ReadPlan] = [plan_reads(group, shape, itemsize, layout, reader, nbytes,
+                                            placement=placement) for group in workload.groups(i)]
+        f = workload.scale(i)
+        secs.append(sum(predict_seconds(p, profile, constants, figures.decode_mbps)
+                        for p in plans) * f)
+        requests.append(sum(p.requests for p in plans) * f)
+        sent.append(sum(p.bytes_transferred for p in plans) * f)
     raw = math.prod(shape) * itemsize
     stored = int(raw / figures.ratio) + stored_overhead(layout, shape)
     per = tuple({"name": n, "requests": round(r, 2), "bytes_transferred": round(b),

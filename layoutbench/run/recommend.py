@@ -91,9 +91,9 @@ def _workload(patterns: Sequence[AccessPattern], info: DatasetInfo, *,
     if not expected:
         return Workload(names, weights,
                         tuple(tuple(p.selections(info.shape, info.rate)) for p in patterns))
-    pairs = [p.expected(info.shape, info.rate) for p in patterns]
-    return Workload(names, weights, tuple(tuple(sels) for sels, _ in pairs),
-                    tuple(scale for _, scale in pairs))
+    exp = [p.expected(info.shape, info.rate) for p in patterns]
+    return Workload(names, weights, tuple(tuple(sels) for sels, _, _ in exp),
+                    tuple(scale for _, scale, _ in exp), tuple(n for _, _, n in exp))
 
 
 # -- one dataset -------------------------------------------------------------------------------
