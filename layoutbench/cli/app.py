@@ -73,7 +73,24 @@ class _Formatter(logging.Formatter):
         if self.detailed:
             return super().format(record)
         level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
-        return f"layoutbench: {level}{record.getMessage()}"
+        # another library's line says whose it is (dask's, botocore's), in one line
+        where = "" if record.name.split(".")[0] == "layoutbench" else f"{record.name}: "
+        return f"layoutbench: {level}{where}{_message(record)}"
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The record's message, else its exception in one line (a library logging only a
+    traceback, e.g. dask's workers when a cluster closes under Ctrl-C)."""
+    message = record.getMessage().strip()
+    exc = record.exc_info[1] if record.exc_info else None
+    if not message and exc is not None:
+        message = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    return message
+
+
+def _has_message(record: logging.LogRecord) -> bool:
+    """Drops records that would print as an empty line."""
+    return bool(_message(record))
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:
@@ -82,6 +99,7 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     whose debug logs show request headers (the access key id): only ``-vvv`` asks for them."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter(detailed=verbose > 0))
+    handler.addFilter(_has_message)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)

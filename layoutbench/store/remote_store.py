@@ -181,6 +181,9 @@ class RemoteStore:
                                 "what it uploads)") from None
         if signed and self.filesystem().anon:
             raise UserError(f"{shown}: anonymous requests can write there but not read back")
+        # a folder of this run's own: two runs sharing a prefix never remove each other's
+        self.prefix = "/".join(p for p in (self.prefix, f"run-{secrets.token_hex(6)}") if p)
+        log.info("variants go to s3://%s/%s", self.bucket, self.prefix)
         return StoreSpec(self.bucket, self.prefix, self.options, upstream, signed)
 
     def _key(self, key: str) -> str:
