@@ -123,3 +123,45 @@ def test_progress_is_info_and_quiet_silences_it(files: dict[str, Path]) -> None:
     out.unlink()
     proc = run("-q", "generate", "ecephys", str(out), "--size", "2MB")
     assert proc.returncode == 0 and proc.stderr == ""
+
+
+@pytest.mark.parametrize("verbose, logger, level, message, exc, shown", [
+    # layoutbench's own progress: one terse line
+    (0, "layoutbench.run.sweep", 20, "3 of 8 cases measured", None,
+     "layoutbench: 3 of 8 cases measured"),
+    # another library's info (dask's scheduler sets its own logger to INFO): hidden...
+    (0, "distributed.scheduler", 20, "Register worker", None, None),
+    # ...unless -vv asks for other libraries' chatter
+    (2, "distributed.scheduler", 20, "Register worker", None, "Register worker"),
+    # another library's warning says whose it is
+    (0, "distributed.worker", 30, "Heartbeat failed", None,
+     "layoutbench: warning: distributed.worker: Heartbeat failed"),
+    # a traceback-only record is its exception, in one line
+    (0, "distributed.core", 40, "", ValueError("boom"),
+     "layoutbench: error: distributed.core: ValueError: boom"),
+    # nothing to say: no line at all (not "layoutbench: error: ")
+    (0, "distributed.core", 40, "", None, None),
+])
+def test_log_lines(capsys: pytest.CaptureFixture[str], verbose: int, logger: str, level: int,
+                   message: str, exc: Exception | None, shown: str | None) -> None:
+    import logging
+
+    from layoutbench.cli.app import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.getLogger("layoutbench").level)
+    try:
+        configure_logging(verbose, quiet=False)
+        exc_info = (type(exc), exc, None) if exc is not None else None
+        record = logging.getLogger(logger).makeRecord(logger, level, __file__, 1, message, (),
+                                                      exc_info)
+        logging.getLogger(logger).handle(record)
+        err = capsys.readouterr().err
+    finally:
+        root.handlers[:], _, _ = saved
+        root.setLevel(saved[1])
+        logging.getLogger("layoutbench").setLevel(saved[2])
+    if shown is None:
+        assert err == ""
+    else:
+        assert err.splitlines() and shown in err.splitlines()[0]

@@ -88,9 +88,20 @@ def _message(record: logging.LogRecord) -> str:
     return message
 
 
-def _has_message(record: logging.LogRecord) -> bool:
-    """Drops records that would print as an empty line."""
-    return bool(_message(record))
+class _Shown(logging.Filter):
+    """What reaches stderr: layoutbench's records at its level, other libraries' warnings and
+    errors (their debug and info only at ``-vv``, whatever level they set their own loggers
+    to, as dask's scheduler does), and never an empty line."""
+
+    def __init__(self, verbose: int) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        own = record.name.split(".")[0] == "layoutbench"
+        if not own and record.levelno < logging.WARNING and self.verbose < 2:
+            return False
+        return bool(_message(record))
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:
@@ -99,7 +110,7 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     whose debug logs show request headers (the access key id): only ``-vvv`` asks for them."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter(detailed=verbose > 0))
-    handler.addFilter(_has_message)
+    handler.addFilter(_Shown(verbose))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
