@@ -103,20 +103,29 @@ def measure_case(endpoint: CountingEndpoint, variant: Variant, target: Target, r
     ratio = variant.compression_ratio
     compressed_needed = run.bytes_needed / ratio if ratio and math.isfinite(ratio) else np.nan
     return Measurement(
-        layout=layout, reader=reader.name, reader_options=reader.options_for(target),
-        pattern=pattern.label, pattern_params={k: list(v) if isinstance(v, tuple) else v
-                                               for k, v in pattern.params},
-        profile=profile.name, profile_params=profile.to_dict(),
-        dataset=variant.dataset, shape=tuple(variant.shape), dtype=variant.dtype,
+        **_case(variant, target, reader, pattern, profile, rate),
         requests=requests, bytes_transferred=transferred, bytes_needed=run.bytes_needed,
         read_amplification=transferred / compressed_needed if compressed_needed else np.nan,
         read_amplification_raw=transferred / run.bytes_needed if run.bytes_needed else np.nan,
         chunks_touched=touched, seconds=seconds, open_requests=open_requests,
-        open_bytes=open_bytes, open_seconds=open_seconds, stored_bytes=variant.stored_bytes,
-        compression_ratio=ratio, write_seconds=variant.write_seconds, digest=run.digest,
-        versions=versions(), timestamp=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        rate=None if rate is None else float(rate),
+        open_bytes=open_bytes, open_seconds=open_seconds, compression_ratio=ratio,
+        digest=run.digest,
     )
+
+
+def _case(variant: Variant, target: Target, reader: Reader, pattern: AccessPattern,
+          profile: Any, rate: float | None) -> dict[str, Any]:
+    """The fields of a row that say what was measured, where and when (a measured case and a
+    failed one alike)."""
+    return dict(
+        layout=variant.layout, reader=reader.name, reader_options=reader.options_for(target),
+        pattern=pattern.label, pattern_params={k: list(v) if isinstance(v, tuple) else v
+                                               for k, v in pattern.params},
+        profile=profile.name, profile_params=profile.to_dict(),
+        dataset=variant.dataset, shape=tuple(variant.shape), dtype=variant.dtype,
+        stored_bytes=variant.stored_bytes, write_seconds=variant.write_seconds,
+        versions=versions(), timestamp=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        rate=None if rate is None else float(rate))
 
 
 def failed_case(endpoint: CountingEndpoint, variant: Variant, target: Target, reader: Reader,
@@ -127,18 +136,12 @@ def failed_case(endpoint: CountingEndpoint, variant: Variant, target: Target, re
     layout = variant.layout
     first = (str(exc).splitlines() or [""])[0][:300]
     return Measurement(
-        layout=layout, reader=reader.name, reader_options=reader.options_for(target),
-        pattern=pattern.label, pattern_params={k: list(v) if isinstance(v, tuple) else v
-                                               for k, v in pattern.params},
-        profile=profile.name, profile_params=profile.to_dict(),
-        dataset=variant.dataset, shape=tuple(variant.shape), dtype=variant.dtype,
+        **_case(variant, target, reader, pattern, profile, rate),
         requests=requests, bytes_transferred=transferred,
         bytes_needed=pattern.bytes_needed(variant.shape, np.dtype(variant.dtype).itemsize, rate),
         read_amplification=np.nan, read_amplification_raw=np.nan,
         chunks_touched=sum(chunks_touched(s, layout.chunks)
                            for s in pattern.selections(variant.shape, rate)),
         seconds=seconds, open_requests=0, open_bytes=0, open_seconds=0.0,
-        stored_bytes=variant.stored_bytes, compression_ratio=variant.compression_ratio,
-        write_seconds=variant.write_seconds, digest="", versions=versions(),
-        timestamp=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        rate=None if rate is None else float(rate), error=f"{type(exc).__name__}: {first}")
+        compression_ratio=variant.compression_ratio, digest="",
+        error=f"{type(exc).__name__}: {first}")

@@ -124,18 +124,8 @@ def _resolve(entries: list[LinkEntry], layouts: Mapping[str, Layout], file: str,
         if layout.format != "hdf5":
             raise UserError(f"{file}: {path}: layout {layout.name} is {layout.format}; apply "
                             "writes HDF5 NWB files only, choose an hdf5 layout")
-        shape = entry.shape or ()
-        if not shape or np.dtype(entry.dtype).kind not in "iufb":
-            raise UserError(f"{file}: {path!r} is not a numeric N-d array "
-                            f"({entry.dtype}, shape {shape}); only those can be re-chunked")
-        expected = (shapes or {}).get(path)
-        if expected is not None and tuple(expected) != tuple(shape):
-            raise UserError(f"{file}: {path} has shape {shape}, but the recommendation was made "
-                            f"for shape {tuple(expected)} (another file?); recommend for this "
-                            "file first")
-        if len(layout.chunks) != len(shape):
-            raise UserError(f"{file}: {path}: chunks {layout.chunks} have {len(layout.chunks)} "
-                            f"dimensions, the dataset has {len(shape)} (shape {shape})")
+        shape = tuple(entry.shape or ())
+        check_rechunkable(file, path, layout, shape, np.dtype(entry.dtype), shapes)
         fitted = _fit(layout, shape, entry.maxshape or shape)
         assert entry.key is not None
         other = targets.get(entry.key)
@@ -144,6 +134,24 @@ def _resolve(entries: list[LinkEntry], layouts: Mapping[str, Layout], file: str,
                             "but are given different layouts")
         targets[entry.key] = (path, fitted)
     return {key: layout for key, (_, layout) in targets.items()}
+
+
+def check_rechunkable(file: str, path: str, layout: Layout, shape: tuple[int, ...],
+                      dtype: np.dtype[Any], shapes: Mapping[str, tuple[int, ...]] | None) -> None:
+    """One line (a :class:`UserError`) when ``layout`` cannot be applied to this dataset: not
+    a numeric N-d array, another shape than the recommendation was made for, or chunks of
+    another rank. Shared by the HDF5 and the NWB-Zarr writers."""
+    if not shape or dtype.kind not in "iufb":
+        raise UserError(f"{file}: {path!r} is not a numeric N-d array "
+                        f"({dtype}, shape {shape}); only those can be re-chunked")
+    expected = (shapes or {}).get(path)
+    if expected is not None and tuple(expected) != tuple(shape):
+        raise UserError(f"{file}: {path} has shape {shape}, but the recommendation was made "
+                        f"for shape {tuple(expected)} (another file?); recommend for this "
+                        "file first")
+    if len(layout.chunks) != len(shape):
+        raise UserError(f"{file}: {path}: chunks {layout.chunks} have {len(layout.chunks)} "
+                        f"dimensions, the dataset has {len(shape)} (shape {shape})")
 
 
 def _fit(layout: Layout, shape: tuple[int, ...], maxshape: tuple[int | None, ...]) -> Layout:

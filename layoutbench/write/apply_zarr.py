@@ -33,7 +33,7 @@ from layoutbench.errors import UserError
 from layoutbench.interrupts import checkpoint
 from layoutbench.plan.layout import Layout
 from layoutbench.read.inspect import describe_dataset
-from layoutbench.write.apply_plan import ApplyResult, DatasetChange
+from layoutbench.write.apply_plan import ApplyResult, DatasetChange, check_rechunkable
 from layoutbench.write.rewrite import block_shape
 
 log = logging.getLogger(__name__)
@@ -73,17 +73,7 @@ def _requested(f: Any, layouts: Mapping[str, Layout], file: str,
             what = "does not exist" if obj is None else "is a group, not a dataset"
             raise UserError(f"{file}: {path!r} {what}")
         shape = tuple(obj.shape or ())
-        if not shape or obj.dtype.kind not in "iufb":
-            raise UserError(f"{file}: {path!r} is not a numeric N-d array ({obj.dtype}, shape "
-                            f"{shape}); only those can be re-chunked")
-        expected = (shapes or {}).get(path)
-        if expected is not None and tuple(expected) != shape:
-            raise UserError(f"{file}: {path} has shape {shape}, but the recommendation was made "
-                            f"for shape {tuple(expected)} (another file?); recommend for this "
-                            "file first")
-        if len(layout.chunks) != len(shape):
-            raise UserError(f"{file}: {path}: chunks {layout.chunks} have {len(layout.chunks)} "
-                            f"dimensions, the dataset has {len(shape)} (shape {shape})")
+        check_rechunkable(file, path, layout, shape, obj.dtype, shapes)
         if 0 in shape:
             raise UserError(f"{file}: {path} is empty (shape {shape}); nothing to re-chunk")
         fitted[path] = layout.fitted(shape)
