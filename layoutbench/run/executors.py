@@ -184,11 +184,19 @@ class DaskExecutor:
         self._after.append(fn)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.close()
-        if self._cluster is not None:
+        # a cluster torn down (after Ctrl-C too) logs its cancelled tasks and lost connections:
+        # expected, so not shown
+        quiet = logging.getLogger("distributed")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
             with contextlib.suppress(Exception):
-                self._cluster.close()
+                self.client.close()
+            if self._cluster is not None:
+                with contextlib.suppress(Exception):
+                    self._cluster.close()
+        finally:
+            quiet.setLevel(level)
         for fn in self._after:
             fn()
         self._after.clear()
