@@ -65,6 +65,13 @@ def install() -> Callable[[], None]:
     return restore
 
 
+def requested() -> int | None:
+    """The signal that arrived since :func:`install`, if any: an error raised while it was
+    being delivered (e.g. a ``SystemError`` when it lands inside h5py's Cython lock) is that
+    interrupt, not a failure of the work."""
+    return _requested
+
+
 def checkpoint() -> None:
     """Raise :class:`Interrupted` if a signal arrived (and its first raise was swallowed)."""
     if _requested is not None:

@@ -177,3 +177,35 @@ def test_killed_sweep_resumes_to_the_same_rows(movie: Path, tmp_path: Path) -> N
     b = pd.read_csv(tmp_path / "killed.csv")[DETERMINISTIC]
     pd.testing.assert_frame_equal(a, b)
     assert not journal.exists()  # the results are written: the journal is gone
+
+
+def test_an_error_raised_while_a_signal_is_delivered_is_the_interrupt() -> None:
+    """A signal landing inside h5py's Cython lock surfaces as a SystemError, not as the
+    KeyboardInterrupt the handler raised (seen in CI during apply's attribute copy): the
+    command still exits 130 with its one line; without a signal, the error stays an error."""
+    import click
+    from click.testing import CliRunner
+
+    from layoutbench import interrupts
+    from layoutbench.cli.app import _Group
+
+    @click.group(cls=_Group)
+    @click.pass_context
+    def cli(ctx: click.Context) -> None:
+        ctx.call_on_close(interrupts.install())
+
+    @cli.command()
+    def interrupted() -> None:
+        interrupts._requested = signal.SIGINT  # the handler ran; its raise came out as:
+        raise SystemError("<cyfunction FastRLock.__exit__> returned a result with an exception "
+                          "set")
+
+    @cli.command()
+    def broken() -> None:
+        raise SystemError("a real bug")
+
+    result = CliRunner().invoke(cli, ["interrupted"])
+    assert result.exit_code == 130, result.output
+    assert "layoutbench: interrupted (SIGINT)" in result.output
+    result = CliRunner().invoke(cli, ["broken"])
+    assert isinstance(result.exception, SystemError)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from layoutbench import interrupts
 from layoutbench.errors import UserError
 from layoutbench.interrupts import install as install_interrupts
 from layoutbench.plan.layout import LayoutError
@@ -56,10 +57,20 @@ class _Group(click.Group):
             click.echo(f"{where}: error: {exc.format_message()} (see {where} --help)", err=True)
             ctx.exit(2)
         except KeyboardInterrupt as exc:  # SIGINT or SIGTERM (see layoutbench.interrupts)
-            signum = getattr(exc, "signum", signal.SIGINT)
-            click.echo(f"layoutbench: interrupted ({signal.Signals(signum).name}); temporary "
-                       "files removed", err=True)
-            ctx.exit(128 + signum)
+            self._interrupted(ctx, getattr(exc, "signum", signal.SIGINT))
+        except Exception:
+            # a signal delivered inside C code can surface as another error (h5py's Cython lock
+            # turns it into a SystemError): the cleanup has run, it is still an interrupt
+            signum = interrupts.requested()
+            if signum is None:
+                raise
+            self._interrupted(ctx, signum)
+
+    @staticmethod
+    def _interrupted(ctx: click.Context, signum: int) -> None:
+        click.echo(f"layoutbench: interrupted ({signal.Signals(signum).name}); temporary "
+                   "files removed", err=True)
+        ctx.exit(128 + signum)
 
 
 class _Formatter(logging.Formatter):
