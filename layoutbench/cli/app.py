@@ -50,6 +50,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except (UserError, LayoutError) as exc:
+            signum = interrupts.requested()  # an error the interrupt caused is the interrupt
+            if signum is not None:
+                self._interrupted(ctx, signum)
             click.echo(f"layoutbench: error: {exc}", err=True)
             ctx.exit(2)
         except click.UsageError as exc:  # a bad option or argument: one line, not click's three
