@@ -33,11 +33,16 @@ from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.plan.decode import decode_seconds
 from layoutbench.plan.layout import Layout
 from layoutbench.read.sample_regions import (
-    BUDGET_BYTES,
+    COMPRESS_BYTES,
     FETCH_BYTES,
-    N_PLACES,
+    MAX_BLOCK_BYTES,
+    N_WINDOWS,
+    WINDOW_BYTES,
+    block_shape,
+    block_starts,
     plan_places,
     read_places,
+    source_correction,
     stored_chunks,
 )
 from layoutbench.sources import Fetch
@@ -70,12 +75,16 @@ class CodecSample:
     raw_bytes: int
     compressed_bytes: int
     decode_seconds: float
+    #: scale of the compressed bytes for the whole dataset (the source codec's bias of the
+    #: sampled windows, :func:`~.sample_regions.source_correction`)
+    correction: float = 1.0
     #: ``"table"`` (estimated from the bytes, :mod:`layoutbench.plan.decode`) or ``"timed"``
     decode_source: str = "table"
 
     @property
     def ratio(self) -> float:
-        return self.raw_bytes / self.compressed_bytes if self.compressed_bytes else math.inf
+        stored = self.compressed_bytes * self.correction
+        return self.raw_bytes / stored if stored else math.inf
 
     @property
     def decode_mbps(self) -> float:
@@ -89,7 +98,7 @@ class CodecSample:
         return {"format": self.format, "codec": self.codec, "level": self.level,
                 "shuffle": self.shuffle, "chunks": list(self.chunks), "block": list(self.block),
                 "blocks": self.blocks, "ratio": self.ratio, "decode_mbps": self.decode_mbps,
-                "decode_source": self.decode_source}
+                "decode_source": self.decode_source, "correction": self.correction}
 
 
 def sample_key(layout: Layout) -> SampleKey:
@@ -147,24 +156,22 @@ def _measure_zarr(layout: Layout, blocks: list[np.ndarray], timed: bool) -> tupl
 
 
 def _measure_hdf5(layout: Layout, blocks: list[np.ndarray], timed: bool) -> tuple[int, float]:
-    """Through HDF5's own filter pipeline, in an in-memory file: each block one chunk."""
+    """Through HDF5's own filter pipeline, in an in-memory file: the blocks stacked along the
+    first axis into one dataset whose chunk is the block, so each block is one chunk."""
     import h5py
 
     from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs
 
     ensure_hdf5_filters()
     kw = h5py_filter_kwargs(layout)
+    stacked = np.concatenate(blocks, axis=0)
     with h5py.File(io.BytesIO(), "w", rdcc_nbytes=0) as f:  # no chunk cache: every read decodes
-        dsets = []
-        for i, b in enumerate(blocks):
-            d = f.create_dataset(str(i), data=b, chunks=b.shape, **kw)
-            dsets.append(d)
-        stored = sum(int(d.id.get_chunk_info(0).size) for d in dsets)
-        outs = [np.empty(b.shape, b.dtype) for b in blocks]
+        d = f.create_dataset("sample", data=stacked, chunks=blocks[0].shape, **kw)
+        stored = int(d.id.get_storage_size())
+        out = np.empty(stacked.shape, stacked.dtype)
 
         def decode() -> None:
-            for d, out in zip(dsets, outs, strict=True):
-                d.read_direct(out)
+            d.read_direct(out)
 
         return stored, _time_passes(decode) if timed else math.nan
 
@@ -178,8 +185,9 @@ class Sampler:
     """
 
     def __init__(self, dset: Any, candidate_chunks: Sequence[Sequence[int]], *,
-                 fetch: Fetch | None = None, budget_bytes: int = BUDGET_BYTES,
-                 n_places: int = N_PLACES, fetch_bytes: int = FETCH_BYTES,
+                 fetch: Fetch | None = None, window_bytes: int = WINDOW_BYTES,
+                 n_windows: int = N_WINDOWS, fetch_bytes: int = FETCH_BYTES,
+                 compress_bytes: int = COMPRESS_BYTES, max_block_bytes: int = MAX_BLOCK_BYTES,
                  timed: bool = False) -> None:
         ensure_hdf5_filters()  # the source itself may use plugin filters
         t0 = time.perf_counter()
@@ -187,16 +195,32 @@ class Sampler:
         self.shape, self.itemsize = tuple(dset.shape), dset.dtype.itemsize
         self.places = plan_places(self.shape, self.itemsize, dset.chunks,
                                   {k: v[1] for k, v in chunk_map.items()}, candidate_chunks,
-                                  budget_bytes=budget_bytes, n_places=n_places,
+                                  window_bytes=window_bytes, n_windows=n_windows,
                                   fetch_bytes=fetch_bytes)
         self.regions = read_places(dset, self.places, chunk_map, fetch)
+        self.correction = source_correction(self.shape, self.itemsize, dset.chunks,
+                                            {k: v[1] for k, v in chunk_map.items()}, self.places)
+        self.compress_bytes, self.max_block_bytes = compress_bytes, max_block_bytes
         self.timed = timed
         self._by_block: dict[tuple[int, ...], list[np.ndarray]] = {}
         self._figures: dict[SampleKey, CodecSample] = {}
-        log.debug("sampled %d places of %s (%.1f MB of values, %.1f MB fetched) in %.2fs",
+        log.debug("sampled %d windows of %s (%.1f MB of values, %.1f MB fetched) in %.2fs",
                   len(self.regions), self.places.region,
                   sum(r.nbytes for r in self.regions) / 1e6, self.places.fetched_bytes / 1e6,
                   time.perf_counter() - t0)
+
+    def blocks(self, chunks: Sequence[int]) -> list[np.ndarray]:
+        """The blocks a chunk shape is sampled as: as many as :attr:`compress_bytes` allows,
+        spread over every window (:func:`~.sample_regions.block_starts`)."""
+        block = block_shape(chunks, self.places.region, self.itemsize, self.max_block_bytes)
+        if block not in self._by_block:
+            count = max(1, self.compress_bytes // (math.prod(block) * self.itemsize))
+            self._by_block[block] = [
+                np.ascontiguousarray(self.regions[w][tuple(slice(s, s + b) for s, b
+                                                           in zip(start, block, strict=True))])
+                for w, start in block_starts(self.places.region, block, len(self.regions),
+                                             count)]
+        return self._by_block[block]
 
     def figures(self, layouts: Sequence[Layout]) -> dict[SampleKey, CodecSample]:
         """Every distinct (format, codec, level, shuffle, chunk shape) among ``layouts``, each
@@ -208,13 +232,8 @@ class Sampler:
 
     def _measure(self, key: SampleKey) -> CodecSample:
         fmt, codec, level, shuffle, chunks = key
-        region = self.places.region
-        block = tuple(min(c, r) for c, r in zip(chunks, region, strict=True))
-        if block not in self._by_block:
-            self._by_block[block] = [
-                np.ascontiguousarray(reg[tuple(slice(0, b) for b in block)])
-                for reg in self.regions]
-        blocks = self._by_block[block]
+        blocks = self.blocks(chunks)
+        block = tuple(blocks[0].shape)
         layout = Layout(fmt, block, codec, level, shuffle=shuffle)
         measure = _measure_hdf5 if fmt == "hdf5" else _measure_zarr
         stored, seconds = measure(layout, blocks, self.timed)
@@ -224,16 +243,17 @@ class Sampler:
         return CodecSample(format=fmt, codec=codec, level=level, shuffle=shuffle,
                            chunks=chunks, block=block, blocks=len(blocks), raw_bytes=raw,
                            compressed_bytes=stored, decode_seconds=seconds,
+                           correction=self.correction if codec != "none" else 1.0,
                            decode_source="timed" if self.timed else "table")
 
 
 def sample_codecs(path: str | os.PathLike[str], dataset: str, layouts: Sequence[Layout], *,
-                  budget_bytes: int = BUDGET_BYTES, n_blocks: int = N_PLACES,
-                  timed: bool = False) -> dict[SampleKey, CodecSample]:
+                  compress_bytes: int = COMPRESS_BYTES, timed: bool = False,
+                  **options: Any) -> dict[SampleKey, CodecSample]:
     """:class:`Sampler` figures of ``layouts`` for ``dataset`` of a local HDF5 file."""
     import h5py
 
     with h5py.File(path, "r", rdcc_nbytes=64 * 2**20, rdcc_nslots=10007) as f:
         sampler = Sampler(f[dataset], [lay.chunks for lay in layouts],
-                          budget_bytes=budget_bytes, n_places=n_blocks, timed=timed)
+                          compress_bytes=compress_bytes, timed=timed, **options)
     return sampler.figures(layouts)
