@@ -189,7 +189,7 @@ def apply_cmd(sources: tuple[str, ...], rec: Path, out: Path, overwrite: bool,
     from layoutbench.run.executors import check_options, open_executor
     from layoutbench.run.many import run_each
     from layoutbench.write.apply_plan import load_recommendation
-    from layoutbench.write.rewrite import VerificationError
+    from layoutbench.write.blocks import VerificationError
 
     srcs = sources_of(sources, endpoint_url, anon, region, ca_bundle)
     check_options(workers, scheduler_address)
