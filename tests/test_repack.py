@@ -11,7 +11,8 @@ import numpy as np
 import pynwb
 import pytest
 
-from layoutbench.read.readers import Target, h5_file_options
+from layoutbench.read.reader_base import Target
+from layoutbench.read.readers import h5_file_options
 from layoutbench.sources import resolve
 from layoutbench.write import repack
 from layoutbench.write.blocks import VerificationError

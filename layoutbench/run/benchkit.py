@@ -39,7 +39,8 @@ from layoutbench.errors import UserError
 from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern, parse_spec
-from layoutbench.read.readers import Reader, Target, get_reader
+from layoutbench.read.reader_base import Reader, Target
+from layoutbench.read.readers import get_reader
 from layoutbench.run.sweep import (
     DATA_READERS,
     OPEN_READERS,

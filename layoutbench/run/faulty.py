@@ -19,7 +19,7 @@ from typing import Any
 
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern
-from layoutbench.read.readers import Reader, Target
+from layoutbench.read.reader_base import Reader, Target
 from layoutbench.run.measure import failed_case
 from layoutbench.store.faults import NONE, FaultPlan
 from layoutbench.write.rewrite import Variant

@@ -25,7 +25,8 @@ from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patter
 from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.read.inspect import DatasetInfo, dataset_info
 from layoutbench.read.inspect_zarr import is_zarr, zarr_dataset_info
-from layoutbench.read.readers import Target, get_reader
+from layoutbench.read.reader_base import Target
+from layoutbench.read.readers import get_reader
 from layoutbench.run.faulty import judge, measure_under
 from layoutbench.run.sweep import (
     check_digests,

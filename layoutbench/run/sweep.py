@@ -30,7 +30,8 @@ from layoutbench.plan.patterns import AccessPattern, PatternError, as_patterns, 
 from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.read.inspect import DatasetInfo
 from layoutbench.read.inspect_zarr import is_zarr, local_info, open_local_array
-from layoutbench.read.readers import Reader, Target, get_reader
+from layoutbench.read.reader_base import Reader, Target
+from layoutbench.read.readers import get_reader
 from layoutbench.run.executors import Executor, as_executor
 from layoutbench.run.faulty import judge, reference_digests
 from layoutbench.run.journal import Journal, case_key, remaining
@@ -126,7 +127,7 @@ def measure_with_fallback(endpoint: Any, variant: Variant, target: Target, reade
                           pattern: AccessPattern, profile: Any, rate: float | None) -> Measurement:
     """One case; a dataset the reader cannot express is measured with the fallback reader and
     the row says so (``reader`` stays the one asked for, ``fallback`` names what ran and why)."""
-    from layoutbench.read.refs import ReferencesUnsupported
+    from layoutbench.read.refset import ReferencesUnsupported
 
     try:
         return measure_case(endpoint, variant, target, reader, pattern, profile, rate=rate)
