@@ -20,10 +20,11 @@ from typing import Any
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.errors import UserError
 from layoutbench.interrupts import checkpoint
+from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
-from layoutbench.read.inspect import DatasetInfo, dataset_info
+from layoutbench.read.inspect import dataset_info
 from layoutbench.read.inspect_zarr import is_zarr, zarr_dataset_info
 from layoutbench.read.reader_base import Target
 from layoutbench.read.readers import get_reader

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from layoutbench.errors import UserError
+from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.decode import MEASURED_ON
 from layoutbench.plan.geometry import chunks_touched
 from layoutbench.plan.layout import Layout, neuroconv_chunks
@@ -40,7 +41,7 @@ from layoutbench.plan.search import (
     rank,
     score,
 )
-from layoutbench.read.inspect import DatasetInfo, check_hdf5_file, info_in, open_hdf5, scan
+from layoutbench.read.inspect import check_hdf5_file, info_in, open_hdf5, scan
 from layoutbench.read.sampling import Sampler
 from layoutbench.run.recommendation import DatasetRecommendation, Recommendation
 from layoutbench.run.sweep import check_fits

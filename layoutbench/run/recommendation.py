@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.patterns import AccessPattern
 from layoutbench.plan.profiles import NetworkProfile
 from layoutbench.plan.search import Constraints, Scored
-from layoutbench.read.inspect import DatasetInfo
 
 if TYPE_CHECKING:
     import pandas as pd

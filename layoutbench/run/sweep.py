@@ -24,11 +24,11 @@ from layoutbench.atomic import remove_stale
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.errors import UserError
 from layoutbench.interrupts import checkpoint
+from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern, PatternError, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
-from layoutbench.read.inspect import DatasetInfo
 from layoutbench.read.inspect_zarr import is_zarr, local_info, open_local_array
 from layoutbench.read.reader_base import Reader, Target
 from layoutbench.read.readers import get_reader

@@ -24,8 +24,8 @@ import numpy as np
 
 from layoutbench.atomic import atomic_output, write_json
 from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs, zarr_compressors
+from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.layout import Layout
-from layoutbench.read.inspect import DatasetInfo
 from layoutbench.read.inspect_zarr import array_fingerprint, local_info, open_local_array
 from layoutbench.write.blocks import (
     BLOCK_BYTES,
