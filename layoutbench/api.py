@@ -161,7 +161,7 @@ def sweep(source: PathLike | Sequence[PathLike], dataset: str | None = None, *,
         ``seconds``, ``stored_bytes``, ``compression_ratio``, ...), as ``read_results`` reads
         them back from a file.
     """
-    from layoutbench.run.results import to_frame
+    from layoutbench.results import to_frame
     from layoutbench.run.sweep import run_sweep
 
     if repeats < 1:
@@ -213,7 +213,7 @@ def measure(source: PathLike | Sequence[PathLike], dataset: str | None = None, *
     ``counts`` (``gateway``, or ``client`` for signed S3 requests).
     """
     from layoutbench.run.measure_source import measure_source
-    from layoutbench.run.results import to_frame
+    from layoutbench.results import to_frame
 
     names = [readers] if isinstance(readers, str) else (list(readers) if readers else None)
     given = _many(source)
@@ -260,7 +260,7 @@ def apply(source: PathLike, recommendation: Recommendation | Mapping[str, Any] |
 
 def read_results(path: PathLike) -> pd.DataFrame:
     """A results table written by ``sweep`` (``.parquet`` or ``.csv``) as a DataFrame."""
-    from layoutbench.run.results import read_results as read
+    from layoutbench.results import read_results as read
 
     frame: pd.DataFrame = read(path)
     return frame

@@ -107,7 +107,7 @@ def test_sweep_returns_the_documented_columns(movie: Path, tmp_path: Path,
     assert (frame["requests"] > 0).all() and frame["digest"].nunique() == 1
     # a results file reads back as the same table
     from layoutbench.plan.measurement import Measurement
-    from layoutbench.run.results import write_results
+    from layoutbench.results import write_results
 
     path = write_results([Measurement.from_dict(r) for r in frame.to_dict("records")],
                          tmp_path / "r.parquet")

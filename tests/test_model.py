@@ -29,7 +29,7 @@ from layoutbench.run.calibration import (
     load_constants,
     save_constants,
 )
-from layoutbench.run.results import read_results, write_results
+from layoutbench.results import read_results, write_results
 
 SAME_REGION, HOME = get_profile("same-region"), get_profile("home")
 

@@ -181,7 +181,7 @@ def test_measure_reports_predicted_beside_measured(tmp_path: Path) -> None:
 def test_calibrate_then_recommend_uses_the_constants(ophys: Path, tmp_path: Path,
                                                      s3: EmbeddedS3) -> None:
     from layoutbench.plan.layout import Layout
-    from layoutbench.run.results import write_results
+    from layoutbench.results import write_results
     from layoutbench.run.sweep import run_sweep
 
     layouts = [Layout("hdf5", (400, 32, 32), "zstd", 3, shuffle=True),

@@ -13,7 +13,7 @@ from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import parse_spec
 from layoutbench.read.reader_base import Target
 from layoutbench.read.readers import get_reader
-from layoutbench.run.results import read_results, write_results
+from layoutbench.results import read_results, write_results
 from layoutbench.run.sweep import plan_cases, run_sweep
 from layoutbench.store import get_profile
 from layoutbench.write.rewrite import write_variant

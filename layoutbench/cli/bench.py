@@ -79,7 +79,7 @@ def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
     from layoutbench.plan.patterns import parse_spec
     from layoutbench.run.executors import check_options, open_executor
     from layoutbench.run.journal import journal_for
-    from layoutbench.run.results import results_format, to_frame, write_results
+    from layoutbench.results import results_format, to_frame, write_results
     from layoutbench.run.sweep import run_sweep
     from layoutbench.store import EmbeddedS3
 
@@ -155,7 +155,7 @@ def measure(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...
     from layoutbench.plan.patterns import parse_spec
     from layoutbench.run.executors import check_options, open_executor
     from layoutbench.run.many import run_each
-    from layoutbench.run.results import results_format, to_frame, write_results
+    from layoutbench.results import results_format, to_frame, write_results
     from layoutbench.run.sweep_jobs import EndpointSpec
     from layoutbench.store import EmbeddedS3
 

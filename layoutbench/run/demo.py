@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from layoutbench.run.results import to_frame, write_results
+from layoutbench.results import to_frame, write_results
 
 log = logging.getLogger(__name__)
 
