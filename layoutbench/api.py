@@ -4,7 +4,7 @@ Every function here is the CLI command of the same name without the printing: it
 values (a path, SPEC strings such as ``"ophys-patch@2"``, a profile name) or the objects they
 stand for (:class:`~layoutbench.plan.patterns.AccessPattern`,
 :class:`~layoutbench.plan.profiles.NetworkProfile`, :class:`~layoutbench.plan.layout.Layout`),
-and returns data: a :class:`~layoutbench.run.recommendation.Recommendation`, a pandas DataFrame
+and returns data: a :class:`~layoutbench.results.Recommendation`, a pandas DataFrame
 of result rows, an :class:`~layoutbench.write.apply_plan.ApplyResult`.
 
 >>> import layoutbench as lb                                                 # doctest: +SKIP
@@ -33,7 +33,7 @@ from layoutbench.store.faults import parse_faults
 if TYPE_CHECKING:
     import pandas as pd
 
-    from layoutbench.run.recommendation import Recommendation
+    from layoutbench.results import Recommendation
     from layoutbench.store.embedded import EmbeddedS3
     from layoutbench.write.apply_plan import ApplyResult
 
@@ -212,8 +212,8 @@ def measure(source: PathLike | Sequence[PathLike], dataset: str | None = None, *
     embedded S3. Returns the rows, with the columns of :func:`sweep` plus ``source`` and
     ``counts`` (``gateway``, or ``client`` for signed S3 requests).
     """
-    from layoutbench.run.measure_source import measure_source
     from layoutbench.results import to_frame
+    from layoutbench.run.measure_source import measure_source
 
     names = [readers] if isinstance(readers, str) else (list(readers) if readers else None)
     given = _many(source)

@@ -16,7 +16,7 @@ import layoutbench as lb
 from layoutbench.errors import UserError
 from layoutbench.generate import generate_ophys
 from layoutbench.plan.patterns import PatternError
-from layoutbench.run.recommendation import FRAME_COLUMNS
+from layoutbench.results import FRAME_COLUMNS
 from layoutbench.store import EmbeddedS3
 
 DATA = "/acquisition/TwoPhotonSeries/data"

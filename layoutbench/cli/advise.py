@@ -86,8 +86,9 @@ def recommend(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, .
     every file's recommendation and a summary of the collection.
     """
     from layoutbench.outputs import check_outputs
+    from layoutbench.plan.recommendation import render_table
     from layoutbench.plan.search import Constraints
-    from layoutbench.report.recommendation import neuroconv_config, render_table
+    from layoutbench.report.recommendation import neuroconv_config
     from layoutbench.run.executors import check_options, open_executor
     from layoutbench.run.many import recommend_many
 

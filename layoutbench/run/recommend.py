@@ -28,6 +28,7 @@ from layoutbench.plan.layout import Layout, neuroconv_chunks
 from layoutbench.plan.model import CostConstants, shipped_constants
 from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
+from layoutbench.plan.recommendation import DatasetRecommendation
 from layoutbench.plan.search import (
     DEFAULT_READERS,
     REFERENCE_CODEC,
@@ -43,7 +44,7 @@ from layoutbench.plan.search import (
 )
 from layoutbench.read.inspect import check_hdf5_file, info_in, open_hdf5, scan
 from layoutbench.read.sampling import Sampler
-from layoutbench.run.recommendation import DatasetRecommendation, Recommendation
+from layoutbench.results import Recommendation
 from layoutbench.run.sweep import check_fits
 from layoutbench.sources import Fetch, Source, SourceOptions, close_filesystem, fetcher, resolve
 

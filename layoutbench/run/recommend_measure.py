@@ -17,8 +17,8 @@ from typing import Any
 
 from layoutbench.plan.model import CostConstants
 from layoutbench.plan.profiles import NetworkProfile
+from layoutbench.plan.recommendation import DatasetRecommendation
 from layoutbench.plan.search import CodecFigures, score
-from layoutbench.run.recommendation import DatasetRecommendation
 from layoutbench.sources import Fetch
 
 #: Datasets larger than this are measured on a slab of their first axis, not whole.
