@@ -41,13 +41,9 @@ from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern, parse_spec
 from layoutbench.read.reader_base import Reader, Target
 from layoutbench.read.readers import get_reader
-from layoutbench.run.sweep import (
-    DATA_READERS,
-    OPEN_READERS,
-    measure_with_fallback,
-    upload_variant,
-    variant_target,
-)
+from layoutbench.run.cases import measure_with_fallback
+from layoutbench.run.sweep import DATA_READERS, OPEN_READERS
+from layoutbench.run.sweep_jobs import upload_variant, variant_target
 from layoutbench.store import NetworkProfile, get_profile
 from layoutbench.write.rewrite import SUFFIX, Variant, build_variant
 

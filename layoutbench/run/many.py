@@ -58,7 +58,7 @@ def run_each(action: str, args: Sequence[tuple[Any, ...]], labels: Sequence[str]
              executor: Executor | str | None = None, timed: bool = False,
              progress: bool = False) -> list[Any]:
     """``action`` once per argument tuple on ``executor``; the results in the given order."""
-    from layoutbench.run.sweep import progress_bar
+    from layoutbench.run.cases import progress_bar
 
     runner = as_executor(executor)
     chains = single_steps(action, args, labels, timed=timed)

@@ -28,13 +28,14 @@ from layoutbench.read.inspect import dataset_info
 from layoutbench.read.inspect_zarr import is_zarr, zarr_dataset_info
 from layoutbench.read.reader_base import Target
 from layoutbench.read.readers import get_reader
-from layoutbench.run.faulty import judge, measure_under
-from layoutbench.run.sweep import (
+from layoutbench.run.cases import (
+    URL_ONLY,
     check_digests,
     check_patterns,
     measure_with_fallback,
     progress_bar,
 )
+from layoutbench.run.faulty import judge, measure_under
 from layoutbench.sources import ObjectIdentity, Source, SourceOptions, resolve
 from layoutbench.store.faults import NONE as NO_FAULTS
 from layoutbench.store.faults import FaultPlan
@@ -46,9 +47,6 @@ log = logging.getLogger(__name__)
 HDF5_READERS = ("h5py-remfile", "h5py-fsspec", "kerchunk")
 OPEN_READERS = ("h5py-remfile", "h5py-fsspec", "pynwb-remfile", "kerchunk")
 ZARR_READERS = ("zarr", "zarr-obstore")
-#: Readers that read anonymously only: remfile takes plain URLs, and obstore's signed requests
-#: could be counted neither by the gateway nor by botocore's events (authenticated s3://).
-URL_ONLY = ("h5py-remfile", "pynwb-remfile", "zarr-obstore")
 
 
 def as_is_variant(info: DatasetInfo, identity: ObjectIdentity) -> Variant:

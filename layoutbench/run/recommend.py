@@ -45,7 +45,7 @@ from layoutbench.plan.search import (
 from layoutbench.read.inspect import check_hdf5_file, info_in, open_hdf5, scan
 from layoutbench.read.sampling import Sampler
 from layoutbench.results import Recommendation
-from layoutbench.run.sweep import check_fits
+from layoutbench.run.cases import check_fits
 from layoutbench.sources import Fetch, Source, SourceOptions, close_filesystem, fetcher, resolve
 
 log = logging.getLogger(__name__)
