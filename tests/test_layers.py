@@ -32,7 +32,7 @@ LAYERS = {
     "store": 2, "read": 2,
     "write": 3, "generate": 3,
     "run": 4, "report": 4,
-    "api": 5, "__init__": 5,
+    "api": 5, "__init__": 5, "demo": 5,
     "cli": 6, "__main__": 6,
 }
 

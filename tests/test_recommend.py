@@ -214,7 +214,7 @@ def test_reader_any_recommends_the_reader_too(ophys: Path) -> None:
 
 
 def test_demo_recommends_each_sample(ophys: Path, tmp_path: Path) -> None:
-    from layoutbench.run.demo import recommend_samples
+    from layoutbench.demo import recommend_samples
 
     (tmp_path / "ophys.nwb").symlink_to(ophys)
     recs = recommend_samples(tmp_path, get_profile("same-region"))

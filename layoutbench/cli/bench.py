@@ -268,9 +268,9 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
     """Generate ophys and ecephys samples, sweep them on the embedded S3, print the rankings,
     then the layout `recommend` chooses for each (also written as KIND.recommendation.json),
     and write the HTML report of it all (OUT/report/index.html)."""
+    from layoutbench.demo import SAMPLES, recommend_samples, run_demo
     from layoutbench.plan.recommendation import render_table
     from layoutbench.report.site import write_report
-    from layoutbench.run.demo import SAMPLES, recommend_samples, run_demo
 
     net = profile(profile_name, latency_ms, bandwidth_mbps)
     shapes = {}

@@ -1,7 +1,8 @@
 """The demo: the whole spine on generated samples, on the embedded S3, in a few minutes.
 
 Samples are generated with fixed seeds, so a second run reuses them and their verified
-variants (the cache lives in the output folder) and only re-measures.
+variants (the cache lives in the output folder) and only re-measures. It sweeps (``run/``) and
+recommends (``recommend/``), so it sits above both, beside the API.
 """
 
 from __future__ import annotations
