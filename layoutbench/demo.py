@@ -67,7 +67,7 @@ def recommend_samples(out_dir: Path, profile: Any) -> list[dict[str, Any]]:
     ``KIND.recommendation.json``, which ``layoutbench apply`` takes."""
     import json
 
-    from layoutbench.run.recommend import recommend
+    from layoutbench.recommend.source import recommend
 
     recs = []
     for kind in SAMPLES:

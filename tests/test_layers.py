@@ -32,8 +32,9 @@ LAYERS = {
     "store": 2, "read": 2,
     "write": 3, "generate": 3,
     "run": 4, "report": 4,
-    "api": 5, "__init__": 5, "demo": 5,
-    "cli": 6, "__main__": 6,
+    "recommend": 5,
+    "api": 6, "__init__": 6, "demo": 6,
+    "cli": 7, "__main__": 7,
 }
 
 
@@ -157,7 +158,7 @@ def test_the_checker_sees_lazy_and_indirect_imports(tmp_path: Path) -> None:
     assert "layoutbench.plan.model" in MODULES
     assert "scipy.optimize" in imports_of("layoutbench.plan.model")  # a lazy import
     assert "h5py" in imports_of("layoutbench.read.inspect")
-    chains = reachable("layoutbench.run.recommend")
+    chains = reachable("layoutbench.recommend.source")
     assert "layoutbench.read.sampling" in chains
 
 
