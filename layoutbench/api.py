@@ -91,7 +91,7 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
         with one row per (dataset, candidate); its ``repr`` is the CLI's table.
     """
     from layoutbench.plan.search import Constraints
-    from layoutbench.recommend.source import recommend as run
+    from layoutbench.recommender.source import recommend as run
 
     if storage not in ("hdf5", "zarr", "any"):
         raise UserError(f"storage {storage!r}: expected hdf5, zarr or any")

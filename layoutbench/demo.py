@@ -2,7 +2,7 @@
 
 Samples are generated with fixed seeds, so a second run reuses them and their verified
 variants (the cache lives in the output folder) and only re-measures. It sweeps (``run/``) and
-recommends (``recommend/``), so it sits above both, beside the API.
+recommends (``recommender/``), so it sits above both, beside the API.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def recommend_samples(out_dir: Path, profile: Any) -> list[dict[str, Any]]:
     ``KIND.recommendation.json``, which ``layoutbench apply`` takes."""
     import json
 
-    from layoutbench.recommend.source import recommend
+    from layoutbench.recommender.source import recommend
 
     recs = []
     for kind in SAMPLES:

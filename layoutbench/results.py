@@ -1,8 +1,8 @@
 """Results as tables: rows of Measurements on disk (Parquet for ``.parquet``, CSV for ``.csv``)
 and as pandas frames, and a recommendation's figures as a frame.
 
-Below ``run/`` (which writes results), ``report/`` (which reads them) and ``recommend/`` (which
-returns :class:`Recommendation`), so none of them imports another for a table.
+Below ``run/`` (which writes results), ``report/`` (which reads them) and ``recommender/``
+(which returns :class:`Recommendation`), so none of them imports another for a table.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def test_recommend_takes_plain_values(movie: Path) -> None:
 
 def test_deep_recommend_takes_strings_too(movie: Path) -> None:
     """The call of the issue: it raised AttributeError ('str' object has no attribute ...)."""
-    from layoutbench.recommend.source import recommend
+    from layoutbench.recommender.source import recommend
 
     rec = recommend(movie, profile="same-region", patterns=["ophys-patch"], threshold=1_000_000)
     assert rec.datasets[0].patterns[0].name == "ophys-patch"

@@ -29,13 +29,13 @@ IO_LIBRARIES = frozenset({
 #: Layer of each top-level part; a module may import its own layer and those below it (and
 #: within its layer, not a part kept :data:`APART` from its own).
 #:
-#: ``results`` (the tables of results and the Recommendation's frame) sits low so that ``run/``,
-#: which writes results, and ``report/``, which reads them, share it without importing each
-#: other. ``recommend/`` measures through ``run/``, so it is above it. ``report/`` reads results
-#: and recommendations, never the reverse: it shares ``recommend/``'s layer (it may read all
-#: that ``run/`` may), and :data:`APART` keeps it from ``run/`` and ``recommend/`` both ways, so
-#: the Recommendation noun reaches it only from ``plan/``. The demo drives run/ and recommend/,
-#: beside the API.
+#: ``results`` (the tables of results and the Recommendation's frame) sits low so that
+#: ``run/``, which writes results, and ``report/``, which reads them, share it without importing
+#: each other. ``recommender/`` measures through ``run/``, so it is above it. ``report/`` reads
+#: results and recommendations, never the reverse: it shares ``recommender/``'s layer (it may
+#: read all that ``run/`` may), and :data:`APART` keeps it from ``run/`` and ``recommender/``
+#: both ways, so the Recommendation noun reaches it only from ``plan/``. The demo drives
+#: ``run/`` and ``recommender/``, beside the API.
 LAYERS = {
     "plan": 0, "errors": 0,
     "atomic": 1, "cache": 1, "codecs": 1, "h5threads": 1, "sources": 1, "outputs": 1,
@@ -43,13 +43,13 @@ LAYERS = {
     "store": 2, "read": 2,
     "write": 3, "generate": 3,
     "run": 4,
-    "recommend": 5, "report": 5,
+    "recommender": 5, "report": 5,
     "api": 6, "__init__": 6, "demo": 6,
     "cli": 7, "__main__": 7,
 }
 
 #: Parts that must not import each other, whatever their layers say.
-APART = (frozenset({"report", "run"}), frozenset({"report", "recommend"}))
+APART = (frozenset({"report", "run"}), frozenset({"report", "recommender"}))
 
 
 def _module_name(path: Path) -> str:
@@ -231,11 +231,20 @@ def test_the_circle_finder_finds_circles() -> None:
     assert import_circles(graph) == [["a.x", "a.y", "a.x"], ["b.p", "b.q", "b.r", "b.p"]]
     assert import_circles({"m": frozenset({"n"}), "n": frozenset()}) == []
     # the package's graph holds imports made inside functions (--measure sweeps lazily)
-    assert "layoutbench.run.sweep" in import_graph()["layoutbench.recommend.measured"]
+    assert "layoutbench.run.sweep" in import_graph()["layoutbench.recommender.measured"]
 
 
 def test_every_part_has_a_layer() -> None:
     assert {_part(m) for m in MODULES} <= set(LAYERS)
+
+
+def test_no_part_is_named_like_a_public_name() -> None:
+    """Importing ``layoutbench.X`` sets the package's attribute ``X`` to that module, in place of
+    the public ``layoutbench.X`` (e.g. a subpackage ``recommend/`` would hide ``lb.recommend``)."""
+    import layoutbench
+
+    parts = {m.split(".")[1] for m in MODULES if m.count(".") >= 1}
+    assert parts.isdisjoint(layoutbench.__all__)
 
 
 def test_pure_core_loads_no_io_library_at_run_time() -> None:
@@ -254,7 +263,7 @@ def test_the_checker_sees_lazy_and_indirect_imports(tmp_path: Path) -> None:
     assert "layoutbench.plan.model" in MODULES
     assert "scipy.optimize" in imports_of("layoutbench.plan.model")  # a lazy import
     assert "h5py" in imports_of("layoutbench.read.inspect")
-    chains = reachable("layoutbench.recommend.source")
+    chains = reachable("layoutbench.recommender.source")
     assert "layoutbench.read.sampling" in chains
 
 

@@ -23,7 +23,7 @@ from layoutbench.plan.model import (
 from layoutbench.plan.profiles import NetworkProfile, get_profile
 from layoutbench.read.sample_regions import region_shape, region_starts
 from layoutbench.read.sampling import sample_codecs, sample_key
-from layoutbench.recommend.calibration import (
+from layoutbench.recommender.calibration import (
     calibrate_from_results,
     default_path,
     load_constants,

@@ -16,7 +16,7 @@ from layoutbench.generate import generate_ecephys, generate_ophys
 from layoutbench.plan.patterns import parse_spec
 from layoutbench.plan.profiles import get_profile
 from layoutbench.plan.search import Constraints, axis_options, chunk_shapes, shard_for
-from layoutbench.recommend.source import recommend
+from layoutbench.recommender.source import recommend
 from layoutbench.store import EmbeddedS3
 from layoutbench.write.apply_plan import layouts_from_recommendation
 

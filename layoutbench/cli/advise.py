@@ -88,7 +88,7 @@ def recommend(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, .
     from layoutbench.outputs import check_outputs
     from layoutbench.plan.recommendation import render_table
     from layoutbench.plan.search import Constraints
-    from layoutbench.recommend.many import recommend_many
+    from layoutbench.recommender.many import recommend_many
     from layoutbench.report.recommendation import neuroconv_config
     from layoutbench.run.executors import check_options, open_executor
 
@@ -139,7 +139,7 @@ def _summary_line(s: dict[str, object]) -> str:
 def calibrate(results: tuple[Path, ...], output: Path | None, fmt: str) -> None:
     """Fit the cost model's constants to measured sweep RESULTS and store them."""
     from layoutbench.outputs import check_outputs
-    from layoutbench.recommend.calibration import calibrate_from_results, save_constants
+    from layoutbench.recommender.calibration import calibrate_from_results, save_constants
 
     for path in results:
         if not path.exists():

@@ -1,4 +1,4 @@
-"""``measure`` and ``apply`` (and, for :mod:`layoutbench.recommend.many`, ``recommend``) over many
+"""``measure`` and ``apply`` (and, for :mod:`layoutbench.recommender.many`, ``recommend``) over many
 sources, on any executor.
 
 Each source is one chain of one step (:func:`layoutbench.plan.work.single_steps`): recommending
@@ -37,7 +37,7 @@ def apply_one(source: str, layouts: Mapping[str, Any], out: str, options: dict[s
     return apply_to(source, layouts, Path(out), **options).to_dict()
 
 
-#: The steps this module runs, by name; :mod:`layoutbench.recommend.many` adds ``recommend``.
+#: The steps this module runs, by name; :mod:`layoutbench.recommender.many` adds ``recommend``.
 ACTIONS: Actions = {"measure": measure_one, "apply": apply_one}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from layoutbench.recommend.source import recommend
+from layoutbench.recommender.source import recommend
 from layoutbench.run.collection import collection_summary
 from layoutbench.run.executors import Actions, Executor
 from layoutbench.run.many import run_each

@@ -6,4 +6,8 @@ stored calibration of the model's constants (:mod:`.calibration`) and many files
 Above ``run/``, through which ``--measure`` measures; the nouns it answers with are
 :mod:`layoutbench.plan.recommendation` (``layoutbench.Recommendation`` is
 :class:`layoutbench.results.Recommendation`).
+
+Named ``recommender``, not ``recommend``: importing a subpackage ``layoutbench.recommend``
+would make it the package's attribute ``recommend`` in place of the public function
+(``layoutbench.recommend(...)``).
 """

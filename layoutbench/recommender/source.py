@@ -30,9 +30,9 @@ from layoutbench.plan.search import DEFAULT_READERS, Constraints
 from layoutbench.read.inspect import check_hdf5_file, info_in, open_hdf5, scan
 from layoutbench.read.readers import get_reader
 from layoutbench.read.sampling import Sampler
-from layoutbench.recommend.calibration import load_constants
-from layoutbench.recommend.dataset import recommend_dataset, workload_for
-from layoutbench.recommend.measured import measure_dataset
+from layoutbench.recommender.calibration import load_constants
+from layoutbench.recommender.dataset import recommend_dataset, workload_for
+from layoutbench.recommender.measured import measure_dataset
 from layoutbench.results import Recommendation
 from layoutbench.run.cases import check_fits
 from layoutbench.sources import Fetch, Source, SourceOptions, close_filesystem, fetcher, resolve

@@ -19,7 +19,7 @@ from layoutbench.plan.model import CostConstants
 from layoutbench.plan.profiles import NetworkProfile
 from layoutbench.plan.recommendation import DatasetRecommendation
 from layoutbench.plan.search import CodecFigures, score
-from layoutbench.recommend.dataset import _workload
+from layoutbench.recommender.dataset import _workload
 from layoutbench.sources import Fetch
 
 #: Datasets larger than this are measured on a slab of their first axis, not whole.
