@@ -79,7 +79,7 @@ system-deps:
 # asv in the project's environment; results are recorded against the checked-out commit.
 ASV        := $(BIN)/asv
 ASV_RUN    := $(ASV) run --python=same --set-commit-hash $$(git rev-parse HEAD)
-ASV_STOP   := $(BIN)/python -c 'from layoutbench.run.benchkit import stop; stop()'
+ASV_STOP   := $(BIN)/python -c 'from benchmarks._kit import stop; stop()'
 SMOKE_MACHINE ?= ci-smoke
 BENCH_MACHINE ?= $(shell hostname)
 

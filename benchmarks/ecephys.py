@@ -1,19 +1,19 @@
 """Extracellular recordings (T, C): one electrode band-pass filtered, and 1 s of all channels.
 
 Parameters: the network profile (``LAYOUTBENCH_PROFILE``), the layout and the reader. See
-:mod:`layoutbench.run.benchkit`.
+:mod:`benchmarks._kit`.
 """
 
-from layoutbench.run import benchkit
+from benchmarks import _kit as kit
 
-PARAMS, PARAM_NAMES = benchkit.suite_params("ecephys")
+PARAMS, PARAM_NAMES = kit.suite_params("ecephys")
 
 
 def _prepare(self):  # bound as setup_cache of every class here: one cache per module
-    return benchkit.prepare("ecephys")
+    return kit.prepare("ecephys")
 
 
-class ChannelFilter(benchkit.PatternSuite):
+class ChannelFilter(kit.PatternSuite):
     """``ecephys-channel-filter``: 5 s of 3 electrodes, 300-6,000 Hz Butterworth (sosfiltfilt)."""
 
     domain, pattern = "ecephys", "ecephys-channel-filter:seconds=5"
@@ -21,7 +21,7 @@ class ChannelFilter(benchkit.PatternSuite):
     setup_cache = _prepare
 
 
-class Window(benchkit.PatternSuite):
+class Window(kit.PatternSuite):
     """``ecephys-window``: 1 s of every channel."""
 
     domain, pattern = "ecephys", "ecephys-window"

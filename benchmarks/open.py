@@ -5,16 +5,16 @@ aggregation at 1, 4 and 8 MiB). Readers include pynwb's full ``read()`` and kerc
 references from the local cache. ``track_read_amplification`` is NaN: opening reads no data.
 """
 
-from layoutbench.run import benchkit
+from benchmarks import _kit as kit
 
-PARAMS, PARAM_NAMES = benchkit.suite_params("open")
+PARAMS, PARAM_NAMES = kit.suite_params("open")
 
 
 def _prepare(self):  # bound as setup_cache of every class here: one cache per module
-    return benchkit.prepare("open")
+    return kit.prepare("open")
 
 
-class Open(benchkit.PatternSuite):
+class Open(kit.PatternSuite):
     """``open`` on the many-series NWB file."""
 
     domain, pattern = "open", "open"

@@ -1,19 +1,19 @@
 """Two-photon movies (T, Y, X): a cell's neighbourhood over time, and whole frames for a viewer.
 
 Parameters: the network profile (``LAYOUTBENCH_PROFILE``), the layout (the demo grid's
-baselines and best layouts) and the reader. See :mod:`layoutbench.run.benchkit`.
+baselines and best layouts) and the reader. See :mod:`benchmarks._kit`.
 """
 
-from layoutbench.run import benchkit
+from benchmarks import _kit as kit
 
-PARAMS, PARAM_NAMES = benchkit.suite_params("ophys")
+PARAMS, PARAM_NAMES = kit.suite_params("ophys")
 
 
 def _prepare(self):  # bound as setup_cache of every class here: one cache per module
-    return benchkit.prepare("ophys")
+    return kit.prepare("ophys")
 
 
-class Patch(benchkit.PatternSuite):
+class Patch(kit.PatternSuite):
     """``ophys-patch``: a 32x32 patch over 1,000 frames at 3 offsets."""
 
     domain, pattern = "ophys", "ophys-patch"
@@ -21,7 +21,7 @@ class Patch(benchkit.PatternSuite):
     setup_cache = _prepare
 
 
-class Frames(benchkit.PatternSuite):
+class Frames(kit.PatternSuite):
     """``ophys-frames``: 10 consecutive whole frames."""
 
     domain, pattern = "ophys", "ophys-frames"

@@ -29,7 +29,7 @@ from benchmarks._reports import ROOT, demo_sample, write_report
 from layoutbench.generate import DATASET_PATHS
 from layoutbench.plan.search import CodecFigures, score
 from layoutbench.read.inspect import dataset_info
-from layoutbench.run.recommend import _workload
+from layoutbench.recommender.dataset import _workload
 
 REPORT = ROOT / "reports" / "reader_check.md"
 HDF5_READERS = ["h5py-fsspec", "h5py-remfile", "kerchunk"]
@@ -53,7 +53,7 @@ def check(kind: str, profile: str, repeats: int) -> tuple[pd.DataFrame, dict[str
                      progress=True)
     workload = _workload(dataset_rec.patterns, info, expected=False)
     from layoutbench.plan.model import shipped_constants
-    from layoutbench.run.calibration import load_constants
+    from layoutbench.recommender.calibration import load_constants
 
     constants = load_constants() or shipped_constants()[0]
     prof = recs["default"].profile

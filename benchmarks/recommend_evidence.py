@@ -35,7 +35,7 @@ from layoutbench.plan.patterns import parse_spec
 from layoutbench.plan.search import CodecFigures, score
 from layoutbench.read.inspect import dataset_info
 from layoutbench.read.sampling import sample_codecs, sample_key
-from layoutbench.run.recommend import _workload
+from layoutbench.recommender.dataset import _workload
 
 REPORT = ROOT / "reports" / "recommend_evidence.md"
 RECOMMEND = "ophys-patch:frames=250"
@@ -92,7 +92,7 @@ def evidence(name: str, path: Path, profile: str, repeats: int) -> pd.DataFrame:
 
 def _constants() -> CostConstants:
     """The constants a recommendation on this machine uses: a calibration, else the shipped."""
-    from layoutbench.run.calibration import load_constants
+    from layoutbench.recommender.calibration import load_constants
 
     return load_constants() or shipped_constants()[0]
 

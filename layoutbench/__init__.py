@@ -29,7 +29,7 @@ _PUBLIC = {
     "PROFILES": "layoutbench.plan.profiles",
     "get_profile": "layoutbench.plan.profiles",
     "Measurement": "layoutbench.plan.measurement",
-    "Recommendation": "layoutbench.run.recommendation",
+    "Recommendation": "layoutbench.results",
     "UserError": "layoutbench.errors",
 }
 
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from layoutbench.plan.measurement import Measurement
     from layoutbench.plan.patterns import AccessPattern, parse_spec
     from layoutbench.plan.profiles import PROFILES, NetworkProfile, get_profile
-    from layoutbench.run.recommendation import Recommendation
+    from layoutbench.results import Recommendation
 
 
 def __getattr__(name: str) -> Any:

@@ -4,7 +4,7 @@ Every function here is the CLI command of the same name without the printing: it
 values (a path, SPEC strings such as ``"ophys-patch@2"``, a profile name) or the objects they
 stand for (:class:`~layoutbench.plan.patterns.AccessPattern`,
 :class:`~layoutbench.plan.profiles.NetworkProfile`, :class:`~layoutbench.plan.layout.Layout`),
-and returns data: a :class:`~layoutbench.run.recommendation.Recommendation`, a pandas DataFrame
+and returns data: a :class:`~layoutbench.results.Recommendation`, a pandas DataFrame
 of result rows, an :class:`~layoutbench.write.apply_plan.ApplyResult`.
 
 >>> import layoutbench as lb                                                 # doctest: +SKIP
@@ -33,7 +33,7 @@ from layoutbench.store.faults import parse_faults
 if TYPE_CHECKING:
     import pandas as pd
 
-    from layoutbench.run.recommendation import Recommendation
+    from layoutbench.results import Recommendation
     from layoutbench.store.embedded import EmbeddedS3
     from layoutbench.write.apply_plan import ApplyResult
 
@@ -91,7 +91,7 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
         with one row per (dataset, candidate); its ``repr`` is the CLI's table.
     """
     from layoutbench.plan.search import Constraints
-    from layoutbench.run.recommend import recommend as run
+    from layoutbench.recommender.source import recommend as run
 
     if storage not in ("hdf5", "zarr", "any"):
         raise UserError(f"storage {storage!r}: expected hdf5, zarr or any")
@@ -161,7 +161,7 @@ def sweep(source: PathLike | Sequence[PathLike], dataset: str | None = None, *,
         ``seconds``, ``stored_bytes``, ``compression_ratio``, ...), as ``read_results`` reads
         them back from a file.
     """
-    from layoutbench.run.results import to_frame
+    from layoutbench.results import to_frame
     from layoutbench.run.sweep import run_sweep
 
     if repeats < 1:
@@ -212,8 +212,8 @@ def measure(source: PathLike | Sequence[PathLike], dataset: str | None = None, *
     embedded S3. Returns the rows, with the columns of :func:`sweep` plus ``source`` and
     ``counts`` (``gateway``, or ``client`` for signed S3 requests).
     """
+    from layoutbench.results import to_frame
     from layoutbench.run.measure_source import measure_source
-    from layoutbench.run.results import to_frame
 
     names = [readers] if isinstance(readers, str) else (list(readers) if readers else None)
     given = _many(source)
@@ -260,7 +260,7 @@ def apply(source: PathLike, recommendation: Recommendation | Mapping[str, Any] |
 
 def read_results(path: PathLike) -> pd.DataFrame:
     """A results table written by ``sweep`` (``.parquet`` or ``.csv``) as a DataFrame."""
-    from layoutbench.run.results import read_results as read
+    from layoutbench.results import read_results as read
 
     frame: pd.DataFrame = read(path)
     return frame

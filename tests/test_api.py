@@ -16,7 +16,7 @@ import layoutbench as lb
 from layoutbench.errors import UserError
 from layoutbench.generate import generate_ophys
 from layoutbench.plan.patterns import PatternError
-from layoutbench.run.recommendation import FRAME_COLUMNS
+from layoutbench.results import FRAME_COLUMNS
 from layoutbench.store import EmbeddedS3
 
 DATA = "/acquisition/TwoPhotonSeries/data"
@@ -76,7 +76,7 @@ def test_recommend_takes_plain_values(movie: Path) -> None:
 
 def test_deep_recommend_takes_strings_too(movie: Path) -> None:
     """The call of the issue: it raised AttributeError ('str' object has no attribute ...)."""
-    from layoutbench.run.recommend import recommend
+    from layoutbench.recommender.source import recommend
 
     rec = recommend(movie, profile="same-region", patterns=["ophys-patch"], threshold=1_000_000)
     assert rec.datasets[0].patterns[0].name == "ophys-patch"
@@ -107,7 +107,7 @@ def test_sweep_returns_the_documented_columns(movie: Path, tmp_path: Path,
     assert (frame["requests"] > 0).all() and frame["digest"].nunique() == 1
     # a results file reads back as the same table
     from layoutbench.plan.measurement import Measurement
-    from layoutbench.run.results import write_results
+    from layoutbench.results import write_results
 
     path = write_results([Measurement.from_dict(r) for r in frame.to_dict("records")],
                          tmp_path / "r.parquet")

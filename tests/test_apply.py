@@ -28,8 +28,8 @@ from layoutbench.write.apply_plan import (
     plan_copy,
     read_recommendation,
 )
+from layoutbench.write.blocks import VerificationError
 from layoutbench.write.h5copy import LinkEntry, link_structure, scan_links
-from layoutbench.write.rewrite import VerificationError
 from layoutbench.write.verify import verify_same_file
 
 MiB = 2**20

@@ -21,7 +21,7 @@ import layoutbench as lb
 from layoutbench.errors import UserError
 from layoutbench.generate import DATASET_PATHS, GENERATORS
 from layoutbench.plan.layout import Layout
-from layoutbench.write.rewrite import VerificationError
+from layoutbench.write.blocks import VerificationError
 
 OPHYS, ECEPHYS = DATASET_PATHS["ophys"], DATASET_PATHS["ecephys"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import _kit as benchkit
 from layoutbench.errors import UserError
-from layoutbench.run import benchkit
 from layoutbench.store.shared import STATE_NAME, shared_endpoint, stop_shared
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,8 +107,9 @@ def test_case_is_counted_once_per_run_and_repeatable(monkeypatch: pytest.MonkeyP
 
 
 def test_asv_check_passes(tmp_path: Path) -> None:
+    # this checkout's package (not whatever an editable install points at) under its suites
     env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path),
-           "LAYOUTBENCH_BENCH_DIR": str(tmp_path / "bench")}
+           "LAYOUTBENCH_BENCH_DIR": str(tmp_path / "bench"), "ASV_PYTHONPATH": str(ROOT)}
     asv = str(Path(sys.executable).parent / "asv")
     done = subprocess.run([asv, "check", "--python=same"], cwd=ROOT, env=env,
                           capture_output=True, text=True)

@@ -9,7 +9,7 @@ import pytest
 
 from layoutbench.cache import cache_dir
 from layoutbench.read.refs import load_refs
-from layoutbench.run.calibration import default_path
+from layoutbench.recommender.calibration import default_path
 
 
 def test_environment_variable_wins_and_is_read_at_call_time(

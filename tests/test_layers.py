@@ -1,8 +1,10 @@
-"""The package's layers, read from the source: the pure core stays pure, arrows point down.
+"""The package's layers, read from the source: the pure core stays pure, arrows point down, and
+no import circle exists anywhere, not even between two modules of one folder.
 
 Every import counts, also those inside functions (the lazy imports that keep start-up fast),
-because a lazy import of h5py in the planner is still I/O in the planner. A second test imports
-the pure core in a fresh interpreter and checks what it loaded, for imports no AST shows.
+because a lazy import of h5py in the planner is still I/O in the planner, and a circle closed
+by an import inside a function is still a circle. A second test imports the pure core in a
+fresh interpreter and checks what it loaded, for imports no AST shows.
 """
 
 from __future__ import annotations
@@ -24,17 +26,30 @@ IO_LIBRARIES = frozenset({
     "aiohttp", "urllib3", "http", "socket", "pandas", "pyarrow", "dask", "distributed",
 })
 
-#: Layer of each top-level part; a module may import its own layer and those below it.
+#: Layer of each top-level part; a module may import its own layer and those below it (and
+#: within its layer, not a part kept :data:`APART` from its own).
+#:
+#: ``results`` (the tables of results and the Recommendation's frame) sits low so that
+#: ``run/``, which writes results, and ``report/``, which reads them, share it without importing
+#: each other. ``recommender/`` measures through ``run/``, so it is above it. ``report/`` reads
+#: results and recommendations, never the reverse: it shares ``recommender/``'s layer (it may
+#: read all that ``run/`` may), and :data:`APART` keeps it from ``run/`` and ``recommender/``
+#: both ways, so the Recommendation noun reaches it only from ``plan/``. The demo drives
+#: ``run/`` and ``recommender/``, beside the API.
 LAYERS = {
     "plan": 0, "errors": 0,
     "atomic": 1, "cache": 1, "codecs": 1, "h5threads": 1, "sources": 1, "outputs": 1,
-    "interrupts": 1,
+    "interrupts": 1, "results": 1,
     "store": 2, "read": 2,
     "write": 3, "generate": 3,
-    "run": 4, "report": 4,
-    "api": 5, "__init__": 5,
-    "cli": 6, "__main__": 6,
+    "run": 4,
+    "recommender": 5, "report": 5,
+    "api": 6, "__init__": 6, "demo": 6,
+    "cli": 7, "__main__": 7,
 }
+
+#: Parts that must not import each other, whatever their layers say.
+APART = (frozenset({"report", "run"}), frozenset({"report", "recommender"}))
 
 
 def _module_name(path: Path) -> str:
@@ -137,8 +152,99 @@ def test_imports_point_down(module: str) -> None:
                                            f"(layer {LAYERS[_part(own)]})"
 
 
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_parts_kept_apart_do_not_import_each_other(module: str) -> None:
+    for own in _own_imports(module):
+        assert frozenset({_part(module), _part(own)}) not in APART, \
+            f"{module} imports {own}: {_part(module)}/ and {_part(own)}/ are kept apart"
+
+
+def import_graph() -> dict[str, frozenset[str]]:
+    """Each module of the package and the package's modules it imports (inside functions too)."""
+    return {m: _own_imports(m) for m in MODULES}
+
+
+def _own_imports(module: str) -> frozenset[str]:
+    found = {_own(n) for n in imports_of(module) if n.startswith("layoutbench")}
+    return frozenset(o for o in found if o is not None and o != module)
+
+
+def import_circles(graph: dict[str, frozenset[str]]) -> list[list[str]]:
+    """Every import circle of ``graph``: its strongly connected components of more than one
+    module (Tarjan's algorithm), each as one circle through them, sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            members = []
+            while True:
+                w = stack.pop()
+                members.append(w)
+                if w == v:
+                    break
+            if len(members) > 1:
+                circles.append(_circle_through(sorted(members), graph))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(circles)
+
+
+def _circle_through(members: list[str], graph: dict[str, frozenset[str]]) -> list[str]:
+    """One circle from the first of ``members`` back to it, within them (breadth first)."""
+    start, inside = members[0], set(members)
+    paths = {start: [start]}
+    todo = [start]
+    while todo:
+        current = todo.pop(0)
+        for nxt in sorted(graph[current] & inside):
+            if nxt == start:
+                return [*paths[current], start]
+            if nxt not in paths:
+                paths[nxt] = [*paths[current], nxt]
+                todo.append(nxt)
+    raise AssertionError(f"no circle through {members}")  # pragma: no cover
+
+
+def test_no_import_circle_anywhere() -> None:
+    circles = import_circles(import_graph())
+    assert not circles, "import circles:\n" + "\n".join(" -> ".join(c) for c in circles)
+
+
+def test_the_circle_finder_finds_circles() -> None:
+    """Within a folder, through several modules, and none where arrows only point down."""
+    graph = {"a.x": frozenset({"a.y"}), "a.y": frozenset({"a.x"}),
+             "b.p": frozenset({"b.q"}), "b.q": frozenset({"b.r"}), "b.r": frozenset({"b.p"}),
+             "c": frozenset({"a.x", "b.p"})}
+    assert import_circles(graph) == [["a.x", "a.y", "a.x"], ["b.p", "b.q", "b.r", "b.p"]]
+    assert import_circles({"m": frozenset({"n"}), "n": frozenset()}) == []
+    # the package's graph holds imports made inside functions (--measure sweeps lazily)
+    assert "layoutbench.run.sweep" in import_graph()["layoutbench.recommender.measured"]
+
+
 def test_every_part_has_a_layer() -> None:
     assert {_part(m) for m in MODULES} <= set(LAYERS)
+
+
+def test_no_part_is_named_like_a_public_name() -> None:
+    """Importing ``layoutbench.X`` sets the package's attribute ``X`` to that module, in place of
+    the public ``layoutbench.X`` (e.g. a subpackage ``recommend/`` would hide ``lb.recommend``)."""
+    import layoutbench
+
+    parts = {m.split(".")[1] for m in MODULES if m.count(".") >= 1}
+    assert parts.isdisjoint(layoutbench.__all__)
 
 
 def test_pure_core_loads_no_io_library_at_run_time() -> None:
@@ -157,7 +263,7 @@ def test_the_checker_sees_lazy_and_indirect_imports(tmp_path: Path) -> None:
     assert "layoutbench.plan.model" in MODULES
     assert "scipy.optimize" in imports_of("layoutbench.plan.model")  # a lazy import
     assert "h5py" in imports_of("layoutbench.read.inspect")
-    chains = reachable("layoutbench.run.recommend")
+    chains = reachable("layoutbench.recommender.source")
     assert "layoutbench.read.sampling" in chains
 
 

@@ -107,7 +107,7 @@ def test_recommend_many_files_is_one_json(movies: list[Path], cluster: DaskExecu
     assert summary["total_bytes"] == sum(m.stat().st_size for m in movies)
     assert summary["seconds_per_read_current"] >= summary["seconds_per_read_recommended"]
     # the same collection on the cluster: the same JSON (deterministic recommendations)
-    from layoutbench.run.many import recommend_many
+    from layoutbench.recommender.many import recommend_many
 
     options = {"patterns": [], "profile": "same-region", "threshold": 500_000}
     serial = recommend_many([str(m) for m in movies], options)

@@ -23,13 +23,13 @@ from layoutbench.plan.model import (
 from layoutbench.plan.profiles import NetworkProfile, get_profile
 from layoutbench.read.sample_regions import region_shape, region_starts
 from layoutbench.read.sampling import sample_codecs, sample_key
-from layoutbench.run.calibration import (
+from layoutbench.recommender.calibration import (
     calibrate_from_results,
     default_path,
     load_constants,
     save_constants,
 )
-from layoutbench.run.results import read_results, write_results
+from layoutbench.results import read_results, write_results
 
 SAME_REGION, HOME = get_profile("same-region"), get_profile("home")
 

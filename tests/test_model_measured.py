@@ -27,7 +27,7 @@ from layoutbench.plan.layout import Layout
 from layoutbench.plan.patterns import parse_spec
 from layoutbench.read.readers import get_reader
 from layoutbench.run.measure import measure_case
-from layoutbench.run.sweep import upload_variant, variant_target
+from layoutbench.run.sweep_jobs import upload_variant, variant_target
 from layoutbench.store import get_profile
 from layoutbench.write.rewrite import Variant, write_variant
 

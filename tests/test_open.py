@@ -8,7 +8,8 @@ import pytest
 
 from layoutbench.plan.layout import Layout
 from layoutbench.plan.patterns import parse_spec
-from layoutbench.run.sweep import FALLBACK_READER, run_sweep
+from layoutbench.run.cases import FALLBACK_READER
+from layoutbench.run.sweep import run_sweep
 from layoutbench.store import get_profile
 
 MiB = 2**20

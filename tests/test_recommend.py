@@ -16,7 +16,7 @@ from layoutbench.generate import generate_ecephys, generate_ophys
 from layoutbench.plan.patterns import parse_spec
 from layoutbench.plan.profiles import get_profile
 from layoutbench.plan.search import Constraints, axis_options, chunk_shapes, shard_for
-from layoutbench.run.recommend import recommend
+from layoutbench.recommender.source import recommend
 from layoutbench.store import EmbeddedS3
 from layoutbench.write.apply_plan import layouts_from_recommendation
 
@@ -181,7 +181,7 @@ def test_measure_reports_predicted_beside_measured(tmp_path: Path) -> None:
 def test_calibrate_then_recommend_uses_the_constants(ophys: Path, tmp_path: Path,
                                                      s3: EmbeddedS3) -> None:
     from layoutbench.plan.layout import Layout
-    from layoutbench.run.results import write_results
+    from layoutbench.results import write_results
     from layoutbench.run.sweep import run_sweep
 
     layouts = [Layout("hdf5", (400, 32, 32), "zstd", 3, shuffle=True),
@@ -214,7 +214,7 @@ def test_reader_any_recommends_the_reader_too(ophys: Path) -> None:
 
 
 def test_demo_recommends_each_sample(ophys: Path, tmp_path: Path) -> None:
-    from layoutbench.run.demo import recommend_samples
+    from layoutbench.demo import recommend_samples
 
     (tmp_path / "ophys.nwb").symlink_to(ophys)
     recs = recommend_samples(tmp_path, get_profile("same-region"))

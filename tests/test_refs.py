@@ -15,15 +15,10 @@ from kerchunk.hdf import SingleHdf5ToZarr
 
 from layoutbench.errors import UserError
 from layoutbench.plan.layout import Layout, default_grid
-from layoutbench.read.refs import (
-    SIDECAR_SUFFIX,
-    ReferencesUnsupported,
-    RefSet,
-    load_refs,
-    write_refs_json,
-)
+from layoutbench.read.refs import SIDECAR_SUFFIX, load_refs, write_refs_json
 from layoutbench.read.refs_build import build_refs
 from layoutbench.read.refs_open import open_refs, open_refs_array
+from layoutbench.read.refset import ReferencesUnsupported, RefSet
 from layoutbench.sources import ObjectIdentity, Source, resolve
 from layoutbench.store import EmbeddedS3
 from layoutbench.write.rewrite import write_variant

@@ -15,7 +15,7 @@ from servers import Nginx
 
 import layoutbench as lb
 from layoutbench.generate import generate_ophys
-from layoutbench.run.recommend import recommend
+from layoutbench.recommender.source import recommend
 from layoutbench.run.sweep import run_sweep
 from layoutbench.sources import SourceOptions
 from layoutbench.store import EmbeddedS3

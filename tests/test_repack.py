@@ -11,11 +11,12 @@ import numpy as np
 import pynwb
 import pytest
 
-from layoutbench.read.readers import Target, h5_file_options
+from layoutbench.read.reader_base import Target
+from layoutbench.read.readers import h5_file_options
 from layoutbench.sources import resolve
 from layoutbench.write import repack
+from layoutbench.write.blocks import VerificationError
 from layoutbench.write.repack import file_layouts, repack_file, write_file_variant
-from layoutbench.write.rewrite import VerificationError
 from layoutbench.write.verify import verify_same_file
 
 MiB = 2**20

@@ -12,12 +12,10 @@ import pytest
 
 from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.write import rewrite
+from layoutbench.write.blocks import VerificationError, block_shape, iter_blocks
 from layoutbench.write.rewrite import (
-    VerificationError,
-    block_shape,
     build_variant,
     cached_variant,
-    iter_blocks,
     verify_variant,
     write_variant,
 )

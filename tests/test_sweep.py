@@ -11,8 +11,9 @@ import pytest
 from layoutbench.plan.layout import Layout
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import parse_spec
-from layoutbench.read.readers import Target, get_reader
-from layoutbench.run.results import read_results, write_results
+from layoutbench.read.reader_base import Target
+from layoutbench.read.readers import get_reader
+from layoutbench.results import read_results, write_results
 from layoutbench.run.sweep import plan_cases, run_sweep
 from layoutbench.store import get_profile
 from layoutbench.write.rewrite import write_variant

@@ -86,10 +86,11 @@ def recommend(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, .
     every file's recommendation and a summary of the collection.
     """
     from layoutbench.outputs import check_outputs
+    from layoutbench.plan.recommendation import render_table
     from layoutbench.plan.search import Constraints
-    from layoutbench.report.recommendation import neuroconv_config, render_table
+    from layoutbench.recommender.many import recommend_many
+    from layoutbench.report.recommendation import neuroconv_config
     from layoutbench.run.executors import check_options, open_executor
-    from layoutbench.run.many import recommend_many
 
     srcs = sources_of(sources, endpoint_url, anon, region, ca_bundle)
     check_outputs(srcs, [output])
@@ -138,7 +139,7 @@ def _summary_line(s: dict[str, object]) -> str:
 def calibrate(results: tuple[Path, ...], output: Path | None, fmt: str) -> None:
     """Fit the cost model's constants to measured sweep RESULTS and store them."""
     from layoutbench.outputs import check_outputs
-    from layoutbench.run.calibration import calibrate_from_results, save_constants
+    from layoutbench.recommender.calibration import calibrate_from_results, save_constants
 
     for path in results:
         if not path.exists():
@@ -189,7 +190,7 @@ def apply_cmd(sources: tuple[str, ...], rec: Path, out: Path, overwrite: bool,
     from layoutbench.run.executors import check_options, open_executor
     from layoutbench.run.many import run_each
     from layoutbench.write.apply_plan import load_recommendation
-    from layoutbench.write.rewrite import VerificationError
+    from layoutbench.write.blocks import VerificationError
 
     srcs = sources_of(sources, endpoint_url, anon, region, ca_bundle)
     check_options(workers, scheduler_address)

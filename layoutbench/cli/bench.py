@@ -77,9 +77,9 @@ def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
     """
     from layoutbench.outputs import check_outputs
     from layoutbench.plan.patterns import parse_spec
+    from layoutbench.results import results_format, to_frame, write_results
     from layoutbench.run.executors import check_options, open_executor
     from layoutbench.run.journal import journal_for
-    from layoutbench.run.results import results_format, to_frame, write_results
     from layoutbench.run.sweep import run_sweep
     from layoutbench.store import EmbeddedS3
 
@@ -153,9 +153,9 @@ def measure(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...
     """
     from layoutbench.outputs import check_outputs
     from layoutbench.plan.patterns import parse_spec
+    from layoutbench.results import results_format, to_frame, write_results
     from layoutbench.run.executors import check_options, open_executor
     from layoutbench.run.many import run_each
-    from layoutbench.run.results import results_format, to_frame, write_results
     from layoutbench.run.sweep_jobs import EndpointSpec
     from layoutbench.store import EmbeddedS3
 
@@ -268,9 +268,9 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
     """Generate ophys and ecephys samples, sweep them on the embedded S3, print the rankings,
     then the layout `recommend` chooses for each (also written as KIND.recommendation.json),
     and write the HTML report of it all (OUT/report/index.html)."""
-    from layoutbench.report.recommendation import render_table
+    from layoutbench.demo import SAMPLES, recommend_samples, run_demo
+    from layoutbench.plan.recommendation import render_table
     from layoutbench.report.site import write_report
-    from layoutbench.run.demo import SAMPLES, recommend_samples, run_demo
 
     net = profile(profile_name, latency_ms, bandwidth_mbps)
     shapes = {}

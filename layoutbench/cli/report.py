@@ -33,7 +33,7 @@ def report(results: tuple[Path, ...], recs: tuple[Path, ...], output: Path, titl
     """
     from layoutbench.outputs import check_outputs
     from layoutbench.report.site import write_report
-    from layoutbench.run.results import results_format
+    from layoutbench.results import results_format
 
     for path in results:
         results_format(path)

@@ -1,9 +1,9 @@
 """Look inside a Zarr store (v2 or v3; local folder or URL): an array, stored how.
 
-The Zarr counterpart of :mod:`.inspect`, giving the same :class:`~.inspect.DatasetInfo`, so a
-Zarr store is measured (and, with NWB-Zarr, recommended for) like an HDF5 file. A store over
-plain HTTP cannot be listed, so a remote store needs ``--dataset`` unless its metadata are
-consolidated.
+The Zarr counterpart of :mod:`.inspect`, giving the same
+:class:`~layoutbench.plan.dataset.DatasetInfo`, so a Zarr store is measured (and, with NWB-Zarr,
+recommended for) like an HDF5 file. A store over plain HTTP cannot be listed, so a remote store
+needs ``--dataset`` unless its metadata are consolidated.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from layoutbench.errors import UserError
-from layoutbench.read.inspect import DatasetInfo, dataset_info
+from layoutbench.plan.dataset import DatasetInfo
+from layoutbench.read.inspect import dataset_info
 from layoutbench.sources import Source, resolve
 
 

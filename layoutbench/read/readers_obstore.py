@@ -13,7 +13,7 @@ requests (16.8 MB with the default 1 MiB buffer, 1 MB with 64 KiB) where h5py-fs
 The reader reads anonymously (unsigned requests): obstore signs with its own credential chain,
 whose requests neither pass the counting gateway (SigV4 signs the ``Host``) nor reach the
 client-side counter of :mod:`layoutbench.store.reach`, which hooks botocore. So an
-authenticated ``s3://`` object is not read by it (:class:`~.readers.ReaderUnavailableError`),
+authenticated ``s3://`` object is not read by it (:class:`~.reader_base.ReaderUnavailableError`),
 as with remfile.
 """
 
@@ -24,7 +24,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from layoutbench.read.readers import (
+from layoutbench.read.reader_base import (
     READ_TIMEOUT_S,
     ZARR_SHARD_OPTIONS,
     Reader,

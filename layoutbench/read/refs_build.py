@@ -1,7 +1,7 @@
 """Translate an HDF5/NWB file into kerchunk references, one dataset at a time.
 
 kerchunk's own error handling is all-or-nothing; here every dataset it cannot express becomes a
-one-line reason in :attr:`~layoutbench.read.refs.RefSet.unsupported` and the rest of the file is
+one-line reason in :attr:`~layoutbench.read.refset.RefSet.unsupported` and the rest of the file is
 still translated. The NWB-specific repairs for kerchunk 0.2.10 under zarr 3 (scalar strings,
 compounds, hard links visited twice) live here too.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.errors import UserError
 from layoutbench.h5threads import gc_paused
-from layoutbench.read.refs import RefSet
+from layoutbench.read.refset import RefSet
 from layoutbench.sources import ObjectIdentity, Source, resolve
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from layoutbench.read.refs import ReferencesUnsupported, RefSet
+from layoutbench.read.refset import ReferencesUnsupported, RefSet
 
 
 def open_refs_array(refset: RefSet, dataset: str, *, remote_protocol: str,

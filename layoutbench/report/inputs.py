@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from layoutbench.errors import UserError
-from layoutbench.run.results import read_results
+from layoutbench.results import read_results
 
 #: Columns every plot and ratio needs (those of Measurement.to_dict since the first sweeps).
 REQUIRED = ("layout", "reader", "pattern", "profile", "dataset", "requests",

@@ -1,5 +1,6 @@
-"""Render a :class:`~layoutbench.run.recommend.Recommendation`: a table for people, and neuroconv's
-dataset I/O configuration for conversion pipelines.
+"""A recommendation (its JSON, :meth:`layoutbench.plan.recommendation.Recommendation.to_dict`) as
+neuroconv's dataset I/O configuration, for conversion pipelines; the table for people is
+:func:`layoutbench.plan.recommendation.render_table`.
 
 neuroconv's HDF5 configuration (``HDF5DatasetIOConfiguration``) names a compression method
 (``gzip`` or an hdf5plugin filter: ``Zstd``, ``Blosc``, ...) and its options, but leaves byte
@@ -16,48 +17,6 @@ from layoutbench.plan.layout import Layout
 
 #: Uncompressed bytes per write buffer neuroconv should use (its default is 1 GB).
 BUFFER_BYTES = 10**9
-
-
-def _fmt_bytes(n: float) -> str:
-    return f"{n / 1e6:,.1f} MB" if n >= 1e5 else f"{n / 1e3:,.1f} kB"
-
-
-def render_table(rec: dict[str, Any]) -> str:
-    """One block per dataset: current, recommended and alternatives with predicted figures."""
-    constants = "calibrated" if rec["calibrated"] else (
-        "shipped" if "reader table" in rec.get("model_constants", "") else "default")
-    lines = [f"{rec['file']}  (profile {rec['profile']}, {constants} model constants)"]
-    if not rec["datasets"]:
-        lines.append("no dataset over the size threshold: nothing to recommend")
-    for d in rec["datasets"]:
-        pats = ", ".join(f"{p['name']}@{p['weight']:g}" for p in d["patterns"])
-        lines += ["", f"{d['path']}  {d['neurodata_type'] or '-'}  {tuple(d['shape'])} "
-                  f"{d['dtype']}  [{pats}]"]
-        head = (f"  {'':12} {'layout':42} {'reader':13} {'seconds':>8} {'×':>6} {'requests':>9} "
-                f"{'transferred':>12} {'stored':>11} {'$/1000':>8}")
-        lines.append(head)
-        rows = [("current", d["current"]), ("recommended", d["recommended"])]
-        rows += [("alternative", a) for a in d["alternatives"]]
-        for tag, r in rows:
-            speed = "" if tag == "current" else f"{r['speedup_vs_current']:.1f}"
-            lines.append(f"  {tag:12} {r['name']:42} {r['reader']:13} {r['seconds']:8.3f} "
-                         f"{speed:>6} {r['requests']:9.1f} {_fmt_bytes(r['bytes_transferred']):>12}"
-                         f" {_fmt_bytes(r['stored_bytes']):>11} "
-                         f"{r['cost_per_1000_reads_usd']:8.4f}")
-        for m in d.get("measured") or []:
-            lines.append(f"  measured on {tuple(m['shape'])}: {m['layout']:42} {m['reader']:13} "
-                         f"predicted {m['predicted_seconds']:.3f} s / measured "
-                         f"{m['measured_seconds']:.3f} s; requests {m['predicted_requests']:g} / "
-                         f"{m['measured_requests']:g}")
-        lines += [f"  note: {n}" for n in d["notes"]]
-    for s in rec.get("skipped", []):
-        lines.append(f"skipped {s['path']}: {s['reason']}")
-    spent = rec.get("spent")
-    if spent:
-        lines.append(f"reading the remote file cost {spent['requests']} requests, "
-                     f"{_fmt_bytes(spent['bytes'])}, {spent['seconds']:.1f} s "
-                     f"(counted by the {spent['counts']})")
-    return "\n".join(lines)
 
 
 def _neuroconv_compression(layout: Layout) -> tuple[list[str] | None,

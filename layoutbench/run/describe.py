@@ -8,7 +8,8 @@ data, which grid, which patterns). A remote file is read through the counting ga
 
 from __future__ import annotations
 
-from layoutbench.read.inspect import DatasetInfo, dataset_info
+from layoutbench.plan.dataset import DatasetInfo
+from layoutbench.read.inspect import dataset_info
 from layoutbench.read.inspect_zarr import is_zarr, zarr_dataset_info
 from layoutbench.sources import Source
 

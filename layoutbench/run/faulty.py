@@ -19,7 +19,8 @@ from typing import Any
 
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern
-from layoutbench.read.readers import Reader, Target
+from layoutbench.read.reader_base import Reader, Target
+from layoutbench.run.cases import measure_with_fallback
 from layoutbench.run.measure import failed_case
 from layoutbench.store.faults import NONE, FaultPlan
 from layoutbench.write.rewrite import Variant
@@ -34,8 +35,6 @@ def measure_under(plan: FaultPlan, case: int, endpoint: Any, variant: Variant, t
                   rate: float | None) -> Measurement:
     """One case with ``plan``'s faults injected (seeded per case), or without when the plan is
     empty; an exception (not an interrupt) becomes an error row."""
-    from layoutbench.run.sweep import measure_with_fallback
-
     if not plan.active:
         return measure_with_fallback(endpoint, variant, target, reader, pattern, profile, rate)
     endpoint.set_faults(dataclasses.replace(plan, seed=plan.seed * 1_000_003 + case))

@@ -1,4 +1,5 @@
-"""``recommend``, ``measure`` and ``apply`` over many sources, on any executor.
+"""``measure`` and ``apply`` (and, for :mod:`layoutbench.recommender.many`, ``recommend``) over many
+sources, on any executor.
 
 Each source is one chain of one step (:func:`layoutbench.plan.work.single_steps`): recommending
 and applying run in parallel across files; measuring (and ``recommend --measure``) is timed,
@@ -9,29 +10,15 @@ given, whatever order they finished in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.work import single_steps
-from layoutbench.run.executors import Executor, as_executor
+from layoutbench.run.executors import Actions, Executor, as_executor
 
 log = logging.getLogger(__name__)
-
-
-def recommend_one(source: str, options: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
-    """One file's recommendation (its JSON) and the file's size in bytes."""
-    from layoutbench.run.recommend import recommend
-    from layoutbench.sources import resolve
-
-    src = resolve(source, options.get("options"))
-    rec = recommend(src, **options).to_dict()
-    try:
-        size: int | None = src.identity().size
-    except Exception:  # the size is for the summary only
-        size = None
-    return rec, size
 
 
 def measure_one(source: str, options: dict[str, Any], endpoint: Any) -> list[Measurement]:
@@ -50,36 +37,24 @@ def apply_one(source: str, layouts: Mapping[str, Any], out: str, options: dict[s
     return apply_to(source, layouts, Path(out), **options).to_dict()
 
 
-ACTIONS: dict[str, Callable[..., Any]] = {"recommend": recommend_one, "measure": measure_one,
-                                          "apply": apply_one}
+#: The steps this module runs, by name; :mod:`layoutbench.recommender.many` adds ``recommend``.
+ACTIONS: Actions = {"measure": measure_one, "apply": apply_one}
 
 
 def run_each(action: str, args: Sequence[tuple[Any, ...]], labels: Sequence[str], *,
              executor: Executor | str | None = None, timed: bool = False,
-             progress: bool = False) -> list[Any]:
-    """``action`` once per argument tuple on ``executor``; the results in the given order."""
-    from layoutbench.run.sweep import progress_bar
+             progress: bool = False, actions: Actions = ACTIONS) -> list[Any]:
+    """``action`` (a name in ``actions``) once per argument tuple on ``executor``; the results
+    in the given order."""
+    from layoutbench.run.cases import progress_bar
 
     runner = as_executor(executor)
     chains = single_steps(action, args, labels, timed=timed)
     out: list[Any] = [None] * len(chains)
     with progress_bar(len(chains), progress and len(chains) > 1) as bar:
-        for i, value in runner.run(chains, ACTIONS):
+        for i, value in runner.run(chains, actions):
             out[i] = value
             bar.update()
             if len(chains) > 1:
                 log.info("%s: %d of %d files done (%s)", action, bar.n, len(chains), labels[i])
     return out
-
-
-def recommend_many(sources: Sequence[str], options: dict[str, Any], *,
-                   executor: Executor | str | None = None,
-                   progress: bool = False) -> dict[str, Any]:
-    """Every file's recommendation in one JSON: ``{"files": [...], "summary": {...}}``."""
-    from layoutbench.run.collection import collection_summary
-
-    done = run_each("recommend", [(s, options) for s in sources], list(sources),
-                    executor=executor, timed=bool(options.get("measure")), progress=progress)
-    recs = [rec for rec, _ in done]
-    return {"format": "layoutbench-recommendations", "files": recs,
-            "summary": collection_summary(recs, [size for _, size in done])}

@@ -25,7 +25,7 @@ from layoutbench.h5threads import gc_paused
 from layoutbench.plan.geometry import chunks_touched
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern
-from layoutbench.read.readers import Reader, Target
+from layoutbench.read.reader_base import Reader, Target
 from layoutbench.write.rewrite import Variant
 
 log = logging.getLogger(__name__)

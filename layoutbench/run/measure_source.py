@@ -20,19 +20,22 @@ from typing import Any
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.errors import UserError
 from layoutbench.interrupts import checkpoint
+from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
-from layoutbench.read.inspect import DatasetInfo, dataset_info
+from layoutbench.read.inspect import dataset_info
 from layoutbench.read.inspect_zarr import is_zarr, zarr_dataset_info
-from layoutbench.read.readers import Target, get_reader
-from layoutbench.run.faulty import judge, measure_under
-from layoutbench.run.sweep import (
+from layoutbench.read.reader_base import Target
+from layoutbench.read.readers import get_reader
+from layoutbench.run.cases import (
+    URL_ONLY,
     check_digests,
     check_patterns,
     measure_with_fallback,
     progress_bar,
 )
+from layoutbench.run.faulty import judge, measure_under
 from layoutbench.sources import ObjectIdentity, Source, SourceOptions, resolve
 from layoutbench.store.faults import NONE as NO_FAULTS
 from layoutbench.store.faults import FaultPlan
@@ -44,9 +47,6 @@ log = logging.getLogger(__name__)
 HDF5_READERS = ("h5py-remfile", "h5py-fsspec", "kerchunk")
 OPEN_READERS = ("h5py-remfile", "h5py-fsspec", "pynwb-remfile", "kerchunk")
 ZARR_READERS = ("zarr", "zarr-obstore")
-#: Readers that read anonymously only: remfile takes plain URLs, and obstore's signed requests
-#: could be counted neither by the gateway nor by botocore's events (authenticated s3://).
-URL_ONLY = ("h5py-remfile", "pynwb-remfile", "zarr-obstore")
 
 
 def as_is_variant(info: DatasetInfo, identity: ObjectIdentity) -> Variant:

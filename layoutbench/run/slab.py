@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from layoutbench.atomic import atomic_output
-from layoutbench.read.inspect import DatasetInfo
+from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.write.cache_lock import entry_lock
 from layoutbench.write.rewrite import source_id
 

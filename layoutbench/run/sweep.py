@@ -8,37 +8,38 @@ and pattern before removing it from the store.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from layoutbench.atomic import remove_stale
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.errors import UserError
 from layoutbench.interrupts import checkpoint
+from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.plan.measurement import Measurement
-from layoutbench.plan.patterns import AccessPattern, PatternError, as_patterns, default_patterns
+from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
-from layoutbench.read.inspect import DatasetInfo
+from layoutbench.plan.work import build_then_measure
 from layoutbench.read.inspect_zarr import is_zarr, local_info, open_local_array
-from layoutbench.read.readers import Reader, Target, get_reader
+from layoutbench.read.reader_base import Reader
+from layoutbench.read.readers import get_reader
+from layoutbench.run.cases import URL_ONLY, check_digests, check_patterns, progress_bar
 from layoutbench.run.executors import Executor, as_executor
 from layoutbench.run.faulty import judge, reference_digests
 from layoutbench.run.journal import Journal, case_key, remaining
-from layoutbench.run.measure import measure_case, versions
+from layoutbench.run.measure import versions
+from layoutbench.run.sweep_jobs import ACTIONS, CaseTodo, LayoutJob, travelling
 from layoutbench.sources import Source, SourceOptions, resolve
 from layoutbench.store.faults import NONE as NO_FAULTS
 from layoutbench.store.faults import FaultPlan
-from layoutbench.write.rewrite import Variant, source_id
+from layoutbench.write.rewrite import source_id
 
 log = logging.getLogger(__name__)
 
@@ -68,87 +69,10 @@ def plan_cases(layouts: Sequence[Layout], readers: Sequence[Reader],
     return cases
 
 
-def check_patterns(info: DatasetInfo, patterns: Sequence[AccessPattern]) -> None:
-    """Reject patterns that do not fit the dataset's kind, naming both.
-
-    ``open`` is measured on whole files (paged copies of the source), the others on rewritten
-    datasets, so the two cannot share a sweep.
-    """
-    file_level = {p.definition.includes_open for p in patterns}
-    if len(file_level) > 1:
-        raise PatternError(f"{info.file}: 'open' compares whole files and cannot be swept with "
-                           "data patterns; run it in a sweep of its own")
-    for p in patterns:
-        if p.definition.kind not in (info.kind, "any"):
-            raise PatternError(
-                f"{info.file}: pattern {p.name} is for {p.definition.kind} data but "
-                f"{info.path} looks like {info.kind} data (shape {info.shape})"
-            )
-    check_fits(info, patterns)
-
-
-def check_fits(info: DatasetInfo, patterns: Sequence[AccessPattern]) -> None:
-    """Every value a user gave each pattern fits the dataset (a one-line error naming both)."""
-    for p in patterns:
-        try:
-            p.selections(info.shape, info.rate)
-        except PatternError as exc:
-            raise PatternError(f"{info.file}: {info.path}: {exc}") from None
-
-
-def upload_variant(endpoint: Any, variant: Variant, key: str) -> None:
-    """Put a variant (file or Zarr store) at ``key`` on the endpoint."""
-    if variant.layout.format == "hdf5":
-        endpoint.upload_file(variant.path, key)
-    else:
-        endpoint.upload_tree(variant.path, key)
-
-
-def variant_target(endpoint: Any, key: str, variant: Variant, cache: Path) -> Target:
-    """What a reader needs to open ``variant`` uploaded at ``key`` (refs cached in ``cache``)."""
-    layout = variant.layout
-    itemsize = int(np.dtype(variant.dtype).itemsize)
-    return Target(source=endpoint.source(key), dataset=variant.dataset,
-                  format=layout.format, page_size=layout.page_size,
-                  chunk_nbytes=layout.chunk_nbytes(itemsize), cache_dir=str(cache / "refs"))
-
-
 #: Readers a sweep uses unless told otherwise. pynwb-remfile reads data exactly as
 #: h5py-remfile once open, so it only joins the ``open`` sweep, where opening is the point.
 DATA_READERS = ("h5py-remfile", "h5py-fsspec", "kerchunk", "zarr", "zarr-obstore")
 OPEN_READERS = ("h5py-remfile", "h5py-fsspec", "pynwb-remfile", "kerchunk")
-
-#: Where a case goes when its reader cannot express the dataset (recorded in ``fallback``).
-FALLBACK_READER = "h5py-fsspec"
-
-
-def measure_with_fallback(endpoint: Any, variant: Variant, target: Target, reader: Reader,
-                          pattern: AccessPattern, profile: Any, rate: float | None) -> Measurement:
-    """One case; a dataset the reader cannot express is measured with the fallback reader and
-    the row says so (``reader`` stays the one asked for, ``fallback`` names what ran and why)."""
-    from layoutbench.read.refs import ReferencesUnsupported
-
-    try:
-        return measure_case(endpoint, variant, target, reader, pattern, profile, rate=rate)
-    except ReferencesUnsupported as exc:
-        log.warning("%s cannot read %s (%s); measuring with %s instead", reader.name,
-                    variant.path, exc, FALLBACK_READER)
-        row = measure_case(endpoint, variant, target, get_reader(FALLBACK_READER), pattern,
-                           profile, rate=rate)
-        return dataclasses.replace(row, reader=reader.name,
-                                   fallback=f"{FALLBACK_READER}: {exc}")
-
-
-@contextlib.contextmanager
-def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, disable=not enabled, unit="case", dynamic_ncols=True, leave=False)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
 
 Sources = str | os.PathLike[str] | Source | Sequence[str | os.PathLike[str] | Source]
 
@@ -236,8 +160,6 @@ def prepare_source(source: str | os.PathLike[str] | Source, *, dataset: str | No
 
 def signing_readers(names: Sequence[str]) -> list[str]:
     """The readers of ``names`` that can sign S3 requests (a warning names the others)."""
-    from layoutbench.run.measure_source import URL_ONLY
-
     skipped = [n for n in names if n in URL_ONLY]
     if skipped:
         log.warning("skipping %s: they read anonymously only (their signed requests could not "
@@ -343,9 +265,6 @@ def sweep_prepared(prepared: list[Prepared], endpoint: Any, profile: NetworkProf
                    executor: Executor, cache_limit: int | None,
                    readers: Sequence[str] | None = None) -> list[Measurement]:
     """Plan the (source, layout) jobs of prepared sources and run them on ``executor``."""
-    from layoutbench.plan.work import build_then_measure
-    from layoutbench.run.sweep_jobs import ACTIONS, CaseTodo, LayoutJob, travelling
-
     endpoint.set_profile(profile)
     total = sum(len(p.cases) for p in prepared) * repeats
     for p in prepared:
@@ -419,15 +338,3 @@ def _finish(prepared: list[Prepared], results: list[Measurement], faults: FaultP
             check_digests(mine)
         out += mine
     return out
-
-
-def check_digests(results: Sequence[Measurement]) -> None:
-    """Every layout and reader must return the same bytes for the same pattern (rows of failed
-    cases, under injected faults, returned none)."""
-    by_pattern: dict[str, set[str]] = {}
-    for m in results:
-        if m.error is None:
-            by_pattern.setdefault(m.pattern, set()).add(m.digest)
-    bad = {p: d for p, d in by_pattern.items() if len(d) > 1}
-    if bad:
-        raise RuntimeError(f"readers returned different data for the same pattern: {sorted(bad)}")

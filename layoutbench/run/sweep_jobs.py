@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from layoutbench.interrupts import checkpoint
 from layoutbench.plan.layout import Layout
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern
 from layoutbench.plan.profiles import NetworkProfile
+from layoutbench.read.reader_base import Target
 from layoutbench.read.readers import get_reader
+from layoutbench.run.faulty import measure_under
 from layoutbench.store.faults import FaultPlan
 from layoutbench.write.rewrite import SUFFIX, Variant, Writer, build_variant
 
@@ -107,6 +111,23 @@ class LayoutJob:
         return sum(c.repeats for c in self.cases)
 
 
+def upload_variant(endpoint: Any, variant: Variant, key: str) -> None:
+    """Put a variant (file or Zarr store) at ``key`` on the endpoint."""
+    if variant.layout.format == "hdf5":
+        endpoint.upload_file(variant.path, key)
+    else:
+        endpoint.upload_tree(variant.path, key)
+
+
+def variant_target(endpoint: Any, key: str, variant: Variant, cache: Path) -> Target:
+    """What a reader needs to open ``variant`` uploaded at ``key`` (refs cached in ``cache``)."""
+    layout = variant.layout
+    itemsize = int(np.dtype(variant.dtype).itemsize)
+    return Target(source=endpoint.source(key), dataset=variant.dataset,
+                  format=layout.format, page_size=layout.page_size,
+                  chunk_nbytes=layout.chunk_nbytes(itemsize), cache_dir=str(cache / "refs"))
+
+
 def _writer(job: LayoutJob) -> Writer | None:
     if not job.whole_file:
         return None
@@ -117,7 +138,6 @@ def _writer(job: LayoutJob) -> Writer | None:
 
 def build(job: LayoutJob) -> Variant:
     """The verified variant, uploaded to the store (step one; see the module doc)."""
-    from layoutbench.run.sweep import upload_variant
     from layoutbench.write.cache_lock import evict
 
     endpoint = as_endpoint(job.endpoint)
@@ -130,9 +150,6 @@ def build(job: LayoutJob) -> Variant:
 def measure(variant: Variant, job: LayoutJob) -> list[Measurement]:
     """Every case of the job on the uploaded variant, then the variant leaves the store (step
     two, timed)."""
-    from layoutbench.run.faulty import measure_under
-    from layoutbench.run.sweep import variant_target
-
     endpoint = as_endpoint(job.endpoint)
     rows: list[Measurement] = []
     try:

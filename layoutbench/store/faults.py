@@ -29,7 +29,7 @@ from typing import Any
 from layoutbench.errors import UserError
 
 KINDS = ("503", "500", "reset", "truncate", "stall")
-#: Longer than the read timeout the readers are given (layoutbench.read.readers.READ_TIMEOUT_S).
+#: Longer than the read timeout the readers are given (layoutbench.read.reader_base.READ_TIMEOUT_S).
 STALL_S = 12.0
 
 ERROR_BODIES = {

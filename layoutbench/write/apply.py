@@ -52,6 +52,7 @@ from layoutbench.write.apply_plan import (
     plan_copy,
     retarget_external,
 )
+from layoutbench.write.blocks import block_shape, iter_blocks
 from layoutbench.write.h5copy import (
     ReferenceMapper,
     copy_attributes,
@@ -59,7 +60,6 @@ from layoutbench.write.h5copy import (
     has_references,
     scan_links,
 )
-from layoutbench.write.rewrite import block_shape, iter_blocks
 from layoutbench.write.verify import check_storage, verify_same_file
 
 log = logging.getLogger(__name__)

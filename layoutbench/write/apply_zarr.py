@@ -34,7 +34,7 @@ from layoutbench.interrupts import checkpoint
 from layoutbench.plan.layout import Layout
 from layoutbench.read.inspect import describe_dataset
 from layoutbench.write.apply_plan import ApplyResult, DatasetChange, check_rechunkable
-from layoutbench.write.rewrite import block_shape
+from layoutbench.write.blocks import block_shape
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,8 @@ from layoutbench.atomic import atomic_output, remove_stale, temp_path, write_jso
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.interrupts import checkpoint
-from layoutbench.read.inspect import DatasetInfo, dataset_info, info_in, open_hdf5
+from layoutbench.plan.dataset import DatasetInfo
+from layoutbench.read.inspect import dataset_info, info_in, open_hdf5
 from layoutbench.sources import Fetch, ObjectIdentity, Source, close_filesystem, fetcher, resolve
 from layoutbench.write.h5copy import copy_attributes, encode_name
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from layoutbench.write.rewrite import VerificationError
+from layoutbench.write.blocks import VerificationError
 
 
 def encode_name(text: str) -> bytes:

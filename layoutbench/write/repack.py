@@ -31,7 +31,8 @@ from layoutbench.atomic import atomic_output
 from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.plan.layout import Layout
 from layoutbench.read.inspect import check_hdf5_file, dataset_info
-from layoutbench.write.rewrite import Variant, iter_blocks, mark_verified, source_id
+from layoutbench.write.blocks import iter_blocks
+from layoutbench.write.rewrite import Variant, mark_verified, source_id
 from layoutbench.write.verify import verify_same_file
 
 log = logging.getLogger(__name__)

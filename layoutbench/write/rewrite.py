@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,20 +24,20 @@ import numpy as np
 
 from layoutbench.atomic import atomic_output, write_json
 from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs, zarr_compressors
-from layoutbench.interrupts import checkpoint
+from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.layout import Layout
-from layoutbench.read.inspect import DatasetInfo
 from layoutbench.read.inspect_zarr import array_fingerprint, local_info, open_local_array
+from layoutbench.write.blocks import (
+    BLOCK_BYTES,
+    VerificationError,
+    block_shape,
+    iter_blocks,
+    same_bytes,
+)
 
 log = logging.getLogger(__name__)
 
-#: Default memory budget for one block of the copy (source slab plus its encoded form).
-BLOCK_BYTES = 256 * 2**20
 SUFFIX = {"hdf5": ".h5", "zarr": ".zarr"}
-
-
-class VerificationError(RuntimeError):
-    """A variant does not hold exactly the source data (or cannot be decoded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,33 +108,6 @@ def source_id(path: str | os.PathLike[str], dataset: str) -> str:
         else f"{st.st_size}|{st.st_mtime_ns}"
     key = f"{os.path.realpath(path)}|{stamp}|{dataset}"
     return hashlib.sha1(key.encode()).hexdigest()[:12]
-
-
-def block_shape(shape: Sequence[int], unit: Sequence[int], itemsize: int,
-                budget: int = BLOCK_BYTES) -> tuple[int, ...]:
-    """A copy block: whole units (chunks or shards), as long in axis 0 as ``budget`` allows.
-
-    Blocks aligned to the target's units mean each chunk (or shard) is encoded exactly once;
-    trailing axes are split (at unit multiples) only when a single unit-row exceeds the budget.
-    """
-    unit = [max(1, min(u, n)) for u, n in zip(unit, shape, strict=True)]
-    block = [unit[0], *shape[1:]]
-    for ax in range(1, len(shape)):  # split outer trailing axes first: rows stay contiguous
-        while math.prod(block) * itemsize > budget and block[ax] > unit[ax]:
-            block[ax] = max(unit[ax], (block[ax] // 2 // unit[ax]) * unit[ax])
-    rows = max(1, budget // max(1, math.prod(block) * itemsize))
-    block[0] = min(shape[0], unit[0] * rows) if shape[0] else 1
-    return tuple(max(1, b) for b in block)
-
-
-def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[tuple[slice, ...]]:
-    """Every block of the array, in C order, as a tuple of slices."""
-    counts = [math.ceil(n / b) if n else 0 for n, b in zip(shape, block, strict=True)]
-    for idx in np.ndindex(*counts):
-        checkpoint()  # a Ctrl-C or SIGTERM stops here, within one block (layoutbench.interrupts)
-        yield tuple(
-            slice(i * b, min((i + 1) * b, n)) for i, b, n in zip(idx, block, shape, strict=True)
-        )
 
 
 def _unit(layout: Layout) -> tuple[int, ...]:
@@ -288,8 +261,6 @@ def verify_variant(source: str | os.PathLike[str], dataset: str, variant: str | 
     with the same payload), reading both sides block by block so memory stays bounded.
     A chunk that fails to decode counts as a mismatch, not a crash.
     """
-    from layoutbench.write.verify import same_bytes
-
     ensure_hdf5_filters()  # the source itself may use plugin filters
     path = Path(variant)
     with open_local_array(source, dataset) as src:

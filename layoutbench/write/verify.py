@@ -17,8 +17,8 @@ import numpy as np
 
 from layoutbench.codecs import h5py_filter_kwargs
 from layoutbench.plan.layout import Layout
+from layoutbench.write.blocks import VerificationError, block_shape, iter_blocks, same_bytes
 from layoutbench.write.h5copy import link_structure, scan_links
-from layoutbench.write.rewrite import VerificationError, block_shape, iter_blocks
 
 
 def _attrs_equal(a: Any, b: Any, fa: Any, fb: Any) -> bool:
@@ -127,15 +127,6 @@ def _compare_dataset(a: Any, b: Any, fa: Any, fb: Any, name: str, budget: int,
         if on_block is not None:
             on_block(va.nbytes)
         del va, vb  # free this block before the next is read: two blocks alive, not four
-
-
-def same_bytes(va: Any, vb: Any, step: int = 16 * 2**20) -> bool:
-    """Bitwise equality without copying the blocks (NaNs equal NaNs with the same payload)."""
-    xa = np.ascontiguousarray(va).reshape(-1).view(np.uint8)
-    xb = np.ascontiguousarray(vb).reshape(-1).view(np.uint8)
-    if xa.size != xb.size:
-        return False
-    return all(np.array_equal(xa[i:i + step], xb[i:i + step]) for i in range(0, xa.size, step))
 
 
 def _structured_equal(va: Any, vb: Any, fa: Any, fb: Any) -> bool:

@@ -6,7 +6,7 @@ are compared as pynwb reads them: both files are read (the export with
 found in the export by its object ID, with the same type, and every field of it is equal: numeric
 datasets bit for bit, block by block (bounded memory); text and times by value; references by
 the object ID they point to. The datasets ``apply`` re-laid out must also be stored as asked
-(chunks, shards, codec). Any difference is a :class:`~layoutbench.write.rewrite.VerificationError`.
+(chunks, shards, codec). Any difference is a :class:`~layoutbench.write.blocks.VerificationError`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ import numpy as np
 
 from layoutbench.codecs import ensure_hdf5_filters, zarr_compressors
 from layoutbench.plan.layout import Layout
-from layoutbench.write.rewrite import VerificationError, block_shape, iter_blocks
-from layoutbench.write.verify import same_bytes
+from layoutbench.write.blocks import VerificationError, block_shape, iter_blocks, same_bytes
 
 #: Non-numeric datasets are compared as values; larger ones than this are refused as a bug.
 MAX_VALUE_ELEMENTS = 10_000_000

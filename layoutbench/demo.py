@@ -1,7 +1,8 @@
 """The demo: the whole spine on generated samples, on the embedded S3, in a few minutes.
 
 Samples are generated with fixed seeds, so a second run reuses them and their verified
-variants (the cache lives in the output folder) and only re-measures.
+variants (the cache lives in the output folder) and only re-measures. It sweeps (``run/``) and
+recommends (``recommender/``), so it sits above both, beside the API.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from layoutbench.run.results import to_frame, write_results
+from layoutbench.results import to_frame, write_results
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def recommend_samples(out_dir: Path, profile: Any) -> list[dict[str, Any]]:
     ``KIND.recommendation.json``, which ``layoutbench apply`` takes."""
     import json
 
-    from layoutbench.run.recommend import recommend
+    from layoutbench.recommender.source import recommend
 
     recs = []
     for kind in SAMPLES:

@@ -17,8 +17,9 @@ from typing import Any
 
 from layoutbench.plan.model import CostConstants
 from layoutbench.plan.profiles import NetworkProfile
+from layoutbench.plan.recommendation import DatasetRecommendation
 from layoutbench.plan.search import CodecFigures, score
-from layoutbench.run.recommendation import DatasetRecommendation
+from layoutbench.recommender.dataset import _workload
 from layoutbench.sources import Fetch
 
 #: Datasets larger than this are measured on a slab of their first axis, not whole.
@@ -38,7 +39,6 @@ def measure_dataset(dset: Any, fetch: Fetch | None, rec: DatasetRecommendation,
 
     from layoutbench.read.inspect import dataset_info
     from layoutbench.run.measure_source import measure_source
-    from layoutbench.run.recommend import _workload
     from layoutbench.run.sweep import run_sweep
     from layoutbench.store import EmbeddedS3
     from layoutbench.write.extract import extract_dataset

@@ -79,7 +79,7 @@ def calibrate_from_results(results_path: str | os.PathLike[str], *,
     were recorded). Raises :class:`UserError` naming the file if it has no usable rows.
     """
     from layoutbench.plan.measurement import Measurement
-    from layoutbench.run.results import read_results
+    from layoutbench.results import read_results
 
     frame = read_results(results_path)
     rows = [Measurement.from_dict(r) for r in frame.to_dict(orient="records")]

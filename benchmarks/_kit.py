@@ -1,5 +1,10 @@
 """What the asv suites in ``benchmarks/`` stand on: data, variants, a shared endpoint, cases.
 
+Not a suite itself (``_kit``, and :class:`PatternSuite` is abstract, so asv's discovery, which
+imports every module here, finds no benchmark in it); the suites import it as
+``from benchmarks import _kit as kit``, and ``make`` stops the shared endpoint with
+:func:`stop`.
+
 asv runs every benchmark in a fresh process, so the suites split the work the way asv's
 ``setup_cache`` intends: :func:`prepare` (once per suite and run) generates the sample file,
 writes and verifies each curated layout's variant (both cached on disk across runs) and uploads
@@ -26,6 +31,7 @@ import json
 import logging
 import os
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,14 +45,11 @@ from layoutbench.errors import UserError
 from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern, parse_spec
-from layoutbench.read.readers import Reader, Target, get_reader
-from layoutbench.run.sweep import (
-    DATA_READERS,
-    OPEN_READERS,
-    measure_with_fallback,
-    upload_variant,
-    variant_target,
-)
+from layoutbench.read.reader_base import Reader, Target
+from layoutbench.read.readers import get_reader
+from layoutbench.run.cases import measure_with_fallback
+from layoutbench.run.sweep import DATA_READERS, OPEN_READERS
+from layoutbench.run.sweep_jobs import upload_variant, variant_target
 from layoutbench.store import NetworkProfile, get_profile
 from layoutbench.write.rewrite import SUFFIX, Variant, build_variant
 
@@ -329,12 +332,14 @@ def amplification(m: Measurement) -> float:
 
 
 
-class PatternSuite:
+class PatternSuite(ABC):
     """Base of the asv suites: one pattern over (profile, layout, reader).
 
     Subclasses set ``domain`` and ``pattern`` and a ``setup_cache`` of their own module (asv
-    keys the cache by the function's module and line, so a shared one would mix domains).
-    Combinations a reader cannot read are skipped (``NotImplementedError`` in ``setup``).
+    keys the cache by the function's module and line, so a shared one would mix domains):
+    until they do, the class is abstract, which is also what keeps asv from taking this base
+    for a suite. Combinations a reader cannot read are skipped (``NotImplementedError`` in
+    ``setup``).
     """
 
     domain: str = ""
@@ -344,6 +349,10 @@ class PatternSuite:
     number = 1
     repeat = (1, 5, 60.0)
     case: BenchCase
+
+    @abstractmethod
+    def setup_cache(self) -> Prepared:
+        """The suite's :func:`prepare` (a function of the suite's own module)."""
 
     def setup(self, prepared: Prepared, profile: str, layout: str, reader: str) -> None:
         self.case = open_case(prepared, self.pattern, layout, reader, profile)

@@ -2,28 +2,21 @@
 alternatives, each with predicted requests, bytes, seconds and cost.
 
 :meth:`Recommendation.to_dict` is the JSON of DESIGN.md §6 (what ``apply`` takes and
-``--format json`` prints); :meth:`Recommendation.to_frame` the same figures as a table, one row
-per (dataset, candidate), for a notebook; the ``repr`` is the CLI's table.
+``--format json`` prints); the ``repr`` is the CLI's table (:func:`render_table`, which also
+renders that JSON as read back from a file). The same figures as a pandas table, one row per
+(dataset, candidate), are :meth:`layoutbench.results.Recommendation.to_frame`: pandas is no part
+of the pure ``plan/``, so the table is added one layer up, on the class ``recommend`` returns.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.patterns import AccessPattern
 from layoutbench.plan.profiles import NetworkProfile
 from layoutbench.plan.search import Constraints, Scored
-from layoutbench.read.inspect import DatasetInfo
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-#: Columns of :meth:`Recommendation.to_frame`, in order.
-FRAME_COLUMNS = ("path", "role", "layout", "format", "chunks", "shards", "codec", "level",
-                 "shuffle", "reader", "seconds", "speedup_vs_current", "requests",
-                 "bytes_transferred", "stored_bytes", "compression_ratio",
-                 "cost_per_1000_reads_usd")
 
 
 @dataclass(frozen=True)
@@ -67,6 +60,7 @@ class DatasetRecommendation:
             "notes": list(self.notes), "measured": list(self.measured),
         }
 
+
 @dataclass(frozen=True, repr=False)
 class Recommendation:
     """Every dataset's recommendation for one file, profile and set of constraints."""
@@ -94,25 +88,48 @@ class Recommendation:
                 "datasets": [d.to_dict(**self.prices) for d in self.datasets],
                 "skipped": list(self.skipped), "spent": self.spent}
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per (dataset, candidate): the current layout, the recommendation and the
-        alternatives with their predicted figures (columns :data:`FRAME_COLUMNS`)."""
-        import pandas as pd
-
-        rows = []
-        for d in self.to_dict()["datasets"]:
-            candidates = [("current", d["current"]), ("recommended", d["recommended"])]
-            candidates += [("alternative", a) for a in d["alternatives"]]
-            for role, c in candidates:
-                row = {"path": d["path"], "role": role, "layout": c["name"],
-                       "speedup_vs_current": c.get("speedup_vs_current", 1.0)}
-                row.update({k: c.get(k) for k in FRAME_COLUMNS if k not in row})
-                row["chunks"] = tuple(c["chunks"])
-                row["shards"] = None if c["shards"] is None else tuple(c["shards"])
-                rows.append(row)
-        return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
-
     def __repr__(self) -> str:
-        from layoutbench.report.recommendation import render_table
-
         return render_table(self.to_dict())
+
+
+# -- the CLI's table ---------------------------------------------------------------------------
+def _fmt_bytes(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 1e5 else f"{n / 1e3:,.1f} kB"
+
+
+def render_table(rec: dict[str, Any]) -> str:
+    """One block per dataset: current, recommended and alternatives with predicted figures."""
+    constants = "calibrated" if rec["calibrated"] else (
+        "shipped" if "reader table" in rec.get("model_constants", "") else "default")
+    lines = [f"{rec['file']}  (profile {rec['profile']}, {constants} model constants)"]
+    if not rec["datasets"]:
+        lines.append("no dataset over the size threshold: nothing to recommend")
+    for d in rec["datasets"]:
+        pats = ", ".join(f"{p['name']}@{p['weight']:g}" for p in d["patterns"])
+        lines += ["", f"{d['path']}  {d['neurodata_type'] or '-'}  {tuple(d['shape'])} "
+                  f"{d['dtype']}  [{pats}]"]
+        head = (f"  {'':12} {'layout':42} {'reader':13} {'seconds':>8} {'×':>6} {'requests':>9} "
+                f"{'transferred':>12} {'stored':>11} {'$/1000':>8}")
+        lines.append(head)
+        rows = [("current", d["current"]), ("recommended", d["recommended"])]
+        rows += [("alternative", a) for a in d["alternatives"]]
+        for tag, r in rows:
+            speed = "" if tag == "current" else f"{r['speedup_vs_current']:.1f}"
+            lines.append(f"  {tag:12} {r['name']:42} {r['reader']:13} {r['seconds']:8.3f} "
+                         f"{speed:>6} {r['requests']:9.1f} {_fmt_bytes(r['bytes_transferred']):>12}"
+                         f" {_fmt_bytes(r['stored_bytes']):>11} "
+                         f"{r['cost_per_1000_reads_usd']:8.4f}")
+        for m in d.get("measured") or []:
+            lines.append(f"  measured on {tuple(m['shape'])}: {m['layout']:42} {m['reader']:13} "
+                         f"predicted {m['predicted_seconds']:.3f} s / measured "
+                         f"{m['measured_seconds']:.3f} s; requests {m['predicted_requests']:g} / "
+                         f"{m['measured_requests']:g}")
+        lines += [f"  note: {n}" for n in d["notes"]]
+    for s in rec.get("skipped", []):
+        lines.append(f"skipped {s['path']}: {s['reason']}")
+    spent = rec.get("spent")
+    if spent:
+        lines.append(f"reading the remote file cost {spent['requests']} requests, "
+                     f"{_fmt_bytes(spent['bytes'])}, {spent['seconds']:.1f} s "
+                     f"(counted by the {spent['counts']})")
+    return "\n".join(lines)
