@@ -37,8 +37,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check layoutbench tests benchmarks
 	$(BIN)/mypy layoutbench
 
+# one worker per core (pytest-xdist): every server fixture takes a free port of its own
 pytest: $(STAMP) system-deps neuroconv-env
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 # neuroconv's own environment (neuroconv 0.10 needs zarr 2; layoutbench has zarr 3), in which
 # tests/test_neuroconv.py loads `recommend --format neuroconv` into neuroconv itself.

@@ -21,7 +21,6 @@ from layoutbench.plan.model import (
     predict_seconds,
 )
 from layoutbench.plan.profiles import NetworkProfile, get_profile
-from layoutbench.read.sample_regions import region_shape, region_starts
 from layoutbench.read.sampling import sample_codecs, sample_key
 from layoutbench.recommender.calibration import (
     calibrate_from_results,
@@ -213,18 +212,6 @@ def test_calibrate_from_results(tmp_path: Path) -> None:
 
 
 # -- sampling on the file's own data --------------------------------------------------------------
-def test_region_fits_budget_and_places_stay_inside() -> None:
-    shape = (1000, 256, 256)
-    region = region_shape(shape, [(1, 256, 256), (1000, 16, 16), (64, 64, 64)], 2, 2**20)
-    assert math.prod(region) * 2 <= 2**20 and region[0] > 16
-    starts = region_starts(shape, region, 8, (76, 256, 256))
-    assert len(starts) == 8
-    for st in starts:
-        assert all(0 <= s <= n - r for s, n, r in zip(st, shape, region, strict=True))
-        # a place that fits within one source chunk along time starts inside one
-        assert st[0] // 76 == (st[0] + region[0] - 1) // 76 or region[0] > 76
-
-
 @pytest.fixture(scope="module")
 def movie(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from layoutbench.generate import generate_ophys
@@ -242,7 +229,7 @@ def test_sampled_ratios_match_written_variants(movie: Path, tmp_path: Path) -> N
                Layout("hdf5", (10, 64, 64), "gzip", 4), Layout("hdf5", (10, 64, 64), "none"),
                Layout("zarr", (120, 32, 32), "blosc-zstd", shuffle=True)]
     budget = 2 * 2**20
-    samples = sample_codecs(movie, data, layouts + layouts[:1], budget_bytes=budget)
+    samples = sample_codecs(movie, data, layouts + layouts[:1], compress_bytes=budget)
     assert set(samples) == {sample_key(lay) for lay in layouts}  # duplicates measured once
     for layout in layouts:
         s = samples[sample_key(layout)]

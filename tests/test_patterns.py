@@ -20,8 +20,14 @@ from layoutbench.plan.patterns import PatternError, default_patterns, make_patte
         ("ecephys-channel-filter: channels=4, seconds=30", "ecephys-channel-filter",
          {"channels": 4, "seconds": 30.0}, 1.0),
         ("ecephys-window:seconds=0.5@0.25", "ecephys-window", {"seconds": 0.5}, 0.25),
-        # volume planes default to the middle (-1) and take explicit positions
+        # volume planes default to anywhere (-1, drawn at random) and take explicit positions
         ("volume-planes", "volume-planes", {"z": -1, "y": -1, "x": -1}, 1.0),
+        # a time window starts anywhere unless pinned
+        ("ophys-patch:start=12", "ophys-patch", {"start": 12, "offsets": 3}, 1.0),
+        ("ophys-frames", "ophys-frames", {"start": -1, "seed": 0}, 1.0),
+        # electrodes: a count (drawn at random) or the electrodes themselves (pinned)
+        ("ecephys-channel-filter:channels=3+17+40", "ecephys-channel-filter",
+         {"channels": (3, 17, 40), "start": -1.0}, 1.0),
         ("volume-planes:z=10,x=3@4", "volume-planes", {"z": 10, "y": -1, "x": 3}, 4.0),
         # a 3-d size is AxBxC
         ("volume-cutout:size=64x32x16,cutouts=2", "volume-cutout",
@@ -50,6 +56,10 @@ def test_parse_spec(spec: str, name: str, params: dict, weight: float) -> None:
         ("volume-cutout:size=64x64", "not a valid AxBxC"),  # a 3-d size needs three numbers
         ("volume-cutout:size=64x64x0", "not a valid AxBxC"),  # and positive ones
         ("volume-planes:depth=3", "valid keys: z, y, x"),
+        ("ophys-patch:frames=10,frames=20", "frames is given twice"),  # never last-wins
+        ("ecephys-channel-filter:low=nan", "low must be a finite number"),
+        ("ecephys-channel-filter:channels=3+3", "lists an electrode twice"),
+        ("ecephys-channel-filter:channels=3+-1", "count or electrode list"),
     ],
 )
 def test_bad_specs(spec: str, message: str) -> None:
@@ -57,9 +67,14 @@ def test_bad_specs(spec: str, message: str) -> None:
         parse_spec(spec)
 
 
-def test_round_trip_dict() -> None:
-    p = parse_spec("ophys-patch:patch=48x16,offsets=2@3")
-    assert type(p).from_dict(p.to_dict()) == p
+@pytest.mark.parametrize("spec", [
+    "ophys-patch:patch=48x16,offsets=2@3",
+    "ecephys-channel-filter:channels=3+17+40,start=2.5",  # a pinned electrode list
+    "ecephys-channel-filter:channels=5",  # a count
+])
+def test_round_trip_dict(spec: str) -> None:
+    p = parse_spec(spec)
+    assert type(p).from_dict(p.to_dict()) == p and parse_spec(p.spec) == p
 
 
 def test_ophys_patch_selections_are_in_bounds_and_deterministic() -> None:
@@ -68,7 +83,7 @@ def test_ophys_patch_selections_are_in_bounds_and_deterministic() -> None:
     sels = p.selections(shape)
     assert sels == p.selections(shape) and len(sels) == 5
     for s in sels:
-        assert s[0] == slice(0, 300)  # frames clipped to the movie
+        assert s[0] == slice(0, 300)  # frames clipped to the movie: no freedom left in time
         assert s[1].stop - s[1].start == 32 and s[1].start >= 0 and s[1].stop <= 100
         assert s[2].stop - s[2].start == 32 and s[2].stop <= 90
     assert p.bytes_needed(shape, 2) == 5 * 300 * 32 * 32 * 2
@@ -79,10 +94,10 @@ def test_ecephys_channel_filter_runs_the_bandpass() -> None:
     t = np.arange(4000) / rate
     slow = (1000 * np.sin(2 * np.pi * 2 * t)).astype(np.int16)  # 2 Hz: outside the band
     data = np.repeat(slow[:, None], 8, axis=1)
-    p = make_pattern("ecephys-channel-filter", {"channels": 2, "seconds": 0, "low": 50.0,
+    p = make_pattern("ecephys-channel-filter", {"channels": (0, 7), "seconds": 0, "low": 50.0,
                                                 "high": 200.0})
     sels = p.selections(data.shape, rate)
-    assert [s[1] for s in sels] == [slice(0, 1), slice(7, 8)]
+    assert [s[1] for s in sels] == [slice(0, 1), slice(7, 8)]  # the electrodes named
     filtered = p.definition.compute(data[sels[0]], p.kwargs, rate)
     assert np.abs(filtered[500:-500]).max() < 0.05 * np.abs(slow).max()  # 2 Hz removed
     run = p.run(data, rate)
@@ -95,10 +110,10 @@ SHAPE = (100, 300, 200)
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        # the middle of every axis by default: XY, XZ and YZ planes
-        ("volume-planes", [(slice(50, 51), slice(0, 300), slice(0, 200)),
-                           (slice(0, 100), slice(150, 151), slice(0, 200)),
-                           (slice(0, 100), slice(0, 300), slice(100, 101))]),
+        # XY, XZ and YZ planes through a point pinned on every axis
+        ("volume-planes:z=50,y=150,x=100", [(slice(50, 51), slice(0, 300), slice(0, 200)),
+                                            (slice(0, 100), slice(150, 151), slice(0, 200)),
+                                            (slice(0, 100), slice(0, 300), slice(100, 101))]),
         # explicit positions, up to the array's last plane
         ("volume-planes:z=0,y=7,x=199", [(slice(0, 1), slice(0, 300), slice(0, 200)),
                                          (slice(0, 100), slice(7, 8), slice(0, 200)),
@@ -150,3 +165,53 @@ def test_defaults_per_kind() -> None:
     assert [p.name for p in default_patterns("ecephys")] == ["ecephys-channel-filter",
                                                              "ecephys-window"]
     assert [p.name for p in default_patterns("volume")] == ["volume-planes", "volume-cutout"]
+
+
+# -- every free axis is spread ------------------------------------------------------------------
+@pytest.mark.parametrize(("spec", "shape", "axis"), [
+    # a patch's time window (time is as free as y and x)
+    ("ophys-patch:frames=100,offsets=8", (1000, 64, 64), 0),
+    # whole frames a viewer shows
+    ("ophys-frames:frames=20", (1000, 64, 64), 0),
+    # an electrode's time window, and which electrode
+    ("ecephys-channel-filter:seconds=1,channels=8", (300_000, 64), 0),
+    ("ecephys-channel-filter:seconds=1,channels=8", (300_000, 64), 1),
+    # a window of all channels
+    ("ecephys-window", (300_000, 64), 0),
+    # a plane's position
+    ("volume-planes", (64, 64, 64), 0),
+])
+def test_unpinned_axes_are_drawn_and_spread(spec: str, shape: tuple, axis: int) -> None:
+    p = parse_spec(spec)
+    rate = 30_000.0
+    starts = {s[axis].start for s in p.selections(shape, rate)}
+    seeds = {s[axis].start for seed in range(6)
+             for s in parse_spec(f"{spec},seed={seed}" if ":" in spec else f"{spec}:seed={seed}")
+             .selections(shape, rate)}
+    assert len(seeds) > len(starts) or len(starts) > 1  # seeds move the positions
+    assert 0 not in seeds or len(seeds) > 2  # not pinned at the chunk grid's origin
+    sels, scale, per = p.expected(shape, rate)
+    lattice = sorted({s[axis].start for s in sels})
+    room = shape[axis] - (sels[0][axis].stop - sels[0][axis].start)
+    # the expectation covers the whole range of the free axis, evenly
+    assert lattice[0] < room / 8 and lattice[-1] > room * 7 / 8 and len(lattice) >= 8
+    assert scale * len(sels) == pytest.approx(per)
+
+
+@pytest.mark.parametrize(("spec", "shape", "axis", "start"), [
+    ("ophys-patch:frames=100,start=40", (1000, 64, 64), 0, 40),
+    ("ophys-frames:start=5", (1000, 64, 64), 0, 5),
+    ("ecephys-channel-filter:seconds=1,start=2", (300_000, 64), 0, 60_000),
+    ("ecephys-window:start=0", (300_000, 64), 0, 0),
+])
+def test_a_pinned_start_is_kept(spec: str, shape: tuple, axis: int, start: int) -> None:
+    p = parse_spec(spec)
+    for sels in (p.selections(shape, 30_000.0), p.expected(shape, 30_000.0)[0]):
+        assert {s[axis].start for s in sels} == {start}
+
+
+def test_pinned_electrodes_and_start_are_their_own_expectation() -> None:
+    p = parse_spec("ecephys-channel-filter:channels=3+17+40,seconds=1,start=2")
+    sels, scale, per = p.expected((300_000, 64), 30_000.0)
+    assert sels == p.selections((300_000, 64), 30_000.0) and scale == 1.0 and per == 3
+    assert [s[1].start for s in sels] == [3, 17, 40]

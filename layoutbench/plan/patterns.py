@@ -18,6 +18,7 @@ import numpy as np
 
 from layoutbench.errors import UserError
 from layoutbench.plan.catalogue import (
+    COUNT,
     DEFAULT_PATTERNS,
     EXPECTED_POSITIONS,
     KIND_NDIM,
@@ -65,7 +66,7 @@ class AccessPattern:
     def spec(self) -> str:
         """Canonical SPEC: only the parameters that differ from the defaults, in order."""
         defaults = {p.name: p.default for p in self.definition.params}
-        parts = [f"{k}={_fmt_value(v)}" for k, v in self.params if defaults.get(k) != v]
+        parts = [f"{k}={_fmt_value(v, k)}" for k, v in self.params if defaults.get(k) != v]
         text = self.name + (":" + ",".join(parts) if parts else "")
         return text + (f"@{_fmt_value(self.weight)}" if self.weight != 1 else "")
 
@@ -108,8 +109,9 @@ class AccessPattern:
             over = any(v > m for v, m in zip(value, limit, strict=True)) \
                 if isinstance(value, tuple) else value > limit + 1e-9
             if over:
-                raise PatternError(f"pattern {self.name}: {key}={_fmt_value(value)} does not fit "
-                                   f"this array (shape {'x'.join(map(str, shape))}: at most "
+                dims = "x".join(map(str, shape))
+                raise PatternError(f"pattern {self.name}: {key}={_fmt_value(value, key)} does "
+                                   f"not fit this array (shape {dims}: at most "
                                    f"{_fmt_limit(limit)})")
 
     def expected(self, shape: Sequence[int], rate: float | None = None
@@ -117,30 +119,33 @@ class AccessPattern:
         """Selections whose cost, times the returned scale, is the *expected* cost of the
         pattern at positions chosen at random: the recommender's view.
 
-        A pattern reads a few patches (cutouts, blocks) at seeded random positions; costing a
-        layout on those three positions fits the layout to them. Instead the positions are
-        taken on an even lattice over the whole offset space (independent of the seed): at
+        A run reads a few positions (patches, electrodes, windows, planes...) drawn at random
+        along every axis the user left free; costing a layout on those few fits the layout to
+        them. Instead the positions are taken on an even lattice over the whole space of free
+        axes (time as well as space: a window's start is as free as a patch's corner), at
         least :data:`~layoutbench.plan.catalogue.EXPECTED_POSITIONS`, in sessions of the
-        pattern's own count (the third value), each costed as one cold reader, as a sweep
-        reads a sample. A reader's caches (HDF5's B-tree nodes, remfile's blocks) thus carry
-        over the pattern's own positions only, never over the whole lattice. The scale (one
-        over the number of sessions) converts back to one sample. Patterns without random
-        positions (and a cutout asked to be centred) are their own expectation (scale 1,
-        one session).
+        pattern's own count (the third value: selections per session), each costed as one
+        cold reader, as a sweep reads a sample. A reader's caches (HDF5's B-tree nodes,
+        remfile's blocks) thus carry over the pattern's own positions only, never over the
+        whole lattice. The scale (one over the number of sessions) converts back to one run.
+        Patterns with every position pinned are their own expectation (scale 1, one session).
         """
         shape = tuple(int(n) for n in shape)
-        spread = self.definition.spread
-        if spread is None or (spread == "cutouts" and self.kwargs["seed"] < 0):
+        d = self.definition
+        kw = self.kwargs
+        if d.free is None or not d.free(kw):
             sels = self.selections(shape, rate)
             return sels, 1.0, len(sels)
         self._check_fits(shape, rate)
-        count = int(self.kwargs[spread])
-        sessions = -(-EXPECTED_POSITIONS[spread] // count)
-        kw = {**self.kwargs, spread: count * sessions, LATTICE: True}
-        sels = [normalise(s, shape) for s in self.definition.selections(kw, shape, rate)]
+        count = d.count_of(kw)
+        sessions = -(-EXPECTED_POSITIONS[d.positions] // count)
+        lat = {**kw, COUNT: count * sessions, LATTICE: True}
+        sels = [normalise(s, shape) for s in d.selections(lat, shape, rate)]
+        per = len(sels) // (count * sessions)  # selections per position (3 for planes)
         # session j takes every sessions-th lattice point from j: each spans the whole space
-        sels = [sels[j + sessions * m] for j in range(sessions) for m in range(count)]
-        return sels, 1.0 / sessions, count
+        order = [j + sessions * m for j in range(sessions) for m in range(count)]
+        sels = [sels[i * per + k] for i in order for k in range(per)]
+        return sels, 1.0 / sessions, count * per
 
     def bytes_needed(self, shape: Sequence[int], itemsize: int, rate: float | None = None) -> int:
         return sum(selection_size(s) for s in self.selections(shape, rate)) * itemsize
@@ -173,7 +178,7 @@ class AccessPattern:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AccessPattern:
-        return make_pattern(d["name"], {k: _parse_value(d["name"], k, str(_fmt_value(v)))
+        return make_pattern(d["name"], {k: _parse_value(d["name"], k, str(_fmt_value(v, k)))
                                         for k, v in d.get("params", {}).items()},
                             float(d.get("weight", 1.0)))
 
@@ -182,9 +187,10 @@ def _jsonable(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def _fmt_value(v: Any) -> str:
+def _fmt_value(v: Any, key: str | None = None) -> str:
+    """A value as a SPEC writes it: sizes ``AxB``, electrodes ``3+17+40``."""
     if isinstance(v, tuple | list):
-        return "x".join(str(int(i)) for i in v)
+        return ("+" if key == "channels" else "x").join(str(int(i)) for i in v)
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v)
@@ -212,9 +218,17 @@ def _parse_value(name: str, key: str, text: str) -> Any:
             if len(parts) != len(p.default) or min(parts) < 1:
                 raise ValueError
             return parts
+        if p.type == "channels":
+            if "+" not in text:
+                return int(text)
+            chans = tuple(int(v) for v in text.split("+"))
+            if min(chans) < 0:
+                raise ValueError
+            return chans
         value = int(text) if p.type == "int" else float(text)
     except ValueError:
-        form = _size_form(len(p.default)) if p.type == "size" else p.type
+        form = {"size": _size_form(len(p.default)) if p.type == "size" else "",
+                "channels": "count or electrode list (3, or 3+17+40)"}.get(p.type, p.type)
         raise PatternError(f"pattern {name}: {key}={text!r} is not a valid {form}") from None
     return value
 
@@ -264,6 +278,8 @@ def parse_spec(spec: str) -> AccessPattern:
         key, eq, value = item.partition("=")
         if not eq:
             raise PatternError(f"pattern spec {spec!r}: expected KEY=VALUE, got {item!r}")
+        if key.strip() in overrides:
+            raise PatternError(f"pattern spec {spec!r}: {key.strip()} is given twice")
         overrides[key.strip()] = _parse_value(name, key.strip(), value.strip())
     return make_pattern(name, overrides, weight)
 

@@ -202,14 +202,24 @@ def score(layout: Layout, reader: str, shape: Sequence[int], itemsize: int, work
                         for p in plans) * f)
         requests.append(sum(p.requests for p in plans) * f)
         sent.append(sum(p.bytes_transferred for p in plans) * f)
-    raw = math.prod(shape) * itemsize
-    stored = int(raw / figures.ratio) + stored_overhead(layout, shape)
+    stored = stored_data(layout, shape, itemsize, figures.ratio) + stored_overhead(layout, shape)
     per = tuple({"name": n, "requests": round(r, 2), "bytes_transferred": round(b),
                  "seconds": round(t, 4)}
                 for n, r, b, t in zip(workload.names, requests, sent, secs, strict=True))
     return Scored(layout, reader, figures.ratio, workload.weighted(secs),
                   workload.weighted(requests), workload.weighted(sent), stored, per,
                   figures.decode_mbps)
+
+
+def stored_data(layout: Layout, shape: Sequence[int], itemsize: int, ratio: float) -> int:
+    """Bytes of a layout's chunks on the store. HDF5 and Zarr store edge chunks whole, padded
+    with the fill value: a compressor makes the padding all but free, but uncompressed
+    chunks keep it, so an uncompressed layout stores every chunk at full size."""
+    if layout.codec == "none" and not layout.contiguous:
+        n_chunks = math.prod(-(-int(n) // int(c)) for n, c in zip(shape, layout.chunks,
+                                                                   strict=True))
+        return n_chunks * math.prod(layout.chunks) * itemsize
+    return int(math.prod(shape) * itemsize / ratio)
 
 
 def codec_layouts(fmt: str, chunks: tuple[int, ...], shape: Sequence[int], itemsize: int

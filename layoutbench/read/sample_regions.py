@@ -45,13 +45,14 @@ FETCH_BYTES = 40 * 10**6
 #: block: a chunk larger than that is sampled as its largest part that fits (halved along its
 #: longest axis), which changes its ratio by a few percent at most (see tests/test_sampling.py).
 COMPRESS_BYTES = 4 * 2**20
-MAX_BLOCK_BYTES = 2 * 2**20
+MAX_BLOCK_BYTES = 2**20
 
 # kept for callers that speak of the old names
 BUDGET_BYTES = COMPRESS_BYTES
 N_PLACES = N_WINDOWS
 
 _PRIMES = (2, 3, 5, 7, 11, 13, 17, 19)
+_GOLDEN = (math.sqrt(5) - 1) / 2
 
 
 def halton(k: int, base: int) -> float:
@@ -117,9 +118,11 @@ def window_shape(shape: Sequence[int], source_chunks: Sequence[int] | None,
 
 
 def window_starts(shape: Sequence[int], window: Sequence[int], n: int) -> list[tuple[int, ...]]:
-    """Up to ``n`` distinct, non-overlapping window origins spread over the dataset: the
-    windows tile the array (the last one along an axis ends at the array's end), visited in
-    Halton order."""
+    """``n`` distinct, non-overlapping window origins spread over the dataset: the windows
+    tile the array (the last one along an axis ends at the array's end) and ``n`` of the
+    tiles are taken at the points of a rank-1 lattice, the midpoints of ``n`` equal strata
+    along every axis (so the first and last parts of a recording are sampled as well as its
+    middle), then any tiles left to reach ``n`` in Halton order."""
     origins = []
     for size, w in zip(shape, window, strict=True):
         axis = list(range(0, max(0, size - w) + 1, max(1, w)))
@@ -127,9 +130,19 @@ def window_starts(shape: Sequence[int], window: Sequence[int], n: int) -> list[t
             axis.append(size - w)
         origins.append(axis)
     total = math.prod(len(o) for o in origins)
+    n = min(n, total)
     found: dict[tuple[int, ...], None] = {}
+    gens = [1]
+    for a in range(1, len(shape)):
+        g = max(1, round(n * _GOLDEN ** a))
+        while math.gcd(g, n) != 1:
+            g += 1
+        gens.append(g)
+    for k in range(n):
+        found.setdefault(tuple(o[int(((k * g) % n + 0.5) / n * len(o))]
+                               for g, o in zip(gens, origins, strict=True)))
     k = 0
-    while len(found) < min(n, total):
+    while len(found) < n:
         k += 1
         found.setdefault(tuple(o[int(halton(k, _PRIMES[a % len(_PRIMES)]) * len(o))]
                                for a, o in enumerate(origins)))
@@ -148,18 +161,24 @@ def plan_places(shape: Sequence[int], itemsize: int, source_chunks: Sequence[int
                 *, window_bytes: int = WINDOW_BYTES, n_windows: int = N_WINDOWS,
                 fetch_bytes: int = FETCH_BYTES) -> Places:
     """The windows to read (pure). ``stored`` maps each source chunk's element offset to its
-    stored size (empty for a contiguous dataset). Windows are kept in spread order while the
-    source chunks they need fit in ``fetch_bytes`` (one that does not is skipped, a later one
-    may share chunks already paid for); the first always counts."""
+    stored size (empty for a contiguous dataset). As many windows as ``fetch_bytes`` pays for
+    at the source's mean stored size (at most ``n_windows``) are spread evenly over the
+    dataset; one that costs more than its share is skipped; the first always counts."""
     shape = tuple(int(n) for n in shape)
     window = window_shape(shape, source_chunks, candidate_chunks, itemsize, window_bytes)
+    raw = math.prod(window) * itemsize
+    if source_chunks is None or not stored:
+        per_window = raw
+    else:  # a window's expected cost: the source's mean stored bytes per raw byte
+        per_window = int(raw * sum(stored.values()) / (math.prod(shape) * itemsize))
+    fits = max(1, min(n_windows, fetch_bytes // max(1, per_window)))
     kept: list[tuple[int, ...]] = []
     seen: set[tuple[int, ...]] = set()
     total = 0
-    for st in window_starts(shape, window, 4 * n_windows):
+    for st in window_starts(shape, window, fits):
         if source_chunks is None:
             need: list[tuple[int, ...]] = []
-            cost = math.prod(window) * itemsize
+            cost = raw
         else:
             need = [c for c in _touched(st, window, source_chunks) if c not in seen]
             cost = sum(stored.get(c, 0) for c in need)
@@ -168,8 +187,6 @@ def plan_places(shape: Sequence[int], itemsize: int, source_chunks: Sequence[int
         kept.append(st)
         total += cost
         seen.update(need)
-        if len(kept) == n_windows:
-            break
     return Places(window, tuple(kept), total)
 
 

@@ -126,7 +126,7 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
     for fmt, probe in probes.items():
         # the reference codec's ratio on each shape: chunk shape changes what compresses
         shaped = [replace(probe, chunks=chunks) for chunks in kept]
-        samples.update(sampler.figures(shaped))
+        samples.update(sampler.figures(shaped, quick=True))
         for lay in shaped:
             ref = _figures(samples, lay)
             stage1 += [score(lay, r, shape, itemsize, workload, ref, profile, constants)
