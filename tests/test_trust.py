@@ -53,6 +53,46 @@ def test_recommendation_does_not_depend_on_seed_or_positions(movie: Path) -> Non
     assert len(set(chosen.values())) == 1, chosen
 
 
+def _shifted(movie: Path, out: Path, frames: int) -> Path:
+    """``movie`` without its first ``frames`` frames, stored as the original (same chunks and
+    codec): the chunk grid starts elsewhere in the data."""
+    import shutil
+
+    shutil.copy(movie, out)
+    with h5py.File(out, "r+") as f:
+        old = f[MOVIE]
+        data, attrs = old[frames:], dict(old.attrs)
+        kw = {"chunks": old.chunks, "compression": old.compression,
+              "compression_opts": old.compression_opts, "shuffle": old.shuffle}
+        del f[MOVIE]
+        new = f.create_dataset(MOVIE, data=data, **kw)
+        new.attrs.update(attrs)
+    return out
+
+
+def _geometry(path: Path, spec: str) -> tuple[object, ...]:
+    """The recommended layout with whole-axis chunks named as such (the axes differ in length)."""
+    rec = api.recommend(path, patterns=[spec], dataset=MOVIE)
+    lay = rec.datasets[0].recommended.layout
+    whole = ["all" if c >= n else c for c, n in zip(lay.chunks, rec.datasets[0].info.shape,
+                                                       strict=True)]
+    return (lay.format, *whole, lay.codec, lay.level, lay.shuffle)
+
+
+def test_recommendation_does_not_depend_on_where_the_chunk_grid_starts(movie: Path,
+                                                                       tmp_path: Path) -> None:
+    """Patch windows start anywhere (not at frame 0, where the grid starts): moving the grid by
+    a few frames, or the window by a frame, changes nothing."""
+    shifted = _shifted(movie, tmp_path / "shifted.nwb", 7)
+    chosen = {
+        "as is": _geometry(movie, "ophys-patch:patch=40x40,frames=500"),
+        "grid moved by 7 frames": _geometry(shifted, "ophys-patch:patch=40x40,frames=500"),
+        "window one frame shorter": _geometry(movie, "ophys-patch:patch=40x40,frames=499"),
+        "window one frame longer": _geometry(movie, "ophys-patch:patch=40x40,frames=501"),
+    }
+    assert len(set(chosen.values())) == 1, chosen
+
+
 def _busy() -> subprocess.Popen[bytes]:
     """A process that keeps one core busy until killed."""
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
