@@ -11,37 +11,20 @@ Decode time is, to a good approximation, linear in the bytes it touches::
 (zstd and LZ4 copy output at a fixed rate and parse input at another; gzip's inflate is
 bounded by its input; every chunk costs a call through HDF5's filter pipeline or numcodecs),
 so the table holds those three coefficients per (format, codec, shuffle), fitted by
-non-negative least squares on the decode times of layoutbench's own samples (ophys, ecephys,
+non-negative least squares on the decode times of generated samples (ophys, ecephys,
 volume) with the implementations the readers use (HDF5 filters through h5py and hdf5plugin,
-numcodecs for Zarr). ``benchmarks/decode_table.py`` measures and prints the table;
-:data:`MEASURED_ON` says where it was measured. Compressed bytes come from compressing the
-file's own data (deterministic), so the estimate is too.
+numcodecs for Zarr). ``python -m benchmarks.decode_table`` measures it and writes
+:mod:`layoutbench.plan.decode_fit` (:data:`MEASURED_ON` says where, ``FIT`` how many samples
+each entry had and its error on held-out samples). Only the compressed bytes come from the
+file itself (its own data compressed by the candidate codec: deterministic), so the estimate
+is too.
 """
 
 from __future__ import annotations
 
-#: Where and how the table was measured (recorded in every recommendation).
-MEASURED_ON = "layoutbench 0.2 decode table (2-core x86_64, h5py 3.16/HDF5 2.0, numcodecs 0.16)"
+from layoutbench.plan.decode_fit import MEASURED_ON, TABLE
 
-#: (format, codec, shuffle) -> seconds per raw byte, per compressed byte and per chunk.
-#: Printed by ``benchmarks/decode_table.py``; its fits had rms log errors of 0.04-0.35 over
-#: 10-30 samples per codec.
-TABLE: dict[tuple[str, str, bool], tuple[float, float, float]] = {
-    ('hdf5', 'blosc-lz4', True): (0.000e+00, 4.508e-10, 4.161e-05),
-    ('hdf5', 'blosc-zstd', True): (6.754e-10, 1.161e-10, 5.811e-05),
-    ('hdf5', 'gzip', False): (0.000e+00, 6.393e-09, 4.888e-05),
-    ('hdf5', 'gzip', True): (3.381e-09, 0.000e+00, 4.261e-05),
-    ('hdf5', 'lz4', False): (2.893e-10, 0.000e+00, 4.739e-05),
-    ('hdf5', 'lz4', True): (0.000e+00, 9.106e-10, 4.345e-05),
-    ('hdf5', 'none', False): (4.093e-11, 0.000e+00, 4.226e-05),
-    ('hdf5', 'zstd', False): (4.540e-10, 1.609e-09, 6.168e-05),
-    ('hdf5', 'zstd', True): (2.134e-10, 1.554e-09, 6.104e-05),
-    ('zarr', 'blosc-lz4', True): (0.000e+00, 2.342e-10, 2.699e-06),
-    ('zarr', 'blosc-zstd', True): (5.695e-10, 0.000e+00, 8.938e-06),
-    ('zarr', 'gzip', False): (2.196e-10, 7.181e-09, 0.000e+00),
-    ('zarr', 'zstd', False): (7.549e-10, 0.000e+00, 1.425e-05),
-    ('zarr', 'none', False): (4.093e-11, 0.000e+00, 2.699e-06),  # a copy, as HDF5's
-}
+__all__ = ["FALLBACK", "MEASURED_ON", "TABLE", "decode_seconds"]
 
 #: Used for a codec the table lacks: as slow as the slowest entry (never flatters it).
 FALLBACK = max(TABLE.values(), key=lambda abc: abc[0] + abc[1])

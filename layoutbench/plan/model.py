@@ -141,7 +141,8 @@ def predict_seconds(plan: ReadPlan, profile: NetworkProfile,
     Serial readers pay the latency once per request; concurrent ones once per round of
     ``concurrency`` requests (the plan's ``rounds``). Bandwidth is per connection, so it limits
     the bytes on the critical path (``serial_bytes``), not all bytes. ``decode_mbps`` is the
-    codec's decode throughput measured on the file's chunks (uncompressed MB/s).
+    codec's decode throughput (uncompressed MB/s) on the file's data, from the shipped decode
+    table (:mod:`layoutbench.plan.decode`) and the compressed size measured on that data.
     """
     c = constants or CostConstants()
     latency = profile.latency_s * c.latency_factor + c.request_overhead_s.get(plan.reader, 0.0)

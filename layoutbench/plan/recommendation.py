@@ -31,6 +31,9 @@ class DatasetRecommendation:
     alternatives: tuple[Scored, ...]
     notes: tuple[str, ...] = ()
     measured: tuple[dict[str, Any], ...] = ()
+    #: with ``--reader any``, when the chosen reader beats the format's default one and when
+    #: not (:func:`layoutbench.recommender.reader_choice.reader_choice`); None otherwise
+    reader_choice: dict[str, Any] | None = None
 
     @property
     def speedup(self) -> float:
@@ -58,6 +61,7 @@ class DatasetRecommendation:
             "keep": self.recommended is self.current,
             "alternatives": [entry(a) for a in self.alternatives],
             "notes": list(self.notes), "measured": list(self.measured),
+            "reader_choice": self.reader_choice,
         }
 
 

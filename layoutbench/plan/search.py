@@ -1,16 +1,20 @@
 """Candidate layouts for one dataset, and their ranking by the cost model (pure: no I/O).
 
 Exhaustive rewriting does not scale, and neither does scoring every codec on every chunk
-shape, so the search runs in two stages, each scored by :func:`layoutbench.plan.geometry.plan_reads`
-and :func:`layoutbench.plan.model.predict_seconds`:
+shape, so the search runs in three stages, each scored by
+:func:`layoutbench.plan.geometry.plan_reads` and :func:`layoutbench.plan.model.predict_seconds`:
 
 1. every chunk shape of the space (powers of two per axis, the whole axis, and the current and
    neuroconv shapes), each with one reference codec, ranked by weighted seconds;
 2. the best shapes with every codec of the format (and Zarr shards), under the user's
-   constraints (format, largest chunk, compression no worse than a fraction of the current).
+   constraints (format, largest chunk, compression no worse than a fraction of the current);
+3. the best dozen of those again, their stored size measured on the full sample (the first
+   two stages use a quick one, enough to rank but a few percent less exact).
 
-What the codecs do to *this* file's data (ratio, decode speed) is an input, measured by
-:mod:`layoutbench.read.sampling`; this module only combines numbers.
+What the codecs do to *this* file's data is an input: the stored size measured by
+:mod:`layoutbench.read.sampling` (the file's own data cut at the candidate's chunk shape and
+encoded with its codec), the decode speed from that size through the shipped table
+(:mod:`layoutbench.plan.decode`); this module only combines numbers.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """One dataset's recommendation: its workload, and the search over chunk shapes and codecs.
 
-Stage 1 scores chunk shapes with a reference codec, stage 2 every codec on the best shapes,
-with compression ratios and decode speeds measured on the file's own chunks
-(:class:`~layoutbench.read.sampling.Sampler`); the candidates are ranked by the cost model
+Stage 1 scores chunk shapes with a reference codec, stage 2 every codec on the best shapes
+(both on a quick sample), stage 3 the best of those on the full sample,
+with stored sizes measured on the file's own data cut at each candidate's chunk shape
+(:class:`~layoutbench.read.sampling.Sampler`) and decode speeds from them through the shipped
+table (:mod:`layoutbench.plan.decode`); the candidates are ranked by the cost model
 (:mod:`layoutbench.plan.search`, :mod:`~layoutbench.plan.geometry`,
 :mod:`~layoutbench.plan.model`) and the verdict (keep or rewrite) is a
 :class:`~layoutbench.plan.recommendation.DatasetRecommendation`.
@@ -36,12 +38,16 @@ from layoutbench.plan.search import (
     rank,
     score,
 )
-from layoutbench.read.sampling import Sampler
+from layoutbench.read.sampling import Sampler, sample_key
+from layoutbench.recommender.reader_choice import describe as describe_choice
+from layoutbench.recommender.reader_choice import reader_choice
 
 log = logging.getLogger(__name__)
 
 #: Chunk shapes kept from stage 1 for the codec search.
 STAGE1_KEEP = 8
+#: Layouts of stage 2 (ranked on the quick sample) measured on the full sample in stage 3.
+STAGE2_KEEP = 12
 #: Stage 1 skips chunk shapes that make a workload touch more chunks than this (summed over its
 #: patterns): thousands of chunk reads lose to tens whatever the codec, and simulating HDF5's
 #: reads of each costs more than the rest of the search. remfile's growing sequential reads
@@ -80,8 +86,6 @@ def _workload(patterns: Sequence[AccessPattern], info: DatasetInfo, *,
 
 # -- one dataset -------------------------------------------------------------------------------
 def _figures(samples: dict[Any, Any], layout: Layout) -> CodecFigures:
-    from layoutbench.read.sampling import sample_key
-
     s = samples[sample_key(layout)]
     return CodecFigures(ratio=s.ratio, decode_mbps=s.decode_mbps)
 
@@ -132,18 +136,28 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
             stage1 += [score(lay, r, shape, itemsize, workload, ref, profile, constants)
                        for r in readers[fmt]]
     best_shapes = list(dict.fromkeys(s.layout.chunks for s in rank(stage1)))[:STAGE1_KEEP]
-    # stage 2: every codec on the best shapes, with ratios and speeds measured on this file
+    # stage 2: every codec on the best shapes, on the quick sample (ranks codecs and shapes)
     layouts = [lay for fmt in constraints.formats() for chunks in best_shapes
                for lay in codec_layouts(fmt, chunks, shape, itemsize)]
-    samples.update(sampler.figures([replace(lay, shards=None) for lay in layouts]))
     floor = constraints.min_ratio_vs_current * cur_fig.ratio
-    scored, notes = [], []
-    for lay in layouts:
-        fig = _figures(samples, replace(lay, shards=None))
-        if fig.ratio < floor:
-            continue
-        scored += [score(lay, r, shape, itemsize, workload, fig, profile, constants)
-                   for r in readers[lay.format]]
+
+    def scored_with(chosen: Sequence[Layout], quick: bool) -> list[Scored]:
+        figs = sampler.figures([replace(lay, shards=None) for lay in chosen], quick=quick)
+        out = []
+        for lay in chosen:
+            s = figs[sample_key(replace(lay, shards=None))]
+            fig = CodecFigures(ratio=s.ratio, decode_mbps=s.decode_mbps)
+            if fig.ratio >= floor:
+                out += [score(lay, r, shape, itemsize, workload, fig, profile, constants)
+                        for r in readers[lay.format]]
+        return out
+
+    # stage 3: the best of stage 2 again, with the stored size predicted as written (the full
+    # sample, edge chunks included): only they pay for the full sample's compression
+    finalists = list(dict.fromkeys(s.layout for s in rank(scored_with(layouts, quick=True))))
+    # (a codec kept out by the quick ratio is not tried again: the floor is a hard constraint)
+    scored = scored_with(finalists[:STAGE2_KEEP], quick=False)
+    notes: list[str] = []
     if not scored:
         notes.append(f"no candidate compresses to {constraints.min_ratio_vs_current:g}x of the "
                      f"current ratio ({cur_fig.ratio:.2f}); keeping the current layout")
@@ -160,5 +174,17 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
         best = cur
     alternatives = tuple([s for s in distinct_geometries(ranked, N_ALTERNATIVES + 1)
                           if s is not best][:N_ALTERNATIVES])
+    choice = None
+    if best is not cur and len(readers[best.layout.format]) > 1:
+        def rescore(s: Scored, pats: Sequence[AccessPattern], consts: CostConstants) -> Scored:
+            fig = CodecFigures(ratio=s.ratio, decode_mbps=s.decode_mbps)
+            return score(s.layout, s.reader, shape, itemsize, _workload(pats, info), fig,
+                         profile, consts)
+
+        default_reader = DEFAULT_READERS[best.layout.format]
+        default = next((s for s in ranked if s.reader == default_reader), None)
+        choice = reader_choice(best, default, patterns, constants, rescore)
+        if choice is not None:
+            notes.append(describe_choice(choice))
     return DatasetRecommendation(info, kind, tuple(patterns), cur, best, alternatives,
-                                 tuple(notes))
+                                 tuple(notes), reader_choice=choice)
