@@ -14,6 +14,8 @@ import pandas as pd
 
 from layoutbench.plan.layout import Layout
 from layoutbench.plan.measurement import Measurement
+from layoutbench.plan.profiles import get_profile
+from layoutbench.plan.verdict import verdict
 
 DATASET = "/acquisition/TwoPhotonSeries/data"
 SHAPE = (1000, 64, 64)
@@ -105,6 +107,8 @@ def recommendation(measured: bool = True) -> dict[str, Any]:
             "patterns": [{"name": "ophys-patch", "weight": 1.0},
                          {"name": "ophys-frames", "weight": 1.0}],
             "recommended": best, "alternatives": [alt], "notes": [],
+            "verdict": verdict(current["seconds"], best["seconds"], 38_000_000,
+                               get_profile("same-region")),
             "measured": [{"layout": name, "reader": "h5py-fsspec", "shape": list(SHAPE),
                           "predicted_seconds": p, "measured_seconds": m,
                           "predicted_requests": 20.0, "measured_requests": 21.0,

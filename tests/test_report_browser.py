@@ -40,6 +40,11 @@ def test_report_renders_offline_from_file(chromium: Browser, tmp_path: Path) -> 
         assert all(u.startswith("file://") for u in seen.requests), seen.requests
         assert any(u.endswith("/assets/plotly.min.js") for u in seen.requests)
         assert count_plots(page) == expected == site.figures
+        # the card says whether to rewrite, keep or download the file, and which figures are
+        # predictions
+        verdict = page.locator(".card .verdict").first
+        assert verdict.is_visible() and "wins" in (verdict.text_content() or "")
+        assert page.locator(".card th", has_text="predicted seconds").count() >= 1
         # hovering a bar names its layout and reader
         bar = page.locator(f"#{_first_bars(page)} g.trace.bars path").first
         bar.evaluate("el => el.scrollIntoView({block: 'center'})")

@@ -17,6 +17,7 @@ from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.patterns import AccessPattern
 from layoutbench.plan.profiles import NetworkProfile
 from layoutbench.plan.search import Constraints, Scored
+from layoutbench.plan.verdict import describe as describe_verdict
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class DatasetRecommendation:
     #: with ``--reader any``, when the chosen reader beats the format's default one and when
     #: not (:func:`layoutbench.recommender.reader_choice.reader_choice`); None otherwise
     reader_choice: dict[str, Any] | None = None
+    #: keep, rewrite or download the whole file, for one read of the workload, with the
+    #: break-evens (:func:`layoutbench.plan.verdict.verdict`); None when the file's size is
+    #: not known
+    verdict: dict[str, Any] | None = None
 
     @property
     def speedup(self) -> float:
@@ -61,7 +66,7 @@ class DatasetRecommendation:
             "keep": self.recommended is self.current,
             "alternatives": [entry(a) for a in self.alternatives],
             "notes": list(self.notes), "measured": list(self.measured),
-            "reader_choice": self.reader_choice,
+            "reader_choice": self.reader_choice, "verdict": self.verdict,
         }
 
 
@@ -129,6 +134,8 @@ def render_table(rec: dict[str, Any]) -> str:
                          f"{m['measured_seconds']:.3f} s; requests {m['predicted_requests']:g} / "
                          f"{m['measured_requests']:g}")
         lines += [f"  note: {n}" for n in d["notes"]]
+        if d.get("verdict"):
+            lines.append(f"  {describe_verdict(d['verdict'])}")
     for s in rec.get("skipped", []):
         lines.append(f"skipped {s['path']}: {s['reason']}")
     spent = rec.get("spent")

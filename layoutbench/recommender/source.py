@@ -27,6 +27,7 @@ from layoutbench.plan.model import CostConstants, shipped_constants
 from layoutbench.plan.patterns import AccessPattern, as_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.plan.search import DEFAULT_READERS, Constraints
+from layoutbench.plan.verdict import verdict
 from layoutbench.read.inspect import check_hdf5_file, info_in, open_hdf5, scan
 from layoutbench.read.readers import get_reader
 from layoutbench.read.sampling import Sampler
@@ -60,6 +61,8 @@ class _Opened:
     counts: str = "gateway"
     #: the source is a local Zarr store (NWB-Zarr); ``file`` is its root group
     zarr: bool = False
+    #: bytes of the whole file (or store): what downloading it would fetch
+    file_bytes: int | None = None
 
     def scan(self, threshold: int) -> tuple[list[DatasetInfo], list[dict[str, str]]]:
         """The datasets worth a recommendation (and the others, with why not)."""
@@ -90,14 +93,17 @@ def _open(src: Source) -> Iterator[_Opened]:
                             "machine; copy it here first")
         import zarr
 
+        root = Path(src.given)
+        size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
         yield _Opened(zarr.open_group(store=open_store(src), mode="r"), None,
-                      str(Path(src.given)), zarr=True)
+                      str(root), zarr=True, file_bytes=size)
         return
     if src.is_local:
         import h5py
 
         with h5py.File(check_hdf5_file(src.given), "r") as f:
-            yield _Opened(f, None, str(Path(src.given)))
+            yield _Opened(f, None, str(Path(src.given)),
+                          file_bytes=Path(src.given).stat().st_size)
         return
     from layoutbench.store.reach import reach
 
@@ -106,7 +112,7 @@ def _open(src: Source) -> Iterator[_Opened]:
         fs = where.source.filesystem()
         try:
             yield _Opened(f, fetcher(fs, where.source.path), src.url, where.endpoint,
-                          where.counts)
+                          where.counts, file_bytes=where.identity.size)
         finally:
             close_filesystem(fs)
 
@@ -176,6 +182,10 @@ def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = 
             rec = recommend_dataset(sample, info, chosen, profile, constraints, constants,
                                     readers, kind)
             rec = replace(rec, notes=notes + rec.notes)
+            if opened.file_bytes is not None:
+                rec = replace(rec, verdict=verdict(
+                    rec.current.seconds, rec.recommended.seconds, opened.file_bytes, profile,
+                    rewrite_is_keep=rec.recommended is rec.current))
             if measure:
                 rec = replace(rec, measured=measure_dataset(
                     dset, opened.fetch, rec, profile, constants, progress=progress))

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from layoutbench.plan.verdict import describe as describe_verdict
+
 CSS = """
 body{font-family:Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
 header{background:#1f3b57;color:#fff;padding:18px 28px}
@@ -156,6 +158,8 @@ def card(d: Mapping[str, Any], rec: Mapping[str, Any], config: Mapping[str, Any]
                "<code>sweep --recommendation</code> measure it)")
     pats = ", ".join(f"{escape(str(p['name']))}@{p['weight']:g}" for p in d["patterns"])
     notes = "".join(f'<p class="note">note: {escape(str(n))}</p>' for n in d.get("notes", []))
+    if d.get("verdict"):  # keep, rewrite or download (recommendations of older versions lack it)
+        notes = f'<p class="verdict"><b>{escape(describe_verdict(d["verdict"]))}</b></p>' + notes
     head = (f'<h3>{escape(d["path"])}</h3><p class="note">{escape(str(rec["file"]))} · '
             f'{escape(str(d.get("neurodata_type") or ""))} {escape(str(tuple(d["shape"])))} '
             f'{escape(str(d["dtype"]))} · profile {escape(str(rec["profile"]))} · '
@@ -164,7 +168,8 @@ def card(d: Mapping[str, Any], rec: Mapping[str, Any], config: Mapping[str, Any]
     return (f'<div class="card" id="{escape(ident)}">{head}'
             f'<p><span class="big">{speed_text}</span> predicted speedup; {got}</p>'
             '<table><thead><tr><th class="t"></th><th class="t">layout</th>'
-            '<th class="t">reader</th><th>seconds</th><th>requests</th><th>MB sent</th>'
+            '<th class="t">reader</th><th>predicted seconds</th><th>requests</th>'
+            '<th>MB sent</th>'
             "<th>MB stored</th><th>$ / 1,000 reads</th></tr></thead><tbody>"
             f"{''.join(rows)}</tbody></table>{notes}"
             "<details open><summary>neuroconv configuration (dataset I/O fields)</summary>"
