@@ -22,6 +22,7 @@ import os
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from http.client import HTTPConnection, HTTPResponse, HTTPSConnection
 from pathlib import Path
@@ -342,6 +343,23 @@ def ssl_context(options: SourceOptions | None = None) -> ssl.SSLContext:
     return ctx
 
 
+#: While set (:func:`direct_requests`), how many HTTP requests this module sent itself.
+_DIRECT: ContextVar[list[int] | None] = ContextVar("layoutbench_direct_requests", default=None)
+
+
+@contextlib.contextmanager
+def direct_requests() -> Iterator[list[int]]:
+    """Count the requests this module sends itself (the ``HEAD`` that locates an object and
+    learns its identity, one per redirect, and retries), which no gateway or client counter
+    sees: a command's ``spent`` adds them, so it counts every request the command sent."""
+    box = [0]
+    token = _DIRECT.set(box)
+    try:
+        yield box
+    finally:
+        _DIRECT.reset(token)
+
+
 def _request(method: str, url: str, options: SourceOptions | None,
              headers: dict[str, str] | None = None) -> tuple[HTTPResponse, str]:
     """One request, following redirects and retrying what S3 clients retry (5xx answers, a
@@ -374,6 +392,8 @@ def _request_once(method: str, url: str, options: SourceOptions | None,
             conn = HTTPConnection(parts.hostname or "", parts.port, timeout=TIMEOUT)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn.request(method, target, headers=headers or {})
+        if (box := _DIRECT.get()) is not None:
+            box[0] += 1
         resp = conn.getresponse()
         location = resp.getheader("Location")
         if resp.status in (301, 302, 303, 307, 308) and location:

@@ -22,10 +22,13 @@ def recommend_one(source: str, options: dict[str, Any]) -> tuple[dict[str, Any],
     """One file's recommendation (its JSON) and the file's size in bytes."""
     src = resolve(source, options.get("options"))
     rec = recommend(src, **options).to_dict()
-    try:
-        size: int | None = src.identity().size
-    except Exception:  # the size is for the summary only
-        size = None
+    # the size recommend learnt (asking again would send a request ``spent`` does not count)
+    size = next((d["verdict"]["file_bytes"] for d in rec["datasets"] if d.get("verdict")), None)
+    if size is None and src.is_local:  # the size is for the summary only
+        try:
+            size = src.identity().size
+        except Exception:
+            size = None
     return rec, size
 
 

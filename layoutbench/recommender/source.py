@@ -36,7 +36,15 @@ from layoutbench.recommender.dataset import recommend_dataset, workload_for
 from layoutbench.recommender.measured import measure_dataset
 from layoutbench.results import Recommendation
 from layoutbench.run.cases import check_fits
-from layoutbench.sources import Fetch, Source, SourceOptions, close_filesystem, fetcher, resolve
+from layoutbench.sources import (
+    Fetch,
+    Source,
+    SourceOptions,
+    close_filesystem,
+    direct_requests,
+    fetcher,
+    resolve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +140,29 @@ def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = 
     ``constants`` default to the stored calibration (``layoutbench calibrate``), else the
     model's defaults; ``reader`` overrides the reader scored for its format, and ``"any"``
     makes the reader part of the recommendation (the current layout is still scored with the
-    default HDF5 reader, what users get today).
+    default HDF5 reader, what users get today). ``spent`` counts every request the command
+    sent to the source: the gateway's (or the client's) count and the ``HEAD`` requests that
+    located the object before either could count.
     """
+    with direct_requests() as direct:
+        rec = _recommend(source, dataset=dataset, patterns=patterns, profile=profile,
+                         constraints=constraints, constants=constants, reader=reader,
+                         threshold=threshold, prices=prices, measure=measure, options=options,
+                         progress=progress)
+    if rec.spent is not None and direct[0]:
+        rec = replace(rec, spent={**rec.spent, "requests": rec.spent["requests"] + direct[0]})
+    return rec
+
+
+def _recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = None,
+               patterns: str | AccessPattern | Sequence[str | AccessPattern] | None = (),
+               profile: str | NetworkProfile,
+               constraints: Constraints | None = None, constants: CostConstants | None = None,
+               reader: str | None = None, threshold: int = DEFAULT_THRESHOLD,
+               prices: dict[str, float] | None = None, measure: bool = False,
+               options: SourceOptions | None = None, progress: bool = False) -> Recommendation:
+    """:func:`recommend` without counting its direct requests."""
+
     import time
 
     t0 = time.perf_counter()
