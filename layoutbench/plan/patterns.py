@@ -37,6 +37,15 @@ class PatternError(UserError):
 # -- the noun -----------------------------------------------------------------------------------
 
 
+
+def _scramble(n: int) -> list[int]:
+    """``0 .. n-1`` in a fixed order in which neighbours are far apart: the golden-ratio
+    sequence's ranks (deterministic, so the expected cost, and with it the recommendation,
+    never changes from run to run)."""
+    golden = (5**0.5 - 1) / 2
+    return sorted(range(n), key=lambda m: (m * golden) % 1.0)
+
+
 @dataclass(frozen=True, slots=True)
 class PatternRun:
     """What running a pattern on an array produced (deterministic for given data)."""
@@ -142,8 +151,13 @@ class AccessPattern:
         lat = {**kw, COUNT: count * sessions, LATTICE: True}
         sels = [normalise(s, shape) for s in d.selections(lat, shape, rate)]
         per = len(sels) // (count * sessions)  # selections per position (3 for planes)
-        # session j takes every sessions-th lattice point from j: each spans the whole space
-        order = [j + sessions * m for j in range(sessions) for m in range(count)]
+        # session j takes every sessions-th lattice point from j: each spans the whole space;
+        # within a session the points are read in a fixed scrambled order, as positions drawn
+        # at random are (in lattice order, neighbours follow one another and a reader's cache
+        # would serve the next patch from the last one's chunks: half the cost of large
+        # chunks on random reads)
+        scramble = _scramble(count)
+        order = [j + sessions * m for j in range(sessions) for m in scramble]
         sels = [sels[i * per + k] for i in order for k in range(per)]
         return sels, 1.0 / sessions, count * per
 

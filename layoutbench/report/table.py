@@ -23,8 +23,34 @@ _COUNTS = ("requests", "bytes_transferred", "bytes_needed", "read_amplification"
 _OPTIONAL = {"stored_bytes": "max", "open_requests": "max", "open_bytes": "max"}
 
 
+def measured_rows(frame: Any) -> tuple[Any, dict[str, int]]:
+    """The rows a ranking may use, and how many of each kind it leaves out: failed rows (an
+    ``error``, under ``--faults``) never enter a median, and rows the fallback reader measured
+    (their ``reader`` is the one asked for, which could not read the dataset) are not that
+    reader's figures."""
+    def empty(col: str) -> Any:
+        if col not in frame.columns:
+            return None
+        values = frame[col]
+        return values.isna() | (values.astype(str).str.len() == 0)
+
+    keep, left_out = None, {}
+    for col, name in (("error", "failed"), ("fallback", "measured by the fallback reader")):
+        ok = empty(col)
+        if ok is None:
+            continue
+        left_out[name] = int((~ok).sum())
+        keep = ok if keep is None else keep & ok
+    return (frame if keep is None else frame[keep]), {k: v for k, v in left_out.items() if v}
+
+
 def ranked(frame: Any, by: Sequence[str] = ()) -> Any:
     """Median over repeats per (pattern, layout, reader), with ratios to the baseline.
+
+    Only measured rows count (:func:`measured_rows`). Beside the median, ``seconds_min`` and
+    ``seconds_max`` over the repeats and their number (``repeats``); counts that a repeat may
+    change (remfile abandons a whole-object GET after a varying number of bytes) keep their
+    largest value and their smallest as ``bytes_min``, so a range is never hidden.
 
     ``speedup`` is the baseline's seconds over this row's: the baseline read by the same reader
     when it has that reader, else by its fastest reader (a Zarr reader cannot read the HDF5
@@ -34,7 +60,12 @@ def ranked(frame: Any, by: Sequence[str] = ()) -> Any:
     """
     groups = [*by, "dataset", "pattern"]
     keys = [*groups, "layout", "reader"]
-    spec: dict[str, tuple[str, str]] = {"seconds": ("seconds", "median")}
+    frame, _ = measured_rows(frame)
+    spec: dict[str, tuple[str, str]] = {"seconds": ("seconds", "median"),
+                                        "seconds_min": ("seconds", "min"),
+                                        "seconds_max": ("seconds", "max"),
+                                        "repeats": ("seconds", "size"),
+                                        "bytes_min": ("bytes_transferred", "min")}
     spec.update({c: (c, "max") for c in _COUNTS})
     spec["open_seconds"] = ("open_seconds", "median")
     spec.update({c: (c, how) for c, how in _OPTIONAL.items() if c in frame.columns})
@@ -70,20 +101,34 @@ def _key(k: Any) -> tuple[Any, ...]:
 
 
 def ranked_table(frame: Any, top: int | None = None) -> str:
-    """Plain-text ranked tables, one block per (dataset, pattern)."""
+    """Plain-text ranked tables, one block per (dataset, pattern). With repeats, ``±`` is half
+    the range of a row's seconds, and ``~`` marks a row whose range overlaps the next one's
+    (the noise could swap them); bytes that differ between repeats show their range."""
     table = ranked(frame)
+    _, left_out = measured_rows(frame)
     blocks = []
     for (dataset, pattern), group in table.groupby(["dataset", "pattern"], sort=False):
         rows = group.head(top) if top else group
         header = (f"{pattern}  on {dataset}  [{rows['profile'].iloc[0]}]  "
                   f"(×: vs {rows['baseline'].iloc[0]} by the same reader, or by its fastest)")
-        lines = [header, f"{'#':>3} {'layout':<42} {'reader':<13} {'seconds':>8} {'×':>6} "
-                 f"{'MB sent':>9} {'×less':>6} {'requests':>8} {'ampl.':>6} {'ratio':>5}"]
-        for i, r in enumerate(rows.itertuples(), 1):
+        lines = [header, f"{'#':>3} {'layout':<42} {'reader':<13} {'seconds':>8} {'±':>6} "
+                 f"{'×':>6} {'MB sent':>9} {'×less':>6} {'requests':>8} {'ampl.':>6} "
+                 f"{'ratio':>5}"]
+        listed = list(rows.itertuples())
+        for i, r in enumerate(listed, 1):
+            nxt = listed[i] if i < len(listed) else None
+            close = nxt is not None and r.repeats > 1 and nxt.seconds_min <= r.seconds_max
+            spread = (f"{(r.seconds_max - r.seconds_min) / 2:>6.3f}" if r.repeats > 1
+                      else f"{'':>6}")
+            sent = (f"{r.bytes_transferred / 1e6:>9.2f}" if r.bytes_min == r.bytes_transferred
+                    else f"{r.bytes_min / 1e6:.2f}-{r.bytes_transferred / 1e6:.2f}".rjust(9))
             lines.append(
-                f"{i:>3} {r.layout:<42} {r.reader:<13} {r.seconds:>8.3f} {r.speedup:>6.1f} "
-                f"{r.bytes_transferred / 1e6:>9.2f} {r.bytes_reduction:>6.1f} {r.requests:>8d} "
-                f"{r.read_amplification:>6.1f} {r.compression_ratio:>5.2f}"
+                f"{i:>3} {r.layout:<42} {r.reader:<13} {r.seconds:>8.3f}{'~' if close else ' '}"
+                f"{spread} {r.speedup:>6.1f} {sent} {r.bytes_reduction:>6.1f} "
+                f"{r.requests:>8d} {r.read_amplification:>6.1f} {r.compression_ratio:>5.2f}"
             )
         blocks.append("\n".join(lines))
+    if left_out:
+        blocks.append("left out of the rankings: " + ", ".join(
+            f"{n} row{'s' if n > 1 else ''} {why}" for why, n in left_out.items()))
     return "\n\n".join(blocks)
