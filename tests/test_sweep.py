@@ -116,3 +116,17 @@ def test_plan_skips_incompatible_readers() -> None:
     cases = plan_cases(layouts, readers, [parse_spec("ecephys-window")])
     assert [(c.layout.format, c.reader) for c in cases] == [("hdf5", "h5py-remfile"),
                                                             ("zarr", "zarr")]
+
+
+def test_progress_is_logged_without_a_bar(s3, ophys: Path, tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    """Without a progress bar (not a terminal), the log still counts the cases measured."""
+    import logging
+
+    layouts = [Layout("hdf5", (120, 32, 32), "zstd", shuffle=True)]
+    with caplog.at_level(logging.INFO, logger="layoutbench.run.sweep"):
+        rows = run_sweep(ophys, s3, get_profile("loopback"), layouts=layouts,
+                         readers=["h5py-fsspec"], patterns=[parse_spec("ophys-frames")],
+                         cache_dir=tmp_path / "cache", progress=False)
+    n = len(rows)
+    assert n >= 1 and f"{n} of {n} cases measured" in caplog.text

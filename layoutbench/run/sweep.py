@@ -301,16 +301,19 @@ def sweep_prepared(prepared: list[Prepared], endpoint: Any, profile: NetworkProf
             expect(job.key)
     try:
         with progress_bar(total, progress) as bar:
-            bar.update(sum(done.values()))
+            # counted here: a disabled tqdm bar (no progress asked) does not count its updates
+            measured = sum(done.values())
+            bar.update(measured)
             for i, rows in executor.run(build_then_measure(jobs, labels), ACTIONS):
                 checkpoint()
                 results.extend(rows)
                 if book is not None and jobs[i].on_row is None:
                     for row in rows:
                         book.append(row)
+                measured += len(rows)
                 bar.update(len(rows))
                 bar.set_description(labels[i])
-                log.info("%d of %d cases measured (%s)", bar.n, total, labels[i])
+                log.info("%d of %d cases measured (%s)", measured, total, labels[i])
     finally:
         if book is not None:
             book.close(done=False)
