@@ -39,7 +39,7 @@ lint: $(STAMP)
 
 # one worker per core (pytest-xdist): every server fixture takes a free port of its own
 pytest: $(STAMP) system-deps neuroconv-env
-	$(BIN)/pytest -q -n auto
+	$(BIN)/pytest -q -n auto --durations=15
 
 # neuroconv's own environment (neuroconv 0.10 needs zarr 2; layoutbench has zarr 3), in which
 # tests/test_neuroconv.py loads `recommend --format neuroconv` into neuroconv itself.
@@ -87,11 +87,10 @@ BENCH_MACHINE ?= $(shell hostname)
 # Every suite once, on small samples, with a fixed machine name; fails if any benchmark fails.
 # A smoke run proves the suites run, not how fast: loopback (no emulated latency to sleep
 # through) and the timing benchmarks only (the request, byte and amplification tracks measure
-# the same cases the same way, and tests/test_benchkit.py checks their figures; asv check still
-# imports them all).
+# the same cases the same way, and tests/test_benchkit.py checks their figures and runs
+# `asv check`, which imports them all).
 asv-smoke: $(STAMP)
 	$(ASV) machine --yes --machine $(SMOKE_MACHINE) >/dev/null
-	$(ASV) check --python=same
 	LAYOUTBENCH_BENCH_SIZE=small LAYOUTBENCH_PROFILE=loopback $(ASV_RUN) --quick \
 	  --machine $(SMOKE_MACHINE) --bench 'time_pattern'; \
 	  status=$$?; $(ASV_STOP); exit $$status
