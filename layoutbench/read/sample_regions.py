@@ -119,16 +119,17 @@ def window_shape(shape: Sequence[int], source_chunks: Sequence[int] | None,
 
 def window_starts(shape: Sequence[int], window: Sequence[int], n: int) -> list[tuple[int, ...]]:
     """``n`` distinct, non-overlapping window origins spread over the dataset: the windows
-    tile the array (the last one along an axis ends at the array's end) and ``n`` of the
-    tiles are taken at the points of a rank-1 lattice, the midpoints of ``n`` equal strata
-    along every axis (so the first and last parts of a recording are sampled as well as its
-    middle), then any tiles left to reach ``n`` in Halton order."""
-    origins = []
-    for size, w in zip(shape, window, strict=True):
-        axis = list(range(0, max(0, size - w) + 1, max(1, w)))
-        if size - w > axis[-1] and (size - w) % w:
-            axis.append(size - w)
-        origins.append(axis)
+    tile the array (a remainder shorter than a window at an axis's end is left out) and ``n``
+    of the tiles are taken at the points of a rank-1 lattice, the midpoints of ``n`` equal
+    strata along every axis (so the first and last parts of a recording are sampled as well
+    as its middle), then any tiles left to reach ``n`` in Halton order.
+
+    Windows never overlap: two that share most of their data (a tile ending at the array's
+    end beside the last whole one) make the sample repeat itself, and a codec that finds the
+    repeat (LZ4's matches across a block glued from both) predicts 8-13 % too much
+    compression."""
+    origins = [list(range(0, max(0, size - w) + 1, max(1, w)))
+               for size, w in zip(shape, window, strict=True)]
     total = math.prod(len(o) for o in origins)
     n = min(n, total)
     found: dict[tuple[int, ...], None] = {}
