@@ -129,7 +129,7 @@ report: $(STAMP) system-deps
 	$(BIN)/layoutbench report $(REPORT_DATA)/ophys.parquet $(REPORT_DATA)/ecephys.parquet \
 	  --recommendation $(REPORT_DATA)/ophys.recommendation.json \
 	  --recommendation $(REPORT_DATA)/ecephys.recommendation.json \
-	  --title "layoutbench: demo-size run" -o reports/report
+	  --title "layoutbench: demo-size run" -o reports/report --overwrite
 	$(BIN)/python tests/browser.py reports/report/index.html docs/report.png
 
 clean:

@@ -51,3 +51,33 @@ def check_outputs(inputs: Iterable[Any], outputs: Iterable[str | os.PathLike[str
             if _same_file(target, src) or _inside(target, src):
                 raise UserError(f"{target}: is an input of this command ({src}); choose another "
                                 "output name (inputs are never replaced)")
+
+
+def check_destinations(outputs: Iterable[str | os.PathLike[str] | None], *,
+                       overwrite: bool) -> None:
+    """Before any work: every output can be written, and none exists unless ``overwrite``.
+
+    An existing file (or a folder that is not empty, for outputs that are folders) is never
+    replaced without ``--overwrite``: a user's earlier results, recommendation or report are
+    not ours to lose. Writability is probed by creating (and removing) a file in the nearest
+    existing folder of each output, so an output under a read-only mount, ``/proc`` or an
+    immutable folder is refused in one line before the work, not as a traceback after it.
+    """
+    import tempfile
+
+    for out in outputs:
+        if out is None:
+            continue
+        target = Path(out)
+        if target.exists() and not overwrite and not (target.is_dir()
+                                                      and not any(target.iterdir())):
+            raise UserError(f"{target}: already exists (use --overwrite to replace it)")
+        folder = target if target.is_dir() else target.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".layoutbench-probe-"):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise UserError(f"{target}: cannot write in {folder} ({reason})") from None

@@ -43,6 +43,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (d / "empty.nwb").write_bytes(b"")
     (d / "results.csv").write_bytes(data)  # an HDF5 file named like a results table
     (d / "folder.nwb").mkdir()
+    (d / "site").mkdir()  # a folder of the user's, with a page of theirs
+    (d / "site" / "index.html").write_text("<p>my page</p>")
     os.symlink(ophys, d / "alias.nwb")
     os.link(ophys, d / "hardlink.nwb")
     with h5py.File(d / "odd.h5", "w") as f:
@@ -93,6 +95,18 @@ E = "{dir}/ecephys.nwb"
 ODD = "{dir}/odd.h5"
 OUT = "{out}"
 CASES = [
+    # -- outputs: an existing file is never replaced without --overwrite; an output that cannot
+    # -- be written is refused before any work ----------------------------------------------------
+    (["recommend", OPH, "-o", "{dir}/rec.json"], "rec.json: already exists (use --overwrite"),
+    (["calibrate", "{dir}/rec.json", "-o", "{dir}/rec-none.json"],
+     "rec-none.json: already exists (use --overwrite"),
+    (["sweep", OPH, "-o", "{dir}/results.csv"], "results.csv: already exists (use --overwrite"),
+    (["measure", OPH, "-o", "{dir}/results.csv"], "results.csv: already exists (use --overwrite"),
+    (["refs", "build", OPH, "-o", "{dir}/rec.json"], "rec.json: already exists (use --overwrite"),
+    (["report", "{dir}/results.csv", "-o", "{dir}/site"], "site: already exists (use --overwrite"),
+    (["recommend", OPH, "-o", "/proc/rec.json"], "/proc/rec.json: cannot write in /proc"),
+    (["sweep", OPH, "-o", "/proc/r.csv"], "/proc/r.csv: cannot write in /proc"),
+    (["measure", OPH, "-o", "/sys/r.csv"], "/sys/r.csv: cannot write in /sys"),
     # -- files that are not what they claim ------------------------------------------------------
     (["recommend", "{dir}/missing.nwb"], "missing.nwb: no such file"),
     (["sweep", "{dir}/missing.nwb", "-o", OUT + "/r.csv"], "missing.nwb: no such file"),
@@ -230,3 +244,15 @@ def test_a_file_locked_by_a_writer(files: dict[str, Path], tmp_path: Path) -> No
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_overwrite_replaces_an_output_and_only_then(files: dict[str, Path],
+                                                    tmp_path: Path) -> None:
+    out = tmp_path / "rec.json"
+    out.write_text("my notes")
+    args = ["recommend", str(files["ophys"]), "--min-mb", "0", "-o", str(out)]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and out.read_text() == "my notes"
+    replaced = CliRunner().invoke(main, [*args, "--overwrite"])
+    assert replaced.exit_code == 0, replaced.stderr
+    assert json.loads(out.read_text())["datasets"]

@@ -13,6 +13,7 @@ from layoutbench.cli.app import (
     echo_json,
     format_option,
     main,
+    overwrite_option,
     profile,
     profile_options,
     reach,
@@ -70,6 +71,7 @@ def _output_format(ctx: click.Context, param: click.Parameter, value: str) -> st
               help="USD per GB transferred out (S3 to internet).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON recommendation here (what `apply` takes).")
+@overwrite_option()
 def recommend(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
               profile_name: str, latency_ms: float | None, bandwidth_mbps: float | None,
               endpoint_url: str | None, anon: bool | None, region: str | None,
@@ -77,7 +79,7 @@ def recommend(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, .
               fmt: str,
               storage: str, reader: str | None, max_chunk_mb: float, min_ratio: float,
               min_gain: float, min_mb: float, measure: bool, get_price: float, egress_price: float,
-              output: Path | None) -> None:
+              output: Path | None, overwrite: bool) -> None:
     """Recommend the layout that reads each SOURCE's datasets fastest for the given workload.
 
     A SOURCE is a path, an s3:// or http(s):// URL, a glob or @LIST.txt (one source a line).
@@ -85,7 +87,7 @@ def recommend(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, .
     and cheap on remote ones (what reading cost is reported). Several files give one JSON:
     every file's recommendation and a summary of the collection.
     """
-    from layoutbench.outputs import check_outputs
+    from layoutbench.outputs import check_destinations, check_outputs
     from layoutbench.plan.recommendation import render_table
     from layoutbench.plan.search import Constraints
     from layoutbench.recommender.many import recommend_many
@@ -94,6 +96,7 @@ def recommend(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, .
 
     srcs = sources_of(sources, endpoint_url, anon, region, ca_bundle)
     check_outputs(srcs, [output])
+    check_destinations([output], overwrite=overwrite)
     check_options(workers, scheduler_address)
     options = {"dataset": dataset, "patterns": list(specs),
                "profile": profile(profile_name, latency_ms, bandwidth_mbps),
@@ -135,10 +138,11 @@ def _summary_line(s: dict[str, object]) -> str:
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to store the constants (default: the cache, used by recommend).")
+@overwrite_option()
 @format_option("table", "json")
-def calibrate(results: tuple[Path, ...], output: Path | None, fmt: str) -> None:
+def calibrate(results: tuple[Path, ...], output: Path | None, overwrite: bool, fmt: str) -> None:
     """Fit the cost model's constants to measured sweep RESULTS and store them."""
-    from layoutbench.outputs import check_outputs
+    from layoutbench.outputs import check_destinations, check_outputs
     from layoutbench.recommender.calibration import calibrate_from_results, save_constants
 
     for path in results:
@@ -147,6 +151,7 @@ def calibrate(results: tuple[Path, ...], output: Path | None, fmt: str) -> None:
     if len(results) > 1:
         raise UserError("calibrate takes one results file (concatenate sweeps first)")
     check_outputs(results, [output])
+    check_destinations([output], overwrite=overwrite)
     constants = calibrate_from_results(results[0])
     where = save_constants(constants, output, source=str(results[0]))
     if fmt == "json":

@@ -158,6 +158,12 @@ def settings() -> Settings:
     return obj if isinstance(obj, Settings) else Settings()
 
 
+def overwrite_option(what: str = "OUTPUT") -> Callable[[F], F]:
+    """``--overwrite``: the same flag and message on every command that writes a file."""
+    return click.option("--overwrite", is_flag=True,
+                        help=f"Replace {what} if it exists (never an input).")
+
+
 def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
     """``--format``: how a command prints its data (``json`` for machines)."""
     return click.option("--format", "fmt", type=click.Choice(choices), default=default,

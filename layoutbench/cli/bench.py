@@ -15,6 +15,7 @@ from layoutbench.cli.app import (
     faults,
     format_option,
     main,
+    overwrite_option,
     profile,
     profile_options,
     reach,
@@ -46,6 +47,7 @@ from layoutbench.plan.layout import GRIDS
 @click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 100))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Results table (.parquet or .csv).")
+@overwrite_option()
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where verified variants are kept between runs.")
 @click.option("--recommendation", "rec", type=click.Path(dir_okay=False, path_type=Path),
@@ -62,9 +64,9 @@ def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
           endpoint_url: str | None, anon: bool | None, region: str | None,
           ca_bundle: str | None, workers: int | None, scheduler_address: str | None,
           cache_limit: str, slab_mb: float, grid: str,
-          reader_names: tuple[str, ...], repeats: int, output: Path, cache_dir: Path | None,
-          rec: Path | None, store: str | None, fault_spec: str | None, fault_seed: int,
-          fmt: str) -> None:
+          reader_names: tuple[str, ...], repeats: int, output: Path, overwrite: bool,
+          cache_dir: Path | None, rec: Path | None, store: str | None,
+          fault_spec: str | None, fault_seed: int, fmt: str) -> None:
     """Rewrite each SOURCE's dataset across a layout grid and measure every reader × pattern.
 
     A SOURCE is a path, an s3:// or http(s):// URL, a glob or @LIST.txt (one source a line):
@@ -75,7 +77,7 @@ def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
     (measurements stay one at a time per machine: the figures are the same); with --store,
     workers on other machines take part too, each measuring through a gateway of its own.
     """
-    from layoutbench.outputs import check_outputs
+    from layoutbench.outputs import check_destinations, check_outputs
     from layoutbench.plan.patterns import parse_spec
     from layoutbench.results import results_format, to_frame, write_results
     from layoutbench.run.executors import check_options, open_executor
@@ -91,6 +93,8 @@ def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
         remote = RemoteStore(store, reach(endpoint_url, anon, region, ca_bundle))
     results_format(output)
     check_outputs([*srcs, rec], [output])
+    # (a sweep resumed after an interruption has no output yet: its journal is not one)
+    check_destinations([output], overwrite=overwrite)
     check_options(workers, scheduler_address)
     limit = size_option(cache_limit, "--cache-limit")
     if rec is not None and len(srcs) > 1:
@@ -134,6 +138,7 @@ def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
 @source_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Results table (.parquet or .csv).")
+@overwrite_option()
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where kerchunk references are kept (default: the user cache).")
 @fault_options
@@ -143,7 +148,8 @@ def measure(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...
             scheduler_address: str | None, repeats: int, profile_name: str,
             latency_ms: float | None, bandwidth_mbps: float | None, endpoint_url: str | None,
             anon: bool | None, region: str | None, ca_bundle: str | None, output: Path,
-            cache_dir: Path | None, fault_spec: str | None, fault_seed: int, fmt: str) -> None:
+            overwrite: bool, cache_dir: Path | None, fault_spec: str | None, fault_seed: int,
+            fmt: str) -> None:
     """Measure each SOURCE (path, s3:// or http(s):// URL, glob, @LIST.txt) as it is, where it
     is: no rewrite.
 
@@ -151,7 +157,7 @@ def measure(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...
     requests and bytes are exact for any server (a local file is uploaded to the embedded S3).
     Measurements never overlap on one machine, with --workers too.
     """
-    from layoutbench.outputs import check_outputs
+    from layoutbench.outputs import check_destinations, check_outputs
     from layoutbench.plan.patterns import parse_spec
     from layoutbench.results import results_format, to_frame, write_results
     from layoutbench.run.executors import check_options, open_executor
@@ -162,6 +168,7 @@ def measure(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...
     srcs = sources_of(sources, endpoint_url, anon, region, ca_bundle)
     results_format(output)
     check_outputs(srcs, [output])
+    check_destinations([output], overwrite=overwrite)
     check_options(workers, scheduler_address)
     options = {"dataset": dataset, "patterns": [parse_spec(s) for s in specs],
                "readers": list(reader_names) or None, "repeats": repeats,

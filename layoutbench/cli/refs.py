@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from layoutbench.cli.app import echo_json, format_option, main, reach, source_options
+from layoutbench.cli.app import (
+    echo_json,
+    format_option,
+    main,
+    overwrite_option,
+    reach,
+    source_options,
+)
 
 
 @main.group()
@@ -19,16 +26,17 @@ def refs() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the references to this JSON file: a standard reference set "
                    "(version 1) that fsspec.filesystem('reference', fo=PATH) opens.")
+@overwrite_option()
 @source_options
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--sidecar", is_flag=True, help="Also use/write FILE.refs.json next to an s3:// "
               "object, so other machines skip the translation too.")
 @format_option("table", "json")
-def refs_build(source: str, output: Path | None, endpoint_url: str | None, anon: bool | None,
-               region: str | None, ca_bundle: str | None, cache_dir: Path | None,
+def refs_build(source: str, output: Path | None, overwrite: bool, endpoint_url: str | None,
+               anon: bool | None, region: str | None, ca_bundle: str | None, cache_dir: Path | None,
                sidecar: bool, fmt: str) -> None:
     """Translate SOURCE (path, s3:// or http(s):// URL) into cached kerchunk references."""
-    from layoutbench.outputs import check_outputs
+    from layoutbench.outputs import check_destinations, check_outputs
     from layoutbench.read.inspect import check_hdf5_file
     from layoutbench.read.refs import load_refs, write_refs_json
     from layoutbench.sources import resolve
@@ -38,6 +46,7 @@ def refs_build(source: str, output: Path | None, endpoint_url: str | None, anon:
         check_hdf5_file(src.path)
     if output is not None:
         check_outputs([src], [output])
+        check_destinations([output], overwrite=overwrite)
     refset = load_refs(src, cache_dir=cache_dir, sidecar=sidecar)
     if output:
         write_refs_json(refset, output)

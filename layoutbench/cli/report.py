@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from layoutbench.cli.app import echo_json, format_option, main
+from layoutbench.cli.app import echo_json, format_option, main, overwrite_option
 from layoutbench.errors import UserError
 
 
@@ -18,10 +18,11 @@ from layoutbench.errors import UserError
 @click.option("-o", "--output", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Folder of the site: index.html, assets/, summary.csv, results.csv.")
+@overwrite_option("OUTPUT (a folder that is not empty)")
 @click.option("--title", default="layoutbench report", show_default=True)
 @format_option("table", "json")
-def report(results: tuple[Path, ...], recs: tuple[Path, ...], output: Path, title: str,
-           fmt: str) -> None:
+def report(results: tuple[Path, ...], recs: tuple[Path, ...], output: Path, overwrite: bool,
+           title: str, fmt: str) -> None:
     """Write a self-contained HTML report of RESULTS (sweep and measure tables, .parquet or
     .csv; several files, profiles and sources together) into a folder.
 
@@ -31,7 +32,7 @@ def report(results: tuple[Path, ...], recs: tuple[Path, ...], output: Path, titl
     against chunks touched; with --recommendation, a card per dataset and predicted against
     measured seconds.
     """
-    from layoutbench.outputs import check_outputs
+    from layoutbench.outputs import check_destinations, check_outputs
     from layoutbench.report.site import write_report
     from layoutbench.results import results_format
 
@@ -41,6 +42,7 @@ def report(results: tuple[Path, ...], recs: tuple[Path, ...], output: Path, titl
         raise UserError(f"{output}: exists and is not a folder")
     check_outputs([*results, *recs], [output, output / "index.html", output / "summary.csv",
                                       output / "results.csv", output / "assets"])
+    check_destinations([output], overwrite=overwrite)
     site = write_report(results, recs, output, title=title)
     if fmt == "json":
         echo_json(site.to_dict())
