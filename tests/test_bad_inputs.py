@@ -43,6 +43,17 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (d / "empty.nwb").write_bytes(b"")
     (d / "results.csv").write_bytes(data)  # an HDF5 file named like a results table
     (d / "folder.nwb").mkdir()
+    # damaged copies: 32 bytes flipped in the superblock, the movie's object header, the
+    # middle of its first compressed chunk
+    with h5py.File(ophys) as f:
+        movie = f["/acquisition/TwoPhotonSeries/data"]
+        header = h5py.h5o.get_info(movie.id).addr
+        chunk = movie.id.get_chunk_info(0)
+    for name, offset in (("damaged-super", 40), ("damaged-header", header + 40),
+                         ("damaged-chunk", chunk.byte_offset + chunk.size // 2)):
+        damaged = bytearray(data)
+        damaged[offset:offset + 32] = bytes(b ^ 0xFF for b in damaged[offset:offset + 32])
+        (d / f"{name}.nwb").write_bytes(bytes(damaged))
     (d / "site").mkdir()  # a folder of the user's, with a page of theirs
     (d / "site" / "index.html").write_text("<p>my page</p>")
     os.symlink(ophys, d / "alias.nwb")
@@ -95,6 +106,20 @@ E = "{dir}/ecephys.nwb"
 ODD = "{dir}/odd.h5"
 OUT = "{out}"
 CASES = [
+    # -- damaged files: HDF5's own failures become one line naming the file -----------------------
+    (["recommend", "{dir}/damaged-super.nwb"], "damaged-super.nwb: damaged HDF5 file (its super"),
+    (["sweep", "{dir}/damaged-super.nwb", "-o", OUT + "/r.csv"], "damaged HDF5 file (its super"),
+    (["recommend", "{dir}/damaged-header.nwb", "--min-mb", "0"],
+     "damaged-header.nwb: damaged HDF5 file, its metadata or data cannot be read"),
+    (["refs", "build", "{dir}/damaged-header.nwb"], "damaged-header.nwb: damaged HDF5 file"),
+    (["apply", "{dir}/damaged-header.nwb", "--recommendation", "{dir}/rec.json", "-o",
+      OUT + "/a.nwb"], "damaged-header.nwb: damaged HDF5 file"),
+    # (found while working: -q keeps the progress lines before it off stderr)
+    (["-q", "recommend", "{dir}/damaged-chunk.nwb", "--min-mb", "0"],
+     "damaged-chunk.nwb: damaged HDF5 file, its metadata or data cannot be read"),
+    (["-q", "sweep", "{dir}/damaged-chunk.nwb", "-o", OUT + "/r.csv", "--grid", "quick",
+      "--readers",
+      "h5py-fsspec"], "damaged-chunk.nwb: damaged HDF5 file"),
     # -- outputs: an existing file is never replaced without --overwrite; an output that cannot
     # -- be written is refused before any work ----------------------------------------------------
     (["recommend", OPH, "-o", "{dir}/rec.json"], "rec.json: already exists (use --overwrite"),

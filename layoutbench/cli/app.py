@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -43,10 +44,30 @@ class Settings:
         return not self.quiet
 
 
+def _raised_by_hdf5(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of h5py's compiled code (its frames name ``h5py/*.pyx``)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if "h5py" in name and name.endswith(".pyx"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _is_hdf5(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
+
+
 class _Group(click.Group):
     """Turns user errors into one line on stderr and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        argv = [*getattr(ctx, "_protected_args", []), *ctx.args]  # before click consumes them
         try:
             return super().invoke(ctx)
         except (UserError, LayoutError) as exc:
@@ -61,13 +82,23 @@ class _Group(click.Group):
             ctx.exit(2)
         except KeyboardInterrupt as exc:  # SIGINT or SIGTERM (see layoutbench.interrupts)
             self._interrupted(ctx, getattr(exc, "signum", signal.SIGINT))
-        except Exception:
+        except Exception as exc:
             # a signal delivered inside C code can surface as another error (h5py's Cython lock
             # turns it into a SystemError): the cleanup has run, it is still an interrupt
             signum = interrupts.requested()
-            if signum is None:
+            if signum is not None:
+                self._interrupted(ctx, signum)
+            if not (isinstance(exc, OSError | RuntimeError | KeyError | ValueError)
+                    and _raised_by_hdf5(exc)):
                 raise
-            self._interrupted(ctx, signum)
+            # HDF5 failing inside a file it opened (a damaged B-tree or object header, a
+            # compressed chunk whose bytes changed): the file's fault, not ours
+            files = [a for a in argv if not a.startswith("-") and Path(a).is_file()]
+            files = [a for a in files if _is_hdf5(a)] or files
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            click.echo(f"layoutbench: error: {', '.join(files) or 'the input'}: damaged HDF5 "
+                       f"file, its metadata or data cannot be read (HDF5: {first})", err=True)
+            ctx.exit(2)
 
     @staticmethod
     def _interrupted(ctx: click.Context, signum: int) -> None:

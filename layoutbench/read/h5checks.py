@@ -25,9 +25,13 @@ def open_error(label: str, exc: OSError) -> UserError:
     text = str(exc)
     if match := _TRUNCATED.search(text):
         eof, stored = (int(g) for g in match.groups())
+        if stored > 2**48:  # 256 TB: no file is that big, the superblock's bytes are wrong
+            return UserError(f"{label}: damaged HDF5 file (its superblock records an end of "
+                             f"file of {stored:,} bytes)")
         return UserError(f"{label}: truncated HDF5 file ({eof:,} of its {stored:,} bytes are "
                          "there): an interrupted copy or download?")
-    if "lock" in text.lower():
+    # ("superblock" holds "lock": only HDF5's file-locking failures are a lock)
+    if re.search(r"unable to lock|file lock|lock file|locking", text, re.IGNORECASE):
         return UserError(f"{label}: locked by another process that has it open for writing; "
                          "wait for it to finish (or set HDF5_USE_FILE_LOCKING=FALSE if you know "
                          "the file is complete)")

@@ -44,6 +44,7 @@ class Journal:
         self.path = Path(path)
         self.key = json.loads(json.dumps(key, sort_keys=True))  # as it will read back
         self._file: IO[str] | None = None
+        self._rows = 0
 
     def resume(self) -> list[Measurement]:
         """The rows of an earlier run of the same sweep (none if there was none, or it was
@@ -69,11 +70,13 @@ class Journal:
         self._write({"format": FORMAT, "key": self.key})
         for row in rows:
             self._write(row.to_dict())
+        self._rows = len(rows)
         return rows
 
     def append(self, row: Measurement) -> None:
         """Record a finished case (flushed to the OS, so a killed process keeps it)."""
         self._write(row.to_dict())
+        self._rows += 1
 
     def _write(self, doc: dict[str, Any]) -> None:
         assert self._file is not None, "resume() opens the journal"
@@ -81,11 +84,12 @@ class Journal:
         self._file.flush()
 
     def close(self, *, done: bool) -> None:
-        """Close; remove the journal when the sweep's results are safely written."""
+        """Close; remove the journal when the sweep's results are safely written, or when it
+        holds no finished case (a sweep that failed before its first: nothing to resume)."""
         if self._file is not None:
             self._file.close()
             self._file = None
-        if done:
+        if done or self._rows == 0:
             self.path.unlink(missing_ok=True)
 
 
