@@ -64,6 +64,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         f.create_dataset("scalar", data=3.0)
         f["ext"] = h5py.ExternalLink("ecephys.nwb", "/acquisition/ElectricalSeries/data")
         f["dangling"] = h5py.SoftLink("/nowhere")
+        # declared 10**7 x 1024 x 1024 (20 TB), one chunk written (0.5 MB)
+        sparse = f.create_dataset("sparse", shape=(10**7, 1024, 1024), dtype="u2",
+                                  chunks=(4, 256, 256))
+        sparse[:4, :256, :256] = 7
         dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
         dcpl.set_chunk((100, 100))
         dcpl.set_filter(40000, h5py.h5z.FLAG_OPTIONAL)  # a filter no installation has
@@ -157,6 +161,8 @@ CASES = [
     (["recommend", ODD, "--dataset", "/ext"], "'/ext' is an external link to ecephys.nwb"),
     (["sweep", ODD, "--dataset", "/ext", "-o", OUT + "/r.csv"], "is an external link"),
     (["recommend", ODD, "--dataset", "/dangling"], "'/dangling' does not exist"),
+    (["recommend", ODD, "--dataset", "/sparse"], "sparse: 1 of its 40,000,000 chunks are"),
+    (["sweep", ODD, "--dataset", "/sparse", "-o", OUT + "/r.csv"], "sparse: 1 of its"),
     (["recommend", ODD, "--dataset", "/plugin"], "filter 40000, which is not installed"),
     (["sweep", ODD, "--dataset", "/plugin", "-o", OUT + "/r.csv"], "filter 40000"),
     (["apply", ODD, "--recommendation", "{dir}/rec-none.json", "-o", OUT + "/a.nwb"],

@@ -8,6 +8,7 @@ the user reads what is wrong with *their input* and what to do, naming the file 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -57,12 +58,26 @@ def missing_filters(dset: Any) -> list[int]:
     return [f for f in filter_ids(dset) if f not in _BUILTIN and not h5z.filter_avail(f)]
 
 
+#: A chunked dataset with fewer than 1 in this many of its chunks written is refused as sparse.
+SPARSE_FRACTION = 10
+
+
 def unusable(dset: Any) -> str | None:
     """Why no layout can be measured or recommended for ``dset`` (None: it can)."""
     if not dset.shape or dset.dtype.kind not in "iufb":
         return f"not a numeric N-d array ({dset.dtype}, shape {dset.shape})"
     if 0 in dset.shape:
         return f"empty (shape {tuple(dset.shape)}): there is nothing to read"
+    if dset.chunks is not None:
+        # a shape is a declaration: a dataset of 10**7 frames with one chunk written holds
+        # 0.5 MB, and judging layouts by its shape costs minutes and gigabytes for nothing
+        grid = math.prod(-(-int(n) // int(c)) for n, c in zip(dset.shape, dset.chunks,
+                                                              strict=True))
+        written = dset.id.get_num_chunks()
+        if written * SPARSE_FRACTION < grid:
+            return (f"sparse: {written:,} of its {grid:,} chunks are written (the rest would "
+                    "read as the fill value); a layout is judged on the data a file holds, "
+                    "and this dataset holds little of what its shape declares")
     if missing := missing_filters(dset):
         names = ", ".join(str(f) for f in missing)
         return (f"compressed with HDF5 filter {names}, which is not installed here (an "
