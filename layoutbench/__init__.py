@@ -11,10 +11,38 @@ line and for the servers that run as ``python -m layoutbench.store.<module>``.
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+
+def _drop_own_plugin_path() -> None:
+    """Forget ``HDF5_PLUGIN_PATH`` when it names hdf5plugin's own folder (hdf5plugin's
+    documentation suggests it, so that other HDF5 tools read zstd and Blosc).
+
+    hdf5plugin registers those filters with the HDF5 that h5py loads; HDF5 loading the same
+    filters a second time from the folder makes every compressed write fail ("error during
+    user callback"). HDF5 reads the variable when it starts, so it is dropped before h5py is
+    imported (and from the environment of the servers layoutbench starts).
+    """
+    given = os.environ.get("HDF5_PLUGIN_PATH")
+    spec = find_spec("hdf5plugin") if given else None
+    if not given or spec is None or not spec.submodule_search_locations:
+        return
+    own = os.path.realpath(os.path.join(next(iter(spec.submodule_search_locations)), "plugins"))
+    kept = [p for p in given.split(os.pathsep) if p and os.path.realpath(p) != own]
+    if len(kept) == len([p for p in given.split(os.pathsep) if p]):
+        return
+    if kept:
+        os.environ["HDF5_PLUGIN_PATH"] = os.pathsep.join(kept)
+    else:
+        del os.environ["HDF5_PLUGIN_PATH"]
+
+
+_drop_own_plugin_path()
 
 _PUBLIC = {
     "recommend": "layoutbench.api",

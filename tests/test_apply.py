@@ -532,3 +532,40 @@ def test_external_links_follow_the_output(sources: dict[str, Path], tmp_path: Pa
     apply_layouts(folder / "main.h5", {}, same)
     with h5py.File(same) as f:
         assert f.get("ext", getlink=True).filename == "other.h5"
+
+
+@pytest.mark.parametrize("plugin_path", [
+    "own",  # hdf5plugin's own folder, as its documentation suggests for other HDF5 tools
+    "own+other",  # that folder among others: the others are kept
+    None,  # unset
+])
+def test_apply_with_hdf5_plugin_path(plugin_path: str | None, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    from importlib.util import find_spec
+
+    from layoutbench.generate import generate_ophys
+
+    src = tmp_path / "movie.nwb"
+    generate_ophys(src, shape=(40, 32, 32), seed=2)
+    rec = {"datasets": [{"path": DATASET_PATHS["ophys"], "shape": [40, 32, 32],
+                         "recommended": {"format": "hdf5", "chunks": [40, 16, 16],
+                                         "shards": None, "codec": "blosc-zstd", "level": 5,
+                                         "shuffle": True}}]}
+    (tmp_path / "rec.json").write_text(json.dumps(rec))
+    spec = find_spec("hdf5plugin")
+    assert spec is not None and spec.submodule_search_locations
+    own = str(Path(next(iter(spec.submodule_search_locations))) / "plugins")
+    env = {k: v for k, v in os.environ.items() if k != "HDF5_PLUGIN_PATH"}
+    if plugin_path == "own":
+        env["HDF5_PLUGIN_PATH"] = own
+    elif plugin_path == "own+other":
+        env["HDF5_PLUGIN_PATH"] = os.pathsep.join([str(tmp_path), own])
+    done = subprocess.run([sys.executable, "-m", "layoutbench", "-q", "apply", str(src),
+                           "--recommendation", str(tmp_path / "rec.json"), "-o",
+                           str(tmp_path / "out.nwb")], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with h5py.File(tmp_path / "out.nwb") as f, h5py.File(src) as g:
+        assert f[DATASET_PATHS["ophys"]].chunks == (40, 16, 16)
+        assert np.array_equal(f[DATASET_PATHS["ophys"]][:], g[DATASET_PATHS["ophys"]][:])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -55,6 +56,13 @@ def _raised_by_hdf5(exc: BaseException) -> bool:
     return False
 
 
+#: What HDF5 says when it cannot read a file's metadata or data (a failure while writing, e.g.
+#: a filter's callback, is no sign of a damaged input and keeps its traceback).
+_READ_FAILURE = re.compile(r"read|visit|open object|B-tree|signature|checksum|symbol table|"
+                           r"object header|dataspace|addr overflow", re.IGNORECASE)
+_WRITE_FAILURE = re.compile(r"create|write", re.IGNORECASE)
+
+
 def _is_hdf5(path: str) -> bool:
     try:
         with open(path, "rb") as f:
@@ -89,7 +97,8 @@ class _Group(click.Group):
             if signum is not None:
                 self._interrupted(ctx, signum)
             if not (isinstance(exc, OSError | RuntimeError | KeyError | ValueError)
-                    and _raised_by_hdf5(exc)):
+                    and _raised_by_hdf5(exc) and _READ_FAILURE.search(str(exc))
+                    and not _WRITE_FAILURE.search(str(exc))):
                 raise
             # HDF5 failing inside a file it opened (a damaged B-tree or object header, a
             # compressed chunk whose bytes changed): the file's fault, not ours
