@@ -209,3 +209,44 @@ def test_an_error_raised_while_a_signal_is_delivered_is_the_interrupt() -> None:
     assert "layoutbench: interrupted (SIGINT)" in result.output
     result = CliRunner().invoke(cli, ["broken"])
     assert isinstance(result.exception, SystemError)
+
+
+def test_recommend_is_interrupted_at_any_point(tmp_path: Path) -> None:
+    """Signals at twelve points of a recommendation's run (opening, sampling, and densely over
+    the search, its last part): each stops it within 2 s with 130 or 143, never a 0 and a
+    full answer (a signal swallowed by a finaliser during the search once was: 4 of 9)."""
+    movie = tmp_path / "a.nwb"  # the movie of `generate ophys --size 60MB`, on which it was
+    generate_ophys(movie, shape=(457, 256, 256), seed=0)
+    env = _env(tmp_path)
+    args = ["-q", "recommend", str(movie), "--pattern", "ophys-patch", "--format", "json"]
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "layoutbench", *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    whole = time.monotonic() - t0
+    for i, at in enumerate((0.1, 0.3, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)):
+        sig = (signal.SIGINT, signal.SIGTERM)[i % 2]
+        proc = subprocess.Popen([sys.executable, "-m", "layoutbench", *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first_out: list[float] = []  # when the answer began to be printed
+
+        def watch(p: subprocess.Popen[str] = proc, seen: list[float] = first_out) -> None:
+            assert p.stdout is not None
+            if p.stdout.read(1):
+                seen.append(time.monotonic())
+            p.stdout.read()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        time.sleep(whole * at * 0.95)  # (a second run starts a little faster)
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        watcher.join(timeout=10)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        if first_out and first_out[0] < sent:  # it had finished and was printing its answer
+            continue
+        assert time.monotonic() - sent < 2, (i, err[-500:])
+        assert proc.returncode == 128 + sig, (i, proc.returncode, err[-1000:])
+        assert "Traceback" not in err

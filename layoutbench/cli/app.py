@@ -77,7 +77,11 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         argv = [*getattr(ctx, "_protected_args", []), *ctx.args]  # before click consumes them
         try:
-            return super().invoke(ctx)
+            out = super().invoke(ctx)
+            # a signal whose interrupt a finaliser swallowed, after the last checkpoint: the
+            # command was interrupted, whatever it finished (never exit 0 after Ctrl-C)
+            interrupts.checkpoint()
+            return out
         except (UserError, LayoutError) as exc:
             signum = interrupts.requested()  # an error the interrupt caused is the interrupt
             if signum is not None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from layoutbench.interrupts import checkpoint
 from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.geometry import chunks_touched
 from layoutbench.plan.layout import Layout, neuroconv_chunks
@@ -132,6 +133,7 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
         shaped = [replace(probe, chunks=chunks) for chunks in kept]
         samples.update(sampler.figures(shaped, quick=True))
         for lay in shaped:
+            checkpoint()  # a signal swallowed by a finaliser is acted on here, not at the end
             ref = _figures(samples, lay)
             stage1 += [score(lay, r, shape, itemsize, workload, ref, profile, constants)
                        for r in readers[fmt]]
@@ -145,6 +147,7 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
         figs = sampler.figures([replace(lay, shards=None) for lay in chosen], quick=quick)
         out = []
         for lay in chosen:
+            checkpoint()
             s = figs[sample_key(replace(lay, shards=None))]
             fig = CodecFigures(ratio=s.ratio, decode_mbps=s.decode_mbps)
             if fig.ratio >= floor:
