@@ -75,6 +75,22 @@ def remove_stale(folder: str | os.PathLike[str], pattern: re.Pattern[str] = _TEM
     return removed
 
 
+def remove_stale_tree(root: str | os.PathLike[str], depth: int = 2) -> int:
+    """:func:`remove_stale` in ``root`` and its folders ``depth`` levels down (a cache's
+    per-source folders), whatever they hold: what a killed run left is removed by the next
+    run that uses the cache, not only by one that rebuilds the same file. Zarr stores (folders
+    named ``*.zarr``) are not entered: their temporaries are their writer's."""
+    removed = remove_stale(root)
+    if depth > 0:
+        try:
+            subs = [p for p in Path(root).iterdir() if p.is_dir() and p.suffix != ".zarr"]
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return removed
+        for sub in subs:
+            removed += remove_stale_tree(sub, depth - 1)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_output(out: str | os.PathLike[str], tag: str = "tmp") -> Iterator[Path]:
     """Yield a temporary name to write ``out`` under; rename it into place when the block ends

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -130,3 +131,26 @@ def test_progress_is_logged_without_a_bar(s3, ophys: Path, tmp_path: Path,
                          cache_dir=tmp_path / "cache", progress=False)
     n = len(rows)
     assert n >= 1 and f"{n} of {n} cases measured" in caplog.text
+
+
+def test_a_sweep_cleans_what_killed_runs_left_anywhere_in_its_cache(s3, ophys: Path,
+                                                                     tmp_path: Path) -> None:
+    """A temporary of a dead process in another source's folder of the cache (a variant it was
+    writing when SIGKILLed) is removed by the next sweep, whatever that sweep builds."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    pid = int(dead.stdout)  # a process that has exited
+    cache = tmp_path / "cache"
+    other = cache / "another-source"
+    other.mkdir(parents=True)
+    stale = other / f".h5-10x16x16-zstd3.h5.tmp-{pid}-0123abcd"
+    stale.write_bytes(b"half a variant")
+    mine = other / f".h5-10x16x16-zstd3.h5.tmp-{os.getpid()}-0123abcd"  # a live process's
+    mine.write_bytes(b"being written")
+    run_sweep(ophys, s3, get_profile("loopback"), readers=["h5py-fsspec"],
+              layouts=[Layout("hdf5", (120, 32, 32), "zstd", shuffle=True)],
+              patterns=[parse_spec("ophys-frames")], cache_dir=cache)
+    assert not stale.exists() and mine.exists()

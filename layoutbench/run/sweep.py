@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layoutbench.atomic import remove_stale
+from layoutbench.atomic import remove_stale, remove_stale_tree
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.errors import UserError
 from layoutbench.interrupts import checkpoint
@@ -243,7 +243,9 @@ def run_sweep(source: Sources, endpoint: Any, profile: str | NetworkProfile, *,
                                progress=progress, slab_bytes=slab_bytes,
                                signed=getattr(endpoint, "counts", "gateway") == "client")
                 for s in given]
-    return sweep_prepared(prepared, endpoint, profile, cache=_cache(cache_dir), progress=progress,
+    cache = _cache(cache_dir)
+    remove_stale_tree(cache)  # what killed runs left anywhere in the cache, whatever it held
+    return sweep_prepared(prepared, endpoint, profile, cache=cache, progress=progress,
                           repeats=repeats, journal=journal, faults=faults or NO_FAULTS,
                           executor=as_executor(executor), cache_limit=cache_limit,
                           readers=readers)
