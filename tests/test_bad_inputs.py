@@ -94,6 +94,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     missing_key = json.loads(json.dumps(REC))
     del missing_key["datasets"][0]["recommended"]["codec"]
     _write(d / "rec-no-codec.json", missing_key)
+    for name, key, value in (("yes", "shuffle", "yes"), ("huge", "chunks", [60, 16, 1e9]),
+                             ("wide", "chunks", [60, 100, 16]), ("level", "level", "3"),
+                             ("null", "chunks", None)):
+        odd = json.loads(json.dumps(REC))
+        odd["datasets"][0]["recommended"][key] = value
+        _write(d / f"rec-{name}.json", odd)
     (d / "rec-broken.json").write_text("{not json")
     _write(d / "rec-none.json", {"datasets": []})
     _write(d / "rec-list.json", [1, 2, 3])
@@ -110,6 +116,17 @@ E = "{dir}/ecephys.nwb"
 ODD = "{dir}/odd.h5"
 OUT = "{out}"
 CASES = [
+    # -- recommendations with values of the wrong type or size: refused, never converted ----------
+    (["apply", OPH, "--recommendation", "{dir}/rec-yes.json", "-o", OUT + "/a.nwb"],
+     "'shuffle' must be true or false, got \"yes\""),
+    (["apply", OPH, "--recommendation", "{dir}/rec-huge.json", "-o", OUT + "/a.nwb"],
+     "'chunks' must be a list of whole numbers >= 1, got [60, 16, 1000000000.0]"),
+    (["apply", OPH, "--recommendation", "{dir}/rec-wide.json", "-o", OUT + "/a.nwb"],
+     "chunks (60, 100, 16) are longer than the dataset (shape (60, 48, 40)) along axis 1"),
+    (["apply", OPH, "--recommendation", "{dir}/rec-level.json", "-o", OUT + "/a.nwb"],
+     "'level' must be a whole number or null, got \"3\""),
+    (["apply", OPH, "--recommendation", "{dir}/rec-null.json", "-o", OUT + "/a.nwb"],
+     "'chunks' must be a list of whole numbers >= 1, got null"),
     # -- damaged files: HDF5's own failures become one line naming the file -----------------------
     (["recommend", "{dir}/damaged-super.nwb"], "damaged-super.nwb: damaged HDF5 file (its super"),
     (["sweep", "{dir}/damaged-super.nwb", "-o", OUT + "/r.csv"], "damaged HDF5 file (its super"),
@@ -189,7 +206,7 @@ CASES = [
     (["apply", OPH, "--recommendation", "{dir}/rec-other-shape.json", "-o", OUT + "/a.nwb"],
      "recommendation was made for shape (600, 480, 400)"),
     (["apply", OPH, "--recommendation", "{dir}/rec-fraction.json", "-o", OUT + "/a.nwb"],
-     "chunks must be whole numbers"),
+     "'chunks' must be a list of whole numbers >= 1, got [10.5, 16, 16]"),
     # a Zarr recommendation is written as an NWB-Zarr folder, which must be named so
     (["apply", OPH, "--recommendation", "{dir}/rec-zarr.json", "-o", OUT + "/a.nwb"],
      "a.nwb: the recommendation is Zarr, which apply writes as an NWB-Zarr folder; name it"),

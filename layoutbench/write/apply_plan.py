@@ -53,6 +53,8 @@ def layouts_from_recommendation(obj: Any, *, name: str = "recommendation") -> di
         missing = [k for k in _REQUIRED if k not in rec]  # a typo must not mean a default
         if missing:
             raise UserError(f"{where} ({path}): 'recommended' lacks {', '.join(missing)}")
+        if problem := _mistyped(rec):
+            raise UserError(f"{where} ({path}): {problem}")
         try:
             layout = Layout.from_dict({k: rec[k] for k in _LAYOUT_KEYS if k in rec})
         except (LayoutError, TypeError, ValueError) as exc:
@@ -63,6 +65,39 @@ def layouts_from_recommendation(obj: Any, *, name: str = "recommendation") -> di
             continue
         layouts[path] = layout
     return layouts
+
+
+def _whole(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _mistyped(rec: Mapping[str, Any]) -> str | None:
+    """What in a ``recommended`` object is not of its type, in the JSON's words (a value of
+    the wrong type is refused, never converted or ignored: ``"shuffle": "yes"`` is not true,
+    and ``1e9`` is not a chunk length)."""
+    def ints(key: str) -> str | None:
+        v = rec.get(key)
+        if not isinstance(v, list) or not v or not all(_whole(n) and n >= 1 for n in v):
+            return f"'{key}' must be a list of whole numbers >= 1, got {json.dumps(v)}"
+        return None
+
+    if rec.get("format") not in ("hdf5", "zarr"):
+        return f"'format' must be \"hdf5\" or \"zarr\", got {json.dumps(rec.get('format'))}"
+    if problem := ints("chunks"):
+        return problem
+    if rec.get("shards") is not None and (problem := ints("shards")):
+        return problem
+    if not isinstance(rec.get("codec"), str):
+        return f"'codec' must be a codec's name, got {json.dumps(rec.get('codec'))}"
+    if rec.get("level") is not None and not _whole(rec.get("level")):
+        return f"'level' must be a whole number or null, got {json.dumps(rec.get('level'))}"
+    for key in ("shuffle", "contiguous"):
+        if key in rec and not isinstance(rec[key], bool):
+            return f"'{key}' must be true or false, got {json.dumps(rec[key])}"
+    if rec.get("page_size") is not None and not _whole(rec.get("page_size")):
+        return f"'page_size' must be a whole number of bytes or null, got " \
+               f"{json.dumps(rec.get('page_size'))}"
+    return None
 
 
 def recommended_shapes(obj: Any) -> dict[str, tuple[int, ...]]:
@@ -152,6 +187,15 @@ def check_rechunkable(file: str, path: str, layout: Layout, shape: tuple[int, ..
     if len(layout.chunks) != len(shape):
         raise UserError(f"{file}: {path}: chunks {layout.chunks} have {len(layout.chunks)} "
                         f"dimensions, the dataset has {len(shape)} (shape {shape})")
+    # a recommendation made for this shape never has longer chunks (layouts given directly, a
+    # grid's for any file, are fitted to the dataset as every rewrite does)
+    over = [i for i, (c, n) in enumerate(zip(layout.chunks, shape, strict=True)) if n and c > n]
+    if over and expected is not None and not layout.contiguous:
+        i = over[0]
+        raise UserError(f"{file}: {path}: chunks {layout.chunks} are longer than the dataset "
+                        f"(shape {shape}) along axis {i} ({layout.chunks[i]} > {shape[i]}); a "
+                        "recommendation's chunks fit its dataset, so this one was made for "
+                        "another (or edited): recommend for this file")
 
 
 def _fit(layout: Layout, shape: tuple[int, ...], maxshape: tuple[int | None, ...]) -> Layout:
