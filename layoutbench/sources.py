@@ -429,6 +429,19 @@ def locate(url: str, options: SourceOptions | None = None, name: str | None = No
     size = resp.getheader("Content-Length")
     if size is None:
         raise UserError(f"{shown}: the server reports no size; cannot read it by ranges")
+    if "bytes" not in (resp.getheader("Accept-Ranges") or "").lower() and int(size) > 1:
+        # it does not say it serves ranges: ask for one byte (a server that ignores Range
+        # sends the whole file, and a reader taking its start for the range reads garbage)
+        try:
+            probe, _ = _request("GET", final, options, headers={"Range": "bytes=0-0"})
+            probe.close()
+        except OSError as exc:
+            raise UserError(f"{shown}: cannot connect ({exc})") from None
+        if probe.status != 206:
+            raise UserError(f"{shown}: the server does not serve byte ranges (HTTP "
+                            f"{probe.status} to a Range request); layoutbench reads remote "
+                            "files by ranges: serve it from a server that does (nginx, S3) "
+                            "or copy it here")
     return final, ObjectIdentity(url=shown, size=int(size), etag=resp.getheader("ETag") or None,
                                  last_modified=resp.getheader("Last-Modified"))
 

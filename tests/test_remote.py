@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -113,3 +114,53 @@ def test_cli_on_urls(nginx: Nginx, movie: Path, tmp_path: Path, args: list[str])
 
         fs = fsspec.filesystem("reference", fo=str(tmp_path / "r.json"))
         assert "acquisition" in {e["name"] for e in fs.ls("")}
+
+
+@pytest.fixture
+def no_range_server(movie: Path, tmp_path: Path) -> Iterator[str]:
+    """Python's http.server, which answers a Range request with the whole file (HTTP 200)."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from layoutbench.store.server import free_port
+
+    shutil.copy(movie, tmp_path / "movie.nwb")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                             "127.0.0.1", "--directory", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/movie.nwb"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@pytest.mark.parametrize("command", [
+    ["recommend", "{url}"],  # its sample is read by ranges
+    ["measure", "{url}", "-o", "{out}"],  # every reader reads by ranges
+])
+def test_a_server_without_ranges_is_one_line(no_range_server: str, command: list[str],
+                                             tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from layoutbench.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    args = [a.format(url=no_range_server, out=out / "m.csv") for a in command]
+    result = CliRunner().invoke(main, ["-q", *args])
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert "movie.nwb: the server does not serve byte ranges (HTTP 200" in line
+    assert list(out.iterdir()) == []
