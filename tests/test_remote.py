@@ -164,3 +164,34 @@ def test_a_server_without_ranges_is_one_line(no_range_server: str, command: list
     (line,) = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert "movie.nwb: the server does not serve byte ranges (HTTP 200" in line
     assert list(out.iterdir()) == []
+
+
+def test_a_server_that_cuts_bodies_short_is_one_line(movie: Path, tmp_path: Path) -> None:
+    import shutil
+    import time
+    import urllib.request
+
+    from click.testing import CliRunner
+
+    from layoutbench.cli import main
+    from layoutbench.store.server import free_port
+
+    shutil.copy(movie, tmp_path / "movie.nwb")
+    port = free_port()
+    server = Path(__file__).with_name("short_body_server.py")
+    proc = subprocess.Popen([sys.executable, str(server), str(port), str(tmp_path)])
+    url = f"http://127.0.0.1:{port}/movie.nwb"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=1)
+                break
+            except OSError:
+                time.sleep(0.05)
+        result = CliRunner().invoke(main, ["-q", "recommend", url, "--min-mb", "0"])
+    finally:
+        proc.terminate()
+        proc.wait()
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert f"{url}: the server broke off a response" in line

@@ -63,6 +63,20 @@ _READ_FAILURE = re.compile(r"read|visit|open object|B-tree|signature|checksum|sy
 _WRITE_FAILURE = re.compile(r"create|write", re.IGNORECASE)
 
 
+def _broken_response(exc: BaseException) -> bool:
+    """A response cut short by the server (a body shorter than its Content-Length), however
+    deep in fsspec or h5py it surfaced (as the exception or its cause)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if type(seen).__name__ in ("ClientPayloadError", "ContentLengthError",
+                                   "IncompleteRead", "ServerDisconnectedError"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _is_hdf5(path: str) -> bool:
     try:
         with open(path, "rb") as f:
@@ -100,6 +114,13 @@ class _Group(click.Group):
             signum = interrupts.requested()
             if signum is not None:
                 self._interrupted(ctx, signum)
+            if _broken_response(exc):
+                urls = [a for a in argv if "://" in a]
+                click.echo(f"layoutbench: error: {', '.join(urls) or 'the source'}: the server "
+                           f"broke off a response ({type(exc).__name__}: "
+                           f"{(str(exc).splitlines() or [''])[0]}); a server that sends fewer "
+                           "bytes than it announces cannot be read", err=True)
+                ctx.exit(2)
             if not (isinstance(exc, OSError | RuntimeError | KeyError | ValueError)
                     and _raised_by_hdf5(exc) and _READ_FAILURE.search(str(exc))
                     and not _WRITE_FAILURE.search(str(exc))):
