@@ -65,7 +65,7 @@ def main() -> None:
     REPORTS.mkdir(exist_ok=True)
     rows.drop(columns=["versions", "reader_options"]).to_csv(REPORTS / "faults.csv", index=False)
     table = (rows.groupby(["reader", "outcome"]).size().unstack(fill_value=0)
-             .reindex(columns=["correct", "clean error", "wrong data"], fill_value=0))
+             .reindex(columns=["correct", "clean error", "wrong data", "bug"], fill_value=0))
     table["runs"] = table.sum(axis=1)
     errors = (rows[rows["outcome"] == "clean error"].groupby("reader")["error"]
               .agg(lambda e: "; ".join(sorted({x.split(":")[0] for x in e}))))
@@ -82,17 +82,20 @@ def main() -> None:
         f"remfile {versions().get('remfile')}.",
         "Reproduce: `.venv/bin/python benchmarks/faults.py`.",
         "",
-        "| reader | runs | correct | clean error | wrong data | errors seen |",
-        "|---|---:|---:|---:|---:|---|",
+        "| reader | runs | correct | clean error | wrong data | bug | errors seen |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for reader, r in table.iterrows():
         lines.append(f"| {reader} | {r['runs']} | {r['correct']} | {r['clean error']} | "
-                     f"{r['wrong data']} | {errors.get(reader, '')} |")
+                     f"{r['wrong data']} | {r['bug']} | {errors.get(reader, '')} |")
     injected = rows["error"].notna().sum()
     lines += ["", f"{len(rows)} runs, {injected} ended in an error; wrong data: "
               f"{int(table['wrong data'].sum())}."]
     (REPORTS / "faults.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    if int(table["bug"].sum()):  # an exception no fault explains fails the benchmark
+        raise SystemExit(f"{int(table['bug'].sum())} run(s) raised an exception that is no "
+                         "I/O failure: see the rows whose error starts with 'bug'")
 
 
 if __name__ == "__main__":

@@ -132,3 +132,33 @@ def test_wrong_data_is_caught_and_said() -> None:
     judged = judge([good, bad, failed], {"p": "aa"})
     assert [outcome(r) for r in judged] == ["correct", "wrong data", "clean error"]
     assert judged[1].error is not None and "is not the data's (aa)" in judged[1].error
+
+
+def _caused(exc: BaseException, cause: BaseException) -> BaseException:
+    exc.__cause__ = cause
+    return exc
+
+
+@pytest.mark.parametrize(("exc", "io"), [
+    (OSError("Can't read data (wrong B-tree signature)"), True),  # h5py over a bad response
+    (TimeoutError("read timed out"), True),
+    (ConnectionResetError(104, "reset"), True),
+    (RuntimeError("zarr could not decode"), False),  # nothing I/O-like behind it: a bug
+    (_caused(RuntimeError("failed"), OSError("refused")), True),  # raised over an I/O error
+    (TypeError("unsupported operand"), False),  # a bug, ours or a reader's
+    (AttributeError("'NoneType' object has no attribute 'read'"), False),
+])
+def test_only_io_failures_are_clean_errors(exc: BaseException, io: bool) -> None:
+    from layoutbench.run.faulty import io_failure
+
+    assert io_failure(exc) is io
+
+
+def test_aiohttp_and_botocore_errors_are_io() -> None:
+    import aiohttp
+    from botocore.exceptions import ReadTimeoutError
+
+    from layoutbench.run.faulty import io_failure
+
+    assert io_failure(aiohttp.ClientPayloadError("cut short"))
+    assert io_failure(ReadTimeoutError(endpoint_url="http://127.0.0.1:1"))

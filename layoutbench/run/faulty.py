@@ -28,6 +28,26 @@ from layoutbench.write.rewrite import Variant
 log = logging.getLogger(__name__)
 
 WRONG = "wrong data"
+#: The prefix of an error that no fault explains: an exception of a kind I/O never raises
+#: (a TypeError, an AttributeError...) is a bug, ours or a reader's, not a clean error.
+BUG = "bug"
+#: Where the exceptions of I/O come from, besides ``OSError`` and its kin.
+_IO_MODULES = ("aiohttp", "botocore", "urllib3", "requests", "obstore", "s3fs", "fsspec",
+               "http", "ssl", "asyncio", "concurrent")
+
+
+def io_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a failure of I/O: what injected faults make a
+    reader raise. Anything else is a bug and is said so."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError | TimeoutError | EOFError) or \
+                type(seen).__module__.split(".")[0] in _IO_MODULES:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def measure_under(plan: FaultPlan, case: int, endpoint: Any, variant: Variant, target: Target,
@@ -46,6 +66,10 @@ def measure_under(plan: FaultPlan, case: int, endpoint: Any, variant: Variant, t
                  pattern.label, exc)
         row = failed_case(endpoint, variant, target, reader, pattern, profile, exc,
                           time.perf_counter() - t0, rate=rate)
+        if not io_failure(exc):
+            log.warning("%s %s %s: %s is no I/O failure: a bug", variant.layout.name,
+                        reader.name, pattern.label, type(exc).__name__)
+            row = dataclasses.replace(row, error=f"{BUG}: {row.error}")
     finally:
         endpoint.set_faults(NONE)
     return dataclasses.replace(row, faults=plan.spec)
@@ -72,7 +96,9 @@ def judge(rows: list[Measurement], reference: dict[str, str]) -> list[Measuremen
 
 
 def outcome(row: Measurement) -> str:
-    """``correct``, ``clean error`` or ``wrong data``: the faults table's columns."""
+    """``correct``, ``clean error``, ``wrong data`` or ``bug``: the faults table's columns."""
     if row.error is None:
         return "correct"
-    return WRONG if row.error.startswith(WRONG) else "clean error"
+    if row.error.startswith(WRONG):
+        return WRONG
+    return BUG if row.error.startswith(BUG) else "clean error"
