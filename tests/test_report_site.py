@@ -57,8 +57,10 @@ def test_cli_writes_the_site_and_says_where(tmp_path: Path) -> None:
     out = json.loads(got.stdout)
     assert out["figures"] == 13 and out["cards"] == 1
     assert Path(out["index"]).is_file()
-    text = CliRunner().invoke(main, ["-q", "report", str(results), "-o",
-                                     str(tmp_path / "site")])
+    again = ["-q", "report", str(results), "-o", str(tmp_path / "site")]
+    refused = CliRunner().invoke(main, again)  # the site is there: not replaced unasked
+    assert refused.exit_code == 2 and "already exists (use --overwrite" in refused.stderr
+    text = CliRunner().invoke(main, [*again, "--overwrite"])
     assert text.exit_code == 0 and "file://" in text.stdout
 
 
