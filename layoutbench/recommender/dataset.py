@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: Chunk shapes kept from stage 1 for the codec search.
 STAGE1_KEEP = 8
+#: With several readers, chunk shapes kept from stage 1 for the default reader besides.
+DEFAULT_READER_KEEP = 3
 #: Layouts of stage 2 (ranked on the quick sample) measured on the full sample in stage 3.
 STAGE2_KEEP = 12
 #: Stage 1 skips chunk shapes that make a workload touch more chunks than this (summed over its
@@ -138,6 +140,13 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
             stage1 += [score(lay, r, shape, itemsize, workload, ref, profile, constants)
                        for r in readers[fmt]]
     best_shapes = list(dict.fromkeys(s.layout.chunks for s in rank(stage1)))[:STAGE1_KEEP]
+    # with several readers, the default reader's own best shapes too: what `--reader any`
+    # says of its choice is against the layout the default reader would have been given
+    for fmt in probes:
+        if len(readers[fmt]) > 1:
+            mine = [s for s in rank(stage1) if s.reader == DEFAULT_READERS[fmt]]
+            best_shapes += [c for c in dict.fromkeys(s.layout.chunks for s in mine)
+                            if c not in best_shapes][:DEFAULT_READER_KEEP]
     # stage 2: every codec on the best shapes, on the quick sample (ranks codecs and shapes)
     layouts = [lay for fmt in constraints.formats() for chunks in best_shapes
                for lay in codec_layouts(fmt, chunks, shape, itemsize)]
@@ -157,9 +166,13 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
 
     # stage 3: the best of stage 2 again, with the stored size predicted as written (the full
     # sample, edge chunks included): only they pay for the full sample's compression
-    finalists = list(dict.fromkeys(s.layout for s in rank(scored_with(layouts, quick=True))))
+    quick_ranked = rank(scored_with(layouts, quick=True))
+    finalists = list(dict.fromkeys(s.layout for s in quick_ranked))[:STAGE2_KEEP]
+    finalists += [lay for lay in dict.fromkeys(  # the default reader's best, as above
+        s.layout for s in quick_ranked if s.reader == DEFAULT_READERS[s.layout.format]
+        and len(readers[s.layout.format]) > 1) if lay not in finalists][:DEFAULT_READER_KEEP]
     # (a codec kept out by the quick ratio is not tried again: the floor is a hard constraint)
-    scored = scored_with(finalists[:STAGE2_KEEP], quick=False)
+    scored = scored_with(finalists, quick=False)
     notes: list[str] = []
     if not scored:
         notes.append(f"no candidate compresses to {constraints.min_ratio_vs_current:g}x of the "
