@@ -211,6 +211,18 @@ def test_reader_any_recommends_the_reader_too(ophys: Path) -> None:
     assert d.recommended.seconds <= fixed.recommended.seconds  # a choice can only gain
     if d.recommended.reader == "kerchunk":  # references cannot express hdf5plugin's LZ4
         assert d.recommended.layout.codec != "lz4"
+    # another reader than the default: when it pays is said, against the default's own best
+    choice = d.to_dict()["reader_choice"]
+    if d.recommended.reader != "h5py-fsspec":
+        assert choice["default"]["reader"] == "h5py-fsspec"
+        assert choice["seconds"]["as given"]["chosen"] <= choice["seconds"]["as given"]["default"]
+        assert {"a busy client (a quarter of its CPU)", "sessions of 1 selection",
+                "sessions of 30 selections"} <= set(choice["seconds"])
+        # the default reader's best is at least as fast as what the default recommendation
+        # found (its shapes are kept among the finalists)
+        assert choice["seconds"]["as given"]["default"] <= fixed.recommended.seconds * 1.05
+    else:
+        assert choice is None
 
 
 def test_demo_recommends_each_sample(ophys: Path, tmp_path: Path) -> None:
