@@ -144,25 +144,6 @@ def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = 
     sent to the source: the gateway's (or the client's) count and the ``HEAD`` requests that
     located the object before either could count.
     """
-    with direct_requests() as direct:
-        rec = _recommend(source, dataset=dataset, patterns=patterns, profile=profile,
-                         constraints=constraints, constants=constants, reader=reader,
-                         threshold=threshold, prices=prices, measure=measure, options=options,
-                         progress=progress)
-    if rec.spent is not None and direct[0]:
-        rec = replace(rec, spent={**rec.spent, "requests": rec.spent["requests"] + direct[0]})
-    return rec
-
-
-def _recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = None,
-               patterns: str | AccessPattern | Sequence[str | AccessPattern] | None = (),
-               profile: str | NetworkProfile,
-               constraints: Constraints | None = None, constants: CostConstants | None = None,
-               reader: str | None = None, threshold: int = DEFAULT_THRESHOLD,
-               prices: dict[str, float] | None = None, measure: bool = False,
-               options: SourceOptions | None = None, progress: bool = False) -> Recommendation:
-    """:func:`recommend` without counting its direct requests."""
-
     import time
 
     t0 = time.perf_counter()
@@ -189,7 +170,8 @@ def _recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None =
     results = []
     skipped: list[dict[str, str]] = []
     spent: dict[str, Any] | None = None
-    with _open(src) as opened:
+    # (the HEAD requests that locate the object are sent before the gateway can count them)
+    with direct_requests() as direct, _open(src) as opened:
         if measure and opened.zarr:
             raise UserError(f"{opened.label}: --measure rewrites a slab of an HDF5 source; for an "
                             "NWB-Zarr folder, compare layouts with `layoutbench sweep`")
@@ -221,10 +203,10 @@ def _recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None =
             results.append(rec)
         if opened.endpoint is not None:
             stats = opened.endpoint.stats()
-            spent = {"requests": stats.requests, "bytes": stats.bytes_sent,
+            spent = {"requests": stats.requests + direct[0], "bytes": stats.bytes_sent,
                      "seconds": round(time.perf_counter() - t0, 3), "counts": opened.counts}
-            log.info("reading %s cost %d requests, %.1f MB, %.1f s", src.url, stats.requests,
-                     stats.bytes_sent / 1e6, spent["seconds"])
+            log.info("reading %s cost %d requests, %.1f MB, %.1f s", src.url,
+                     spent["requests"], stats.bytes_sent / 1e6, spent["seconds"])
     return Recommendation(opened.label, profile, constraints, tuple(results), tuple(skipped),
                           calibrated=stored is not None
                           or (source.startswith("given") and constants.n_rows > 0),
