@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from layoutbench import interrupts
-from layoutbench.errors import UserError
+from layoutbench.errors import UserError, causes
 from layoutbench.interrupts import install as install_interrupts
 from layoutbench.plan.layout import LayoutError
 
@@ -66,15 +66,9 @@ _WRITE_FAILURE = re.compile(r"create|write", re.IGNORECASE)
 def _broken_response(exc: BaseException) -> bool:
     """A response cut short by the server (a body shorter than its Content-Length), however
     deep in fsspec or h5py it surfaced (as the exception or its cause)."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if type(seen).__name__ in ("ClientPayloadError", "ContentLengthError",
-                                   "IncompleteRead", "ServerDisconnectedError"):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(type(e).__name__ in ("ClientPayloadError", "ContentLengthError",
+                                    "IncompleteRead", "ServerDisconnectedError")
+               for e in causes(exc, depth=5))
 
 
 def _is_hdf5(path: str) -> bool:

@@ -20,11 +20,11 @@ from typing import Any
 from layoutbench.plan.profiles import NetworkProfile
 
 
-def download_seconds(nbytes: int, profile: NetworkProfile) -> float:
-    """One GET of ``nbytes`` under ``profile`` (one connection)."""
-    bandwidth = profile.bandwidth_mbps
-    transfer = nbytes / (bandwidth * 1e6) if bandwidth else 0.0
-    return profile.latency_ms / 1000 + transfer
+def download_seconds(nbytes: float, profile: NetworkProfile) -> float:
+    """One GET of ``nbytes`` under ``profile`` (one connection; also the report's
+    "download once" line)."""
+    bps = profile.bytes_per_second
+    return profile.latency_s + (nbytes / bps if bps else 0.0)
 
 
 def verdict(keep_s: float, rewrite_s: float, file_bytes: int, profile: NetworkProfile,
@@ -40,9 +40,8 @@ def verdict(keep_s: float, rewrite_s: float, file_bytes: int, profile: NetworkPr
     # reads of the workload in one session after which the download has paid for itself
     after = download / best_remote if best_remote > 0 else math.inf
     # the file size under which a one-read session is faster downloading the file
-    bandwidth = profile.bandwidth_mbps
-    under = (max(0.0, best_remote - profile.latency_ms / 1000) * bandwidth * 1e6
-             if bandwidth else math.inf)
+    bps = profile.bytes_per_second
+    under = max(0.0, best_remote - profile.latency_s) * bps if bps else math.inf
     return {"winner": winner, "file_bytes": int(file_bytes),
             "seconds": {k: round(v, 4) for k, v in options.items()},
             "download_pays_after_reads": None if math.isinf(after) else float(f"{after:.4g}"),

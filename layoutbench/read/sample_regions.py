@@ -47,10 +47,6 @@ FETCH_BYTES = 40 * 10**6
 COMPRESS_BYTES = 4 * 2**20
 MAX_BLOCK_BYTES = 2**20
 
-# kept for callers that speak of the old names
-BUDGET_BYTES = COMPRESS_BYTES
-N_PLACES = N_WINDOWS
-
 _PRIMES = (2, 3, 5, 7, 11, 13, 17, 19)
 _GOLDEN = (math.sqrt(5) - 1) / 2
 

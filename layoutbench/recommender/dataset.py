@@ -157,8 +157,7 @@ def recommend_dataset(sample: Callable[[Sequence[Sequence[int]]], Sampler], info
         out = []
         for lay in chosen:
             checkpoint()
-            s = figs[sample_key(replace(lay, shards=None))]
-            fig = CodecFigures(ratio=s.ratio, decode_mbps=s.decode_mbps)
+            fig = _figures(figs, replace(lay, shards=None))
             if fig.ratio >= floor:
                 out += [score(lay, r, shape, itemsize, workload, fig, profile, constants)
                         for r in readers[lay.format]]

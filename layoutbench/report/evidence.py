@@ -20,6 +20,7 @@ import pandas as pd
 
 from layoutbench.plan.profiles import NetworkProfile
 from layoutbench.plan.search import EGRESS_PRICE_PER_GB, GET_PRICE_PER_1000
+from layoutbench.plan.verdict import download_seconds
 from layoutbench.report.table import BASELINES, ranked
 
 #: Columns that tell runs apart beyond the dataset: rows are only compared within one.
@@ -109,7 +110,7 @@ def whole_file(group: pd.DataFrame, profile: NetworkProfile | None) -> Download 
     label = "the file as it is" if name == "as-is" else name
     seconds = None
     if profile is not None and profile.bytes_per_second:
-        seconds = profile.latency_s + float(stored) / profile.bytes_per_second
+        seconds = download_seconds(float(stored), profile)
     return Download(label, float(stored), seconds)
 
 

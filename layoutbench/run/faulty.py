@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from layoutbench.errors import causes
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern
 from layoutbench.read.reader_base import Reader, Target
@@ -39,15 +40,8 @@ _IO_MODULES = ("aiohttp", "botocore", "urllib3", "requests", "obstore", "s3fs", 
 def io_failure(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) is a failure of I/O: what injected faults make a
     reader raise. Anything else is a bug and is said so."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, OSError | TimeoutError | EOFError) or \
-                type(seen).__module__.split(".")[0] in _IO_MODULES:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(isinstance(e, OSError | TimeoutError | EOFError)
+               or type(e).__module__.split(".")[0] in _IO_MODULES for e in causes(exc))
 
 
 def measure_under(plan: FaultPlan, case: int, endpoint: Any, variant: Variant, target: Target,
