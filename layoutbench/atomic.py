@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: ``.<name>.<tag>-<pid>-<random>``: what :func:`temp_path` makes and :func:`remove_stale` finds.
 _TEMP = re.compile(r"^\..+\.(tmp|download|parts)-(\d+)-[0-9a-f]{8}$")
+#: Attempts (50 ms apart) at removing a temporary folder that is still being written.
+RMTREE_TRIES = 20
 
 
 def temp_path(out: str | os.PathLike[str], tag: str = "tmp") -> Path:
@@ -36,7 +39,15 @@ def temp_path(out: str | os.PathLike[str], tag: str = "tmp") -> Path:
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
+        # a writer interrupted in the main thread may still have writes in flight on another
+        # (zarr's event loop finishes the chunks it was sending, creating folders again as it
+        # goes): remove until the folder stays gone, for at most about a second
+        for _ in range(RMTREE_TRIES):
+            shutil.rmtree(path, ignore_errors=True)
+            time.sleep(0.05)
+            if not path.exists():
+                return
+        log.warning("%s: could not be removed (still being written?)", path)
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

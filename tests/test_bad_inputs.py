@@ -85,6 +85,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _write(d / "rec.json", REC)
     _write(d / "rec-other-shape.json", {**REC, "datasets": [{**REC["datasets"][0],
                                                                "shape": [600, 480, 400]}]})
+    _write(d / "rec-other-dtype.json", {**REC, "datasets": [{**REC["datasets"][0],
+                                                               "dtype": "float32"}]})
+    _write(d / "rec-odd-dtype.json", {**REC, "datasets": [{**REC["datasets"][0],
+                                                             "dtype": "pixels"}]})
     bad_chunks = json.loads(json.dumps(REC))
     bad_chunks["datasets"][0]["recommended"]["chunks"] = [10.5, 16, 16]
     _write(d / "rec-fraction.json", bad_chunks)
@@ -153,6 +157,7 @@ CASES = [
     (["recommend", OPH, "-o", "/proc/rec.json"], "/proc/rec.json: cannot write in /proc"),
     (["sweep", OPH, "-o", "/proc/r.csv"], "/proc/r.csv: cannot write in /proc"),
     (["measure", OPH, "-o", "/sys/r.csv"], "/sys/r.csv: cannot write in /sys"),
+    (["generate", "ophys", "/sys/g.nwb"], "/sys/g.nwb: cannot write in /sys"),  # not "0.0 GB"
     # -- files that are not what they claim ------------------------------------------------------
     (["recommend", "{dir}/missing.nwb"], "missing.nwb: no such file"),
     (["sweep", "{dir}/missing.nwb", "-o", OUT + "/r.csv"], "missing.nwb: no such file"),
@@ -205,6 +210,11 @@ CASES = [
     # -- recommendations that do not fit the file ------------------------------------------------
     (["apply", OPH, "--recommendation", "{dir}/rec-other-shape.json", "-o", OUT + "/a.nwb"],
      "recommendation was made for shape (600, 480, 400)"),
+    # made for another element type: its compression was predicted for that type
+    (["apply", OPH, "--recommendation", "{dir}/rec-other-dtype.json", "-o", OUT + "/a.nwb"],
+     "holds uint16, but the recommendation was made for float32"),
+    (["apply", OPH, "--recommendation", "{dir}/rec-odd-dtype.json", "-o", OUT + "/a.nwb.zarr"],
+     "holds uint16, but the recommendation was made for pixels"),  # the NWB-Zarr writer too
     (["apply", OPH, "--recommendation", "{dir}/rec-fraction.json", "-o", OUT + "/a.nwb"],
      "'chunks' must be a list of whole numbers >= 1, got [10.5, 16, 16]"),
     # a Zarr recommendation is written as an NWB-Zarr folder, which must be named so

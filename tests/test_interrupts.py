@@ -29,6 +29,13 @@ def movie(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def small_movie(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("signals") / "small.nwb"
+    generate_ophys(path, shape=(300, 128, 128), seed=7)  # ~10 MB raw: a sweep in seconds
+    return path
+
+
 class Running:
     """A layoutbench command in a subprocess, its stderr collected as it comes."""
 
@@ -250,3 +257,89 @@ def test_recommend_is_interrupted_at_any_point(tmp_path: Path) -> None:
         assert time.monotonic() - sent < 2, (i, err[-500:])
         assert proc.returncode == 128 + sig, (i, proc.returncode, err[-1000:])
         assert "Traceback" not in err
+
+
+#: Fractions of a command's uninterrupted run at which a signal is sent (INT and TERM by
+#: turns): early (opening, uploading), middle, and late (verifying, writing the output).
+POINTS = (0.15, 0.4, 0.65, 0.9)
+
+
+@pytest.mark.parametrize("command", [
+    # apply, HDF5: open, write block by block, verify, rename
+    ["apply", "{movie}", "--recommendation", "{rec}", "-o", "{out}/a.nwb"],
+    # apply, NWB-Zarr: the export of the rest of the file by hdmf-zarr, then the dataset
+    ["apply", "{movie}", "--recommendation", "{zrec}", "-o", "{out}/a.nwb.zarr"],
+    # sweep: variants written and verified, the endpoint started, reads measured
+    ["sweep", "{small}", "--grid", "quick", "--readers", "h5py-fsspec", "--patterns",
+     "ophys-patch:offsets=2,frames=100", "-o", "{out}/s.csv"],
+    # measure: the file uploaded to the embedded S3, then read by two readers
+    ["measure", "{small}", "--readers", "h5py-fsspec", "--readers", "kerchunk", "--patterns",
+     "ophys-patch:offsets=2", "--profile", "same-region", "-o", "{out}/m.csv"],
+    # generate: the movie written block by block into a temporary, then renamed
+    ["generate", "ophys", "{out}/g.nwb", "--size", "150MB"],
+])
+def test_every_command_is_interrupted_at_many_points(movie: Path, small_movie: Path,
+                                                     tmp_path: Path, command: list[str]) -> None:
+    """Each command gets SIGINT or SIGTERM at four points of its run: it stops within 2 s
+    with 130 or 143, and leaves no output (a sweep's journal excepted) and no temporary."""
+    rec = tmp_path / "rec.json"
+    rec.write_text('{"datasets": [{"path": "/acquisition/TwoPhotonSeries/data", '
+                   '"recommended": {"format": "hdf5", "chunks": [600, 16, 16], "shards": null,'
+                   ' "codec": "zstd", "level": 9, "shuffle": true}}]}')
+    zrec = tmp_path / "zrec.json"
+    zrec.write_text(rec.read_text().replace('"hdf5"', '"zarr"').replace('"shuffle": true',
+                                                                          '"shuffle": false'))
+    env = _env(tmp_path)
+
+    def args(out: Path) -> list[str]:
+        out.mkdir()
+        return ["-q", *(a.format(movie=movie, small=small_movie, rec=rec, zrec=zrec, out=out)
+                        for a in command)]
+
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "layoutbench", *args(tmp_path / "whole")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    whole = time.monotonic() - t0
+    stopped = 0
+    for i, at in enumerate(POINTS):
+        sig = (signal.SIGINT, signal.SIGTERM)[i % 2]
+        out = tmp_path / f"run{i}"
+        run = Running(args(out), env)
+        time.sleep(whole * at)
+        sent = time.monotonic()
+        run.proc.send_signal(sig)
+        rc = run.finish(timeout=60)
+        took = time.monotonic() - sent
+        if rc == 0:  # it finished first (a later run can be faster): nothing to judge
+            continue
+        stopped += 1
+        assert rc == 128 + sig, (at, rc, run.stderr[-1500:])
+        assert took < 2, (at, took, run.stderr[-500:])
+        assert "Traceback" not in run.stderr, (at, run.stderr[-1500:])
+        # an output is there only if it was committed (renamed into place, whole) before the
+        # signal came: then it is as complete as the uninterrupted run's
+        for left in out.iterdir():
+            if not left.name.endswith(".journal.jsonl"):
+                assert _extent(left) == _extent(tmp_path / "whole" / left.name), (at, left)
+        assert _leftovers(tmp_path / "tmpdir", tmp_path / "cache", out) == [], at
+    assert stopped >= len(POINTS) - 1  # the signals did land inside the runs
+
+
+def _extent(path: Path) -> object:
+    """What a complete output holds: a table's rows, an NWB file's (or folder's) dataset
+    shapes; opening it fails for anything partial."""
+    if path.suffix == ".csv":
+        return len(pd.read_csv(path))
+    if path.suffix == ".zarr":
+        import zarr
+
+        group = zarr.open_group(str(path), mode="r")
+        return sorted((name, a.shape) for name, a in group.arrays())
+    import h5py
+
+    shapes: list[tuple[str, tuple[int, ...]]] = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: shapes.append((name, obj.shape))
+                     if isinstance(obj, h5py.Dataset) else None)
+    return sorted(shapes)

@@ -64,13 +64,17 @@ def test_judge_regret_of_the_best_is_one() -> None:
     assert v["same_choice"] and not v["any_slower"]
 
 
-def test_judge_regret_gain_any_and_search_space() -> None:
+def test_judge_regret_within_each_recommendations_space_and_over_the_grid() -> None:
+    spaces = {"default": lambda lay, reader: reader == "h5py-fsspec",  # HDF5 for h5py
+              "any": lambda lay, reader: lay != "b"}  # b outside the limits
     v = validate.judge(_measured(), {"default": ("a", "h5py-fsspec"), "any": ("c", "h5py-fsspec")},
-                       "as-written", admissible=lambda lay, reader: reader == "h5py-fsspec")
-    assert v["default_regret"] == pytest.approx(2.0)
-    assert v["any_regret"] == pytest.approx(3.0)
+                       "as-written", spaces)
+    assert v["default_regret"] == pytest.approx(1.0)  # a is the best h5py-fsspec one
+    assert v["default_regret_grid"] == pytest.approx(2.0)  # b (zarr) is the grid's best
+    assert v["any_best_layout"] == "a" and v["any_best_reader"] == "kerchunk"
+    assert v["any_regret"] == pytest.approx(2.0)  # 3.0 over a with kerchunk's 1.5
+    assert v["any_regret_grid"] == pytest.approx(3.0)
     assert v["any_slower"] and v["any_over_default"] == pytest.approx(1.5)
-    assert v["default_regret_in_space"] == pytest.approx(1.0)  # a is the best h5py-fsspec one
     assert v["default_gain"] == pytest.approx(4.0)
 
 

@@ -130,6 +130,10 @@ class _Group(click.Group):
 
     @staticmethod
     def _interrupted(ctx: click.Context, signum: int) -> None:
+        # the coroutines zarr, fsspec or s3fs had in flight are abandoned with their event
+        # loop: asyncio's "Task was destroyed but it is pending!" (with a traceback) at exit
+        # says nothing the line below does not
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         click.echo(f"layoutbench: interrupted ({signal.Signals(signum).name}); temporary "
                    "files removed", err=True)
         ctx.exit(128 + signum)

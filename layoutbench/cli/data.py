@@ -33,6 +33,7 @@ def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, ove
     otherwise: contiguous.
     """
     from layoutbench.generate import GENERATORS, parse_size
+    from layoutbench.outputs import check_destinations
     from layoutbench.plan.catalogue import KIND_NDIM
     from layoutbench.plan.layout import Layout
 
@@ -46,8 +47,7 @@ def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, ove
         raise UserError(f"{out}: folder {out.parent} does not exist")
     if out.is_dir():
         raise UserError(f"{out}: is a directory, expected an output file name")
-    if out.exists() and not overwrite:
-        raise UserError(f"{out}: already exists (use --overwrite to replace it)")
+    check_destinations([out], overwrite=overwrite)  # exists, or a folder we cannot write in
     options: dict[str, object] = {"plain": True} if plain else {}
     if writer == "pynwb" and kind != "many-series":
         options["layout"] = Layout("hdf5", (1,) * KIND_NDIM[kind], "none", contiguous=True)

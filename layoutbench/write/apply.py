@@ -47,6 +47,7 @@ from layoutbench.sources import Source, SourceOptions, resolve
 from layoutbench.write.apply_plan import (
     ApplyResult,
     DatasetChange,
+    MadeFor,
     Step,
     file_page_size,
     plan_copy,
@@ -226,7 +227,7 @@ def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
                   out: str | os.PathLike[str], *, overwrite: bool = False,
                   progress: bool = False, verify: bool = True,
                   block_bytes: int = BLOCK_BYTES,
-                  shapes: Mapping[str, tuple[int, ...]] | None = None) -> ApplyResult:
+                  shapes: Mapping[str, MadeFor] | None = None) -> ApplyResult:
     """Write ``source`` to ``out`` with the datasets in ``layouts`` stored in their layout.
 
     Everything else (groups, other datasets byte for byte, attributes, hard/soft/external
@@ -361,7 +362,7 @@ def _copy_userblock(src: Path, dst: Path, size: int) -> None:
 def apply_to(source: str | os.PathLike[str] | Source, layouts: Mapping[str, Layout],
              out: str | os.PathLike[str], *, options: SourceOptions | None = None,
              overwrite: bool = False, progress: bool = False,
-             shapes: Mapping[str, tuple[int, ...]] | None = None) -> ApplyResult:
+             shapes: Mapping[str, MadeFor] | None = None) -> ApplyResult:
     """:func:`apply_layouts` for a local or remote ``source``: a remote file (``s3://``,
     ``http(s)://``) is first downloaded whole into a temporary file beside ``out`` (removed
     afterwards), then rewritten locally; the result names the URL."""

@@ -100,13 +100,23 @@ def _mistyped(rec: Mapping[str, Any]) -> str | None:
     return None
 
 
-def recommended_shapes(obj: Any) -> dict[str, tuple[int, ...]]:
-    """Dataset path -> the shape the recommendation was made for (where it says), so that a
-    recommendation is not applied to a dataset of another shape."""
-    out: dict[str, tuple[int, ...]] = {}
+@dataclass(frozen=True, slots=True)
+class MadeFor:
+    """What a recommendation says its dataset was: its shape, and its dtype where it says."""
+
+    shape: tuple[int, ...]
+    dtype: str | None = None
+
+
+def recommended_shapes(obj: Any) -> dict[str, MadeFor]:
+    """Dataset path -> the shape (and dtype) the recommendation was made for, where it says,
+    so that a recommendation is not applied to another dataset than it was made for."""
+    out: dict[str, MadeFor] = {}
     for item in obj.get("datasets", []) if isinstance(obj, dict) else []:
         if isinstance(item, dict) and isinstance(item.get("shape"), list) and "path" in item:
-            out["/" + str(item["path"]).strip("/")] = tuple(int(n) for n in item["shape"])
+            dtype = item.get("dtype")
+            out["/" + str(item["path"]).strip("/")] = MadeFor(
+                tuple(int(n) for n in item["shape"]), None if dtype is None else str(dtype))
     return out
 
 
@@ -138,7 +148,7 @@ class Step:
 
 
 def _resolve(entries: list[LinkEntry], layouts: Mapping[str, Layout], file: str,
-             shapes: Mapping[str, tuple[int, ...]] | None = None) -> dict[int, Layout]:
+             shapes: Mapping[str, MadeFor] | None = None) -> dict[int, Layout]:
     """Object key -> fitted layout for each requested dataset; UserError for a bad request
     (``shapes``: the shape each layout was chosen for, which the dataset must have)."""
     by_path = {e.path: e for e in entries}
@@ -172,18 +182,23 @@ def _resolve(entries: list[LinkEntry], layouts: Mapping[str, Layout], file: str,
 
 
 def check_rechunkable(file: str, path: str, layout: Layout, shape: tuple[int, ...],
-                      dtype: np.dtype[Any], shapes: Mapping[str, tuple[int, ...]] | None) -> None:
+                      dtype: np.dtype[Any], shapes: Mapping[str, MadeFor] | None) -> None:
     """One line (a :class:`UserError`) when ``layout`` cannot be applied to this dataset: not
     a numeric N-d array, another shape than the recommendation was made for, or chunks of
     another rank. Shared by the HDF5 and the NWB-Zarr writers."""
     if not shape or dtype.kind not in "iufb":
         raise UserError(f"{file}: {path!r} is not a numeric N-d array "
                         f"({dtype}, shape {shape}); only those can be re-chunked")
-    expected = (shapes or {}).get(path)
+    made = (shapes or {}).get(path)
+    expected = None if made is None else made.shape
     if expected is not None and tuple(expected) != tuple(shape):
         raise UserError(f"{file}: {path} has shape {shape}, but the recommendation was made "
                         f"for shape {tuple(expected)} (another file?); recommend for this "
                         "file first")
+    if made is not None and made.dtype is not None and _dtype_name(made.dtype) != dtype:
+        raise UserError(f"{file}: {path} holds {dtype}, but the recommendation was made for "
+                        f"{made.dtype} (another file, or edited?); its compression was "
+                        "predicted for that type: recommend for this file")
     if len(layout.chunks) != len(shape):
         raise UserError(f"{file}: {path}: chunks {layout.chunks} have {len(layout.chunks)} "
                         f"dimensions, the dataset has {len(shape)} (shape {shape})")
@@ -198,6 +213,13 @@ def check_rechunkable(file: str, path: str, layout: Layout, shape: tuple[int, ..
                         "another (or edited): recommend for this file")
 
 
+def _dtype_name(name: str) -> np.dtype[Any] | str:
+    try:
+        return np.dtype(name)
+    except TypeError:
+        return name  # not a NumPy type name: never equal to the dataset's
+
+
 def _fit(layout: Layout, shape: tuple[int, ...], maxshape: tuple[int | None, ...]) -> Layout:
     """Chunks clipped to the shape, as every rewrite does; an empty axis keeps its chunk
     length (up to a finite maxshape), since the dataset is meant to grow along it."""
@@ -207,7 +229,7 @@ def _fit(layout: Layout, shape: tuple[int, ...], maxshape: tuple[int | None, ...
 
 
 def plan_copy(entries: list[LinkEntry], layouts: Mapping[str, Layout], *, file: str = "source",
-              shapes: Mapping[str, tuple[int, ...]] | None = None) -> list[Step]:
+              shapes: Mapping[str, MadeFor] | None = None) -> list[Step]:
     """The steps that rebuild the file with ``layouts`` applied (pure; validates the request).
 
     The first hard link to an object creates it (a group, a verbatim copy, or a rewrite in

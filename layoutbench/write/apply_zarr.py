@@ -33,7 +33,12 @@ from layoutbench.errors import UserError
 from layoutbench.interrupts import checkpoint
 from layoutbench.plan.layout import Layout
 from layoutbench.read.inspect import describe_dataset
-from layoutbench.write.apply_plan import ApplyResult, DatasetChange, check_rechunkable
+from layoutbench.write.apply_plan import (
+    ApplyResult,
+    DatasetChange,
+    MadeFor,
+    check_rechunkable,
+)
 from layoutbench.write.blocks import block_shape
 
 log = logging.getLogger(__name__)
@@ -61,7 +66,7 @@ def check_zarr_output(out: Path, overwrite: bool, src: Path | None = None) -> No
 
 
 def _requested(f: Any, layouts: Mapping[str, Layout], file: str,
-               shapes: Mapping[str, tuple[int, ...]] | None) -> dict[str, Layout]:
+               shapes: Mapping[str, MadeFor] | None) -> dict[str, Layout]:
     """Dataset path -> layout fitted to it; a bad request is a :class:`UserError`."""
     import h5py
 
@@ -182,7 +187,7 @@ def _tree_bytes(path: Path) -> int:
 def export_nwb_zarr(src_path: Path, layouts: Mapping[str, Layout], out: Path, *,
                     overwrite: bool = False, progress: bool = False, verify: bool = True,
                     block_bytes: int = 64 * 2**20,
-                    shapes: Mapping[str, tuple[int, ...]] | None = None) -> ApplyResult:
+                    shapes: Mapping[str, MadeFor] | None = None) -> ApplyResult:
     """Write the HDF5 NWB file ``src_path`` as the NWB-Zarr folder ``out`` with ``layouts``.
 
     See the module docstring; :func:`layoutbench.write.apply.apply_layouts` calls this when
