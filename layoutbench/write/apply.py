@@ -40,6 +40,7 @@ import numpy as np
 from layoutbench.atomic import atomic_output
 from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs
 from layoutbench.errors import UserError
+from layoutbench.outputs import check_destinations
 from layoutbench.plan.layout import Layout
 from layoutbench.read.h5checks import missing_filters
 from layoutbench.read.inspect import check_hdf5_file, describe_dataset
@@ -216,11 +217,9 @@ def _check_target(out: Path, overwrite: bool) -> None:
     existing folder."""
     if out.is_dir():
         raise UserError(f"{out}: is a directory, expected an output file name")
-    if out.exists() and not overwrite:
-        raise UserError(f"{out}: already exists (overwrite it explicitly, or choose another "
-                        "name)")
     if not out.parent.is_dir():
         raise UserError(f"{out}: folder {out.parent} does not exist")
+    check_destinations([out], overwrite=overwrite)  # the message every command gives
 
 
 def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],

@@ -31,6 +31,7 @@ from layoutbench.atomic import atomic_output
 from layoutbench.codecs import ensure_hdf5_filters, zarr_compressors
 from layoutbench.errors import UserError
 from layoutbench.interrupts import checkpoint
+from layoutbench.outputs import check_destinations
 from layoutbench.plan.layout import Layout
 from layoutbench.read.inspect import describe_dataset
 from layoutbench.write.apply_plan import (
@@ -56,13 +57,11 @@ def check_zarr_output(out: Path, overwrite: bool, src: Path | None = None) -> No
                         f"folder; name it with {ZARR_SUFFIX!r} (e.g. {out.stem}.nwb.zarr)")
     if src is not None and out.resolve() == src.resolve():
         raise UserError(f"{out}: is the source; apply writes a new file, choose another output")
-    if out.exists() and not overwrite:
-        raise UserError(f"{out}: already exists (overwrite it explicitly, or choose another "
-                        "name)")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: is a file; an NWB-Zarr output is a folder")
     if not out.parent.is_dir():
         raise UserError(f"{out}: folder {out.parent} does not exist")
+    check_destinations([out], overwrite=overwrite)  # the message every command gives
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: is a file; an NWB-Zarr output is a folder")
 
 
 def _requested(f: Any, layouts: Mapping[str, Layout], file: str,
