@@ -188,3 +188,27 @@ def test_a_contiguous_current_layout_is_not_taken_for_a_chunked_one() -> None:
     points = evidence.prediction_points(results_frame(), [rec])
     assert "current" not in set(points["role"])  # WIDE rows have the same chunks, not storage
     assert {"recommended", "alternative"} <= set(points["role"])
+
+
+def test_pattern_figure_draws_the_spread_and_stars_the_recommended_layout() -> None:
+    from layoutbench.report import figures
+
+    rec = Layout("hdf5", (1000, 32, 32), "zstd", 3, shuffle=True, label="recommended")
+    rows = [row(BASE, "h5py-fsspec", "ophys-patch", seconds=s, requests=40, sent=9_000_000,
+                chunks=12, stored=5_000_000) for s in (2.0, 2.2, 3.0)]  # three repeats
+    rows += [row(rec, "h5py-fsspec", "ophys-patch", seconds=s, requests=8, sent=800_000,
+                 chunks=4, stored=5_000_000) for s in (0.5, 0.4, 0.9)]
+    table = evidence.summary(pd.DataFrame(rows))
+    fig = figures.pattern_figure(table, None, {"h5py-fsspec": "#000"}, "t")
+    seconds_bars = fig.data[0]
+    assert list(seconds_bars.y) == list(table["layout"])
+    # the median, then from the fastest to the slowest repeat
+    assert list(seconds_bars.x) == [0.5, 2.2]
+    assert seconds_bars.error_x.arrayminus == pytest.approx([0.1, 0.2])
+    assert seconds_bars.error_x.array == pytest.approx([0.4, 0.8])
+    ticks = dict(zip(fig.layout.yaxis.tickvals, fig.layout.yaxis.ticktext, strict=True))
+    assert ticks["recommended"] == "<b>★ recommended</b>"
+    assert ticks["neuroconv-default"].endswith("(baseline)")
+    # measured once: no error bars (one sample has no spread)
+    once = evidence.summary(pd.DataFrame([rows[0], rows[3]]))
+    assert figures.pattern_figure(once, None, {}, "t").data[0].error_x.array is None

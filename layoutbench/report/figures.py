@@ -21,6 +21,8 @@ from layoutbench.report.evidence import Download, pareto_front, spearman
 #: Colour-blind-safe qualitative palette (Okabe & Ito), one colour per reader.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
            "#000000")
+#: The label ``sweep --recommendation`` gives the layout a recommendation chose: starred.
+RECOMMENDED = "recommended"
 _FONT = {"family": "Helvetica, Arial, sans-serif", "size": 12}
 _MARGIN = {"l": 10, "r": 10, "t": 70, "b": 40}
 
@@ -68,11 +70,13 @@ def _hover(table: pd.DataFrame) -> tuple[np.ndarray, str]:
 
 def pattern_figure(group: pd.DataFrame, download: Download | None,
                    colors: Mapping[str, str], title: str) -> go.Figure:
-    """Seconds and bytes sent per layout (bars grouped by reader), the baseline marked in the
-    axis and ratios to it on the bars, and a line for downloading the whole file once."""
+    """Seconds and bytes sent per layout (bars grouped by reader), the baseline and the
+    recommended layout (★) marked in the axis, ratios to the baseline on the bars, the spread
+    of the repeats as error bars, and a line for downloading the whole file once."""
     order = (group.groupby("layout")["seconds"].min().sort_values().index.tolist())
     base = set(group.loc[group["is_baseline"], "layout"])
-    ticks = [f"<b>{name}</b> (baseline)" if name in base else name for name in order]
+    ticks = [f"<b>{name}</b> (baseline)" if name in base
+             else f"<b>★ {name}</b>" if name == RECOMMENDED else name for name in order]
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.03)
     for reader, rows in group.groupby("reader", sort=True):
         data, template = _hover(rows)
@@ -82,8 +86,8 @@ def pattern_figure(group: pd.DataFrame, download: Download | None,
                   "cliponaxis": False, "textfont": {"size": 10}}
         fig.add_trace(go.Bar(x=rows["seconds"], text=[
             f"{s:.2f} s {'' if b else _ratio(v)}" for s, v, b in
-            zip(rows["seconds"], rows["speedup"], rows["is_baseline"], strict=True)], **common),
-            row=1, col=1)
+            zip(rows["seconds"], rows["speedup"], rows["is_baseline"], strict=True)],
+            error_x=_spread(rows), **common), row=1, col=1)
         fig.add_trace(go.Bar(x=rows["bytes_transferred"] / 1e6, text=[
             f"{m / 1e6:.1f} MB {'' if b else _ratio(v)}" for m, v, b in
             zip(rows["bytes_transferred"], rows["bytes_reduction"], rows["is_baseline"],
@@ -103,6 +107,19 @@ def pattern_figure(group: pd.DataFrame, download: Download | None,
     n_readers = max(1, group["reader"].nunique())
     fig.update_layout(barmode="group", bargap=0.25, bargroupgap=0.05)
     return _base_layout(fig, title, height=160 + len(order) * (14 * n_readers + 10))
+
+
+def _spread(rows: pd.DataFrame) -> dict[str, object] | None:
+    """Error bars from the fastest to the slowest repeat around the median (none for cases
+    measured once: a single sample has no spread to draw)."""
+    if not {"seconds_min", "seconds_max", "repeats"} <= set(rows.columns) \
+            or not (rows["repeats"] > 1).any():
+        return None
+    one = rows["repeats"] <= 1
+    return {"type": "data", "symmetric": False, "thickness": 1.2, "width": 3,
+            "color": "#333",
+            "array": (rows["seconds_max"] - rows["seconds"]).where(~one, 0).tolist(),
+            "arrayminus": (rows["seconds"] - rows["seconds_min"]).where(~one, 0).tolist()}
 
 
 def _vline(fig: go.Figure, x: float, col: int, text: str) -> None:
