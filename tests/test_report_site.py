@@ -34,6 +34,12 @@ def test_site_holds_one_figure_per_question(tmp_path: Path) -> None:
     assert pre.group(1).count("\n") >= len(next(iter(config.values()))) + 2  # a field a line
     assert config["acquisition/TwoPhotonSeries/data"]["chunk_shape"] == [1000, 32, 32]
     assert "×8.0</span> predicted speedup" in html and "measured <b>×12.0</b>" in html
+    # measured seconds beside the predicted ones, in a column that says which is which
+    assert "<th>predicted seconds</th><th>measured seconds</th>" in html
+    cells = re.findall(r'<td class="t">(current|recommended)</td>.*?</td>.*?</td><td>([\d.]+)'
+                       r'</td><td>([\d.]+)</td>', html, re.S)
+    measured = {role: float(got) for role, _, got in cells}
+    assert measured["current"] / measured["recommended"] == pytest.approx(12.0, rel=0.01)
     # the table, its CSVs and the run's facts
     summary = pd.read_csv(tmp_path / "site" / "summary.csv")
     assert len(summary) == site.rows == 28

@@ -226,10 +226,11 @@ def _sweep_points(frame: pd.DataFrame, rec: Mapping[str, Any], d: Mapping[str, A
     return out
 
 
-def measured_speedup(d: Mapping[str, Any], points: pd.DataFrame) -> float | None:
-    """Current over recommended measured seconds, when both were measured side by side:
-    from ``recommend --measure`` if it ran, else from results rows covering every pattern of
-    the recommendation (weighted like the prediction). ``None`` when neither is there."""
+def measured_seconds(d: Mapping[str, Any], points: pd.DataFrame) -> dict[str, float] | None:
+    """Measured seconds of the current and the recommended layout (each with the reader it was
+    recommended for), when both were measured side by side: from ``recommend --measure`` if it
+    ran, else from results rows covering every pattern of the recommendation (weighted like
+    the prediction). ``None`` when neither is there."""
     mine = points[points["dataset"] == d["path"]]
     secs = [_measured(mine[mine["origin"] == "recommend --measure"], role, d[role]["reader"])
             for role in ("current", "recommended")]
@@ -239,7 +240,13 @@ def measured_speedup(d: Mapping[str, Any], points: pd.DataFrame) -> float | None
                 for role in ("current", "recommended")]
     if secs[0] is None or not secs[1]:
         return None
-    return secs[0] / secs[1]
+    return {"current": secs[0], "recommended": secs[1]}
+
+
+def measured_speedup(d: Mapping[str, Any], points: pd.DataFrame) -> float | None:
+    """Current over recommended :func:`measured_seconds` (``None`` where not measured)."""
+    secs = measured_seconds(d, points)
+    return None if secs is None else secs["current"] / secs["recommended"]
 
 
 def _measured(points: pd.DataFrame, role: str, reader: str,

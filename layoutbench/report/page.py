@@ -137,18 +137,22 @@ def compact_json(obj: Mapping[str, Any]) -> str:
 
 
 def card(d: Mapping[str, Any], rec: Mapping[str, Any], config: Mapping[str, Any],
-         measured: float | None, ident: str) -> str:
-    """One dataset's recommendation: current against recommended, predicted (and measured)
-    speedup, bytes and cost, and the neuroconv configuration to copy."""
+         seconds: Mapping[str, float] | None, ident: str) -> str:
+    """One dataset's recommendation: current against recommended, predicted (and, where both
+    were measured side by side, measured: ``seconds`` per role) seconds and speedup, bytes and
+    cost, and the neuroconv configuration to copy. A predicted figure is always labelled so."""
     cur, best = d["current"], d["recommended"]
     speed = best.get("speedup_vs_current")
+    measured = None if seconds is None else seconds["current"] / seconds["recommended"]
     rows = []
     for role, c in (("current", cur), ("recommended", best)):
+        got_s = "" if seconds is None else f"<td>{seconds[role]:.3f}</td>"
         rows.append(
             f'<tr><td class="t">{role}</td><td class="t"><code>{escape(str(c["name"]))}</code>'
             f'<br><small>{escape(describe(c))}</small></td>'
             f'<td class="t">{escape(str(c.get("reader", "")))}</td>'
-            f'<td>{float(c["seconds"]):.3f}</td><td>{float(c.get("requests", math.nan)):g}</td>'
+            f'<td>{float(c["seconds"]):.3f}</td>{got_s}'
+            f'<td>{float(c.get("requests", math.nan)):g}</td>'
             f'<td>{_mb(c.get("bytes_transferred"))}</td><td>{_mb(c.get("stored_bytes"))}</td>'
             f'<td>{float(c.get("cost_per_1000_reads_usd", math.nan)):.4f}</td></tr>')
     if measured is not None:
@@ -168,7 +172,8 @@ def card(d: Mapping[str, Any], rec: Mapping[str, Any], config: Mapping[str, Any]
     return (f'<div class="card" id="{escape(ident)}">{head}'
             f'<p><span class="big">{speed_text}</span> predicted speedup; {got}</p>'
             '<table><thead><tr><th class="t"></th><th class="t">layout</th>'
-            '<th class="t">reader</th><th>predicted seconds</th><th>requests</th>'
+            '<th class="t">reader</th><th>predicted seconds</th>'
+            f'{"" if seconds is None else "<th>measured seconds</th>"}<th>requests</th>'
             '<th>MB sent</th>'
             "<th>MB stored</th><th>$ / 1,000 reads</th></tr></thead><tbody>"
             f"{''.join(rows)}</tbody></table>{notes}"

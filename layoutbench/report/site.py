@@ -152,7 +152,7 @@ def build_site(frame: pd.DataFrame, recs: Sequence[Mapping[str, Any]],
     for i, rec in enumerate(recs):
         config = neuroconv_config(dict(rec))
         for d in rec["datasets"]:
-            measured = evidence.measured_speedup(d, points)
+            measured = evidence.measured_seconds(d, points)
             location = d["path"].lstrip("/")
             cards.append(page.card(d, rec, {location: config[location]}, measured,
                                    _slug("rec", i, d["path"])))
