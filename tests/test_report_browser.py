@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from browser import PLOTS_RENDERED, Browser, count_plots
-from report_data import recommendation, results_frame
+from report_data import WIDE, recommendation, results_frame
 
 from layoutbench.report import evidence
 from layoutbench.report.site import build_site
@@ -28,12 +29,17 @@ DASHBOARD = REPO / "reports" / "asv" / "html"
 
 
 def test_report_renders_offline_from_file(chromium: Browser, tmp_path: Path) -> None:
-    frame = results_frame()
+    once = results_frame()
+    # two repeats (the second 20 % slower), and the recommended layout (WIDE) measured in the
+    # same run under the label `sweep --recommendation` gives it
+    frame = pd.concat([once, once.assign(seconds=once["seconds"] * 1.2)], ignore_index=True)
+    frame.loc[frame["layout"] == WIDE.name, "layout"] = "recommended"
     site = build_site(frame, [recommendation()], tmp_path / "site")
-    # what the data calls for: 3 figures per (source, profile, dataset, pattern) and one
-    # predicted-vs-measured figure per recommended dataset with measured cases
+    # what the data calls for: 3 figures per (source, profile, dataset, pattern), the
+    # recommendation's workload (its profile's dataset) and one predicted-vs-measured figure
+    # per recommended dataset with measured cases
     groups = frame.groupby(list(evidence.GROUP)).ngroups
-    expected = 3 * groups + 1
+    expected = 3 * groups + 1 + 1
     url = site.index.resolve().as_uri()
     with chromium.visit(url, wait_for=PLOTS_RENDERED) as (page, seen):
         assert seen.problems == []
@@ -45,6 +51,16 @@ def test_report_renders_offline_from_file(chromium: Browser, tmp_path: Path) -> 
         verdict = page.locator(".card .verdict").first
         assert verdict.is_visible() and "wins" in (verdict.text_content() or "")
         assert page.locator(".card th", has_text="predicted seconds").count() >= 1
+        assert page.locator(".card th", has_text="measured seconds").count() >= 1
+        # the workload's chart first; the recommended layout starred in every bar chart, its
+        # bars drawn with the spread of the repeats
+        first = _first_bars(page)
+        assert first.endswith("-workload-bars")
+        bars = page.locator('.plotly-graph-div[id$="-bars"]')
+        for i in range(bars.count()):
+            chart = bars.nth(i)
+            assert chart.locator(".ytick text", has_text="★ recommended").count() == 1
+            assert chart.locator("g.errorbar path").count() > 0
         # hovering a bar names its layout and reader
         bar = page.locator(f"#{_first_bars(page)} g.trace.bars path").first
         bar.evaluate("el => el.scrollIntoView({block: 'center'})")

@@ -212,3 +212,22 @@ def test_pattern_figure_draws_the_spread_and_stars_the_recommended_layout() -> N
     # measured once: no error bars (one sample has no spread)
     once = evidence.summary(pd.DataFrame([rows[0], rows[3]]))
     assert figures.pattern_figure(once, None, {}, "t").data[0].error_x.array is None
+
+
+def test_the_workload_weighs_patterns_as_the_recommendation_does() -> None:
+    table = evidence.summary(results_frame())
+    runs = table[table["profile"] == "same-region"]
+    weighed = evidence.workload(runs, [{"name": "ophys-patch", "weight": 3.0},
+                                       {"name": "ophys-frames", "weight": 1.0}])
+    assert len(weighed) == 7  # every (layout, reader) was measured on both patterns
+    got = weighed.set_index(["layout", "reader"])
+    # (3 x 0.4 + 1 x 0.2) / 4 against the baseline's (3 x 4.0 + 1 x 2.0) / 4, same reader
+    assert got.loc[(WIDE.name, "h5py-fsspec"), "seconds"] == pytest.approx(0.35)
+    assert got.loc[(WIDE.name, "h5py-fsspec"), "speedup"] == pytest.approx(10.0)
+    # zarr cannot read the baseline: compared with its fastest reader (kerchunk, 1.75 s)
+    assert got.loc[(ZARR.name, "zarr"), "speedup"] == pytest.approx(1.75 / 0.2625)
+    assert bool(got.loc[(BASE.name, "kerchunk"), "is_baseline"])
+    # one pattern: its own chart is the workload's; a pattern never measured: nothing
+    assert evidence.workload(runs, [{"name": "ophys-patch", "weight": 1.0}]).empty
+    assert evidence.workload(runs, [{"name": "ophys-patch", "weight": 1.0},
+                                    {"name": "volume-planes", "weight": 1.0}]).empty

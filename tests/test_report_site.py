@@ -18,10 +18,14 @@ from layoutbench.report.site import build_site
 
 def test_site_holds_one_figure_per_question(tmp_path: Path) -> None:
     site = build_site(results_frame(), [recommendation()], tmp_path / "site")
-    # 2 profiles x 2 patterns, 3 figures each, and one predicted-vs-measured figure
-    assert (site.groups, site.figures, site.cards) == (4, 13, 1)
+    # 2 profiles x 2 patterns, 3 figures each, the recommendation's workload (same-region
+    # only: the profile it was made for) and one predicted-vs-measured figure
+    assert (site.groups, site.figures, site.cards) == (4, 14, 1)
     html = site.index.read_text()
-    assert len(re.findall(r'class="plotly-graph-div"', html)) == 13
+    assert len(re.findall(r'class="plotly-graph-div"', html)) == 14
+    # the workload's chart comes first in its dataset's section
+    section = html[html.index("the recommendation's workload"):]
+    assert section.index("workload-bars") < section.index("<h3")
     assert external_urls(html) == []  # plotly from assets/, relatively
     assert '<script src="assets/plotly.min.js"></script>' in html
     assert (tmp_path / "site" / "assets" / "plotly.min.js").stat().st_size > 1_000_000
@@ -61,7 +65,7 @@ def test_cli_writes_the_site_and_says_where(tmp_path: Path) -> None:
                                     "-o", str(tmp_path / "site"), "--format", "json"])
     assert got.exit_code == 0, got.output
     out = json.loads(got.stdout)
-    assert out["figures"] == 13 and out["cards"] == 1
+    assert out["figures"] == 14 and out["cards"] == 1
     assert Path(out["index"]).is_file()
     again = ["-q", "report", str(results), "-o", str(tmp_path / "site")]
     refused = CliRunner().invoke(main, again)  # the site is there: not replaced unasked

@@ -72,6 +72,48 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: Figures a workload weighs like its patterns (a weighted mean over them).
+_WEIGHED = ("seconds", "seconds_min", "seconds_max", "bytes_transferred", "requests",
+            "chunks_touched", "cost_per_1000_reads_usd")
+
+
+def workload(runs: pd.DataFrame, patterns: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The workload as a recommendation weighs it: one row per (layout, reader) measured on
+    every pattern of ``patterns`` (a recommendation's ``[{"name", "weight"}]``), each figure
+    the weighted mean over the patterns (the spread: the weighted means of the fastest and
+    slowest repeats), ratios to the baseline's weighted seconds and bytes by the same reader
+    (else its fastest). ``runs``: the :func:`summary` rows of one run and dataset. Empty when
+    the workload has fewer than two patterns (its pattern's own chart is the workload's) or
+    no (layout, reader) was measured on all of them."""
+    weights = {str(p["name"]): float(p["weight"]) for p in patterns}
+    mine = runs[runs["pattern"].isin(weights)]
+    if len(weights) < 2 or mine.empty:
+        return mine.iloc[0:0]
+    total = sum(weights.values())
+    share = mine["pattern"].map(weights) / total
+    cols = [c for c in _WEIGHED if c in mine.columns]
+    parts = mine[cols].mul(share, axis=0).assign(layout=mine["layout"], reader=mine["reader"],
+                                                 pattern=mine["pattern"])
+    agg = parts.groupby(["layout", "reader"], sort=False).agg(
+        **{c: (c, "sum") for c in cols}, patterns=("pattern", "nunique"))
+    extra = mine.groupby(["layout", "reader"], sort=False).agg(
+        stored_bytes=("stored_bytes", "max"), repeats=("repeats", "min"),
+        is_baseline=("is_baseline", "any"))
+    out = agg.join(extra).reset_index()
+    out = out[out["patterns"] == len(weights)].drop(columns="patterns")
+    base = out[out["is_baseline"]].sort_values("seconds")
+    speed, fewer = [], []
+    for r in out.itertuples(index=False):
+        b = base[base["reader"] == r.reader]
+        b = b if not b.empty else base.head(1)
+        speed.append(float(b["seconds"].iloc[0]) / r.seconds if len(b) and r.seconds
+                     else math.nan)
+        fewer.append(float(b["bytes_transferred"].iloc[0]) / r.bytes_transferred
+                     if len(b) and r.bytes_transferred else math.nan)
+    out = out.assign(speedup=speed, bytes_reduction=fewer)
+    return out.sort_values("seconds").reset_index(drop=True)
+
+
 def profiles(frame: pd.DataFrame) -> dict[str, NetworkProfile]:
     """The network profile of each profile name in the results (``profile_params``)."""
     out: dict[str, NetworkProfile] = {}

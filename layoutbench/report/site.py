@@ -83,9 +83,12 @@ def write_assets(out_dir: Path) -> Path:
     return target
 
 
-def _sections(table: pd.DataFrame, frame: pd.DataFrame, colors: Mapping[str, str]
+def _sections(table: pd.DataFrame, frame: pd.DataFrame, colors: Mapping[str, str],
+              workloads: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]] | None = None
               ) -> tuple[list[str], list[tuple[str, str]], int, int]:
-    """Per dataset of a run, per pattern: the bars, the trade-off and requests/chunks."""
+    """Per dataset of a run: first the workload a recommendation weighs (``workloads``:
+    (dataset, profile) -> its patterns), then per pattern the bars, the trade-off and
+    requests/chunks."""
     nets = evidence.profiles(frame)
     html, nav, count, groups = [], [], 0, 0
     for (source, profile, dataset), runs in table.groupby(list(evidence.GROUP[:3]), sort=False):
@@ -94,6 +97,18 @@ def _sections(table: pd.DataFrame, frame: pd.DataFrame, colors: Mapping[str, str
         html.append(f'<section id="{anchor}"><h2>{escape(str(dataset))} '
                     f'<small>in {escape(str(source))} · profile '
                     f"{escape(str(profile))}</small></h2>")
+        patterns = (workloads or {}).get((str(dataset), str(profile)), ())
+        weighed = evidence.workload(runs, patterns)
+        if not weighed.empty:
+            mix = " + ".join(f"{p['name']}@{float(p['weight']):g}" for p in patterns)
+            html.append(f'<h3 id="{anchor}-workload">the recommendation\'s workload</h3>'
+                        f'<p class="note">{escape(mix)}: each layout\'s seconds and bytes '
+                        "weighted as the recommendation weighs its patterns (layouts measured "
+                        "on all of them).</p>")
+            html.append(_plot(figures.pattern_figure(
+                weighed, None, colors, f"workload {mix} · {dataset}: seconds and bytes by "
+                "layout"), f"{anchor}-workload-bars"))
+            count += 1
         for pattern, group in runs.groupby("pattern", sort=False):
             groups += 1
             group = group.reset_index(drop=True)
@@ -162,7 +177,9 @@ def build_site(frame: pd.DataFrame, recs: Sequence[Mapping[str, Any]],
                     '<p class="note">What <code>layoutbench recommend</code> chose per dataset: '
                     "predicted by the cost model; measured where the layouts were measured "
                     f'side by side.</p><div class="cards">{"".join(cards)}</div></section>')
-    sections, more_nav, count, groups = _sections(table, frame, colors)
+    workloads = {(str(d["path"]), str(r.get("profile"))): d.get("patterns") or ()
+                 for r in recs for d in r["datasets"]}
+    sections, more_nav, count, groups = _sections(table, frame, colors, workloads)
     body += sections
     nav += more_nav
     n_figs += count
