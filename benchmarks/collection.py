@@ -56,8 +56,8 @@ def main() -> None:
     for name, extra in (("serial", []), ("workers-2", ["--workers", "2"])):
         env = {**os.environ, "LAYOUTBENCH_CACHE": str(work / f"cache-{name}")}
         shutil.rmtree(work / f"cache-{name}", ignore_errors=True)
-        walls[name] = _run(["sweep", *samples[:args.files], "--grid", "quick", "-o",
-                            str(work / f"{name}.parquet"), *extra], env)
+        walls[name] = _run(["sweep", *samples[:args.files], "--grid", "quick", "--repeats",
+                            "1", "-o", str(work / f"{name}.parquet"), *extra], env)
     a = pd.read_parquet(work / "serial.parquet")[DETERMINISTIC]
     b = pd.read_parquet(work / "workers-2.parquet")[DETERMINISTIC]
     out.update({"sweep_serial_s": round(walls["serial"], 1),

@@ -88,13 +88,15 @@ def _leftovers(*folders: Path) -> list[str]:
     (["apply", "{movie}", "--recommendation", "{zrec}", "-o", "{out}/a.nwb.zarr"], "apply",
      "INT"),
     # a sweep while writing and verifying a variant
-    (["sweep", "{movie}", "--grid", "quick", "--readers", "h5py-fsspec", "-o", "{out}/s.csv"],
+    (["sweep", "{movie}", "--grid", "quick", "--readers", "h5py-fsspec", "--repeats", "1", "-o",
+      "{out}/s.csv"],
      "writing", "INT"),
     # generating a sample
     (["generate", "ophys", "{out}/g.nwb", "--size", "300MB"], "block", "TERM"),
     # a sweep on a LocalCluster of 2 workers, after its first case: the cluster is closed and
     # what its workers were writing is removed
-    (["sweep", "{movie}", "--grid", "quick", "--readers", "h5py-fsspec", "--workers", "2",
+    (["sweep", "{movie}", "--grid", "quick", "--readers", "h5py-fsspec", "--repeats", "1",
+      "--workers", "2",
       "-o", "{out}/s.csv"], "cases measured", "INT"),
 ])
 def test_signals_stop_promptly_and_clean_up(movie: Path, tmp_path: Path, command: list[str],
@@ -163,7 +165,7 @@ def test_children_die_with_their_parent(movie: Path, tmp_path: Path) -> None:
 
 def test_killed_sweep_resumes_to_the_same_rows(movie: Path, tmp_path: Path) -> None:
     env = _env(tmp_path)
-    args = ["sweep", str(movie), "--grid", "quick", "--readers", "h5py-fsspec",
+    args = ["sweep", str(movie), "--grid", "quick", "--readers", "h5py-fsspec", "--repeats", "1",
             "--patterns", "ophys-patch:offsets=2,frames=300", "--patterns", "ophys-frames"]
     whole = subprocess.run([sys.executable, "-m", "layoutbench", "-q", *args, "-o",
                             str(tmp_path / "whole.csv")], env=env, capture_output=True,
@@ -270,11 +272,13 @@ POINTS = (0.15, 0.4, 0.65, 0.9)
     # apply, NWB-Zarr: the export of the rest of the file by hdmf-zarr, then the dataset
     ["apply", "{movie}", "--recommendation", "{zrec}", "-o", "{out}/a.nwb.zarr"],
     # sweep: variants written and verified, the endpoint started, reads measured
-    ["sweep", "{small}", "--grid", "quick", "--readers", "h5py-fsspec", "--patterns",
+    ["sweep", "{small}", "--grid", "quick", "--readers", "h5py-fsspec", "--repeats", "1",
+     "--patterns",
      "ophys-patch:offsets=2,frames=100", "-o", "{out}/s.csv"],
     # measure: the file uploaded to the embedded S3, then read by two readers
-    ["measure", "{small}", "--readers", "h5py-fsspec", "--readers", "kerchunk", "--patterns",
-     "ophys-patch:offsets=2", "--profile", "same-region", "-o", "{out}/m.csv"],
+    ["measure", "{small}", "--repeats", "1", "--readers", "h5py-fsspec", "--readers",
+     "kerchunk", "--patterns", "ophys-patch:offsets=2", "--profile", "same-region", "-o",
+     "{out}/m.csv"],
     # generate: the movie written block by block into a temporary, then renamed
     ["generate", "ophys", "{out}/g.nwb", "--size", "150MB"],
 ])

@@ -44,7 +44,10 @@ from layoutbench.plan.layout import GRIDS
                    "first rows where the patterns allow it (0: never).")
 @click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
 @click.option("--readers", "reader_names", multiple=True, help="Readers to use (default: all).")
-@click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="Times each case is measured: its median and its spread (fastest to "
+                   "slowest) are reported, and a ranking the spread could flip is marked. "
+                   "1 for a quick look.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Results table (.parquet or .csv).")
 @overwrite_option()
@@ -132,7 +135,10 @@ def sweep(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...],
               help="Readers to use (default: h5py-remfile, h5py-fsspec, kerchunk; zarr, "
                    "zarr-obstore for a Zarr store).")
 @cluster_options
-@click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="Times each case is measured: its median and its spread (fastest to "
+                   "slowest) are reported, and a ranking the spread could flip is marked. "
+                   "1 for a quick look.")
 @profile_options(default="loopback",
                  note="added on top of the real network; loopback adds nothing")
 @source_options
