@@ -1,4 +1,5 @@
-"""The README's example outputs of `recommend` (the verdict, the `--reader any` note), made by
+"""The README's example outputs of `recommend` (the verdict where a rewrite pays and where
+downloading the file wins, the `--reader any` note), made by
 the commands the README names and kept in ``reports/readme_examples.md``, so every figure the
 README quotes comes from a committed output:
 
@@ -21,6 +22,9 @@ COMMANDS = [
     ["generate", "ophys", "a.nwb", "--size", "60MB"],
     ["recommend", "a.nwb", "--patterns", "ophys-patch"],
     ["recommend", "a.nwb", "--patterns", "ophys-patch", "--reader", "any"],
+    # a file small enough that downloading it whole wins
+    ["generate", "ophys", "small.nwb", "--size", "12MB"],
+    ["recommend", "small.nwb", "--patterns", "ophys-patch", "--min-mb", "1"],
 ]
 
 
