@@ -24,9 +24,32 @@ def demo_sample(kind: str, folder: str = "reader-constants") -> Path:
     return path
 
 
+#: Packages whose versions a report's figures depend on (recorded in every report).
+RECORDED = ("layoutbench", "h5py", "hdf5plugin", "numcodecs", "zarr", "fsspec", "s3fs",
+            "kerchunk", "remfile", "obstore", "moto", "numpy", "scipy")
+
+
+def provenance() -> str:
+    """One line saying what made a report: the lock's digest and the versions of
+    :data:`RECORDED` in use (``tests/test_reports_current.py`` compares them with the lock)."""
+    import hashlib
+    import importlib.metadata
+
+    digest = hashlib.sha256((ROOT / "requirements.lock").read_bytes()).hexdigest()[:12]
+    found = []
+    for name in RECORDED:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return f"Made with `requirements.lock` {digest}: {', '.join(found)}."
+
+
 def write_report(path: Path, lines: list[str], frame: pd.DataFrame) -> None:
-    """``path`` (markdown) from ``lines`` and its data beside it as CSV; also printed."""
+    """``path`` (markdown) from ``lines`` and its data beside it as CSV; also printed. The
+    :func:`provenance` line goes under the title."""
     path.parent.mkdir(exist_ok=True)
+    lines = [*lines[:1], "", provenance(), *lines[1:]]
     path.write_text("\n".join(lines) + "\n")
     frame.to_csv(path.with_suffix(".csv"), index=False)
     print("\n".join(lines))

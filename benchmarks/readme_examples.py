@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchmarks._reports import ROOT
+from benchmarks._reports import ROOT, provenance
 from layoutbench.run.measure import versions
 
 REPORT = ROOT / "reports" / "readme_examples.md"
@@ -30,7 +30,7 @@ COMMANDS = [
 
 def main() -> None:
     v = versions()
-    lines = ["# Example outputs quoted in the README", "",
+    lines = ["# Example outputs quoted in the README", "", provenance(), "",
              f"`python -m benchmarks.readme_examples`, {dt.date.today():%Y-%m-%d}, "
              f"{platform.machine()}, layoutbench {v.get('layoutbench')}, h5py {v.get('h5py')}, "
              f"zarr {v.get('zarr')}, numcodecs {v.get('numcodecs')}.", ""]
