@@ -81,3 +81,17 @@ def check_destinations(outputs: Iterable[str | os.PathLike[str] | None], *,
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise UserError(f"{target}: cannot write in {folder} ({reason})") from None
+
+
+def check_space(out: str | os.PathLike[str], needed: int, what: str) -> None:
+    """Before the work: ``needed`` bytes fit on the disk that will hold ``out`` (the nearest
+    existing folder of it), or one line saying what is needed and what is free."""
+    import shutil
+
+    folder = Path(out).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise UserError(f"{out}: {what} needs about {needed / 1e9:,.2f} GB of disk; "
+                        f"{free / 1e9:,.2f} GB are free in {folder}")

@@ -352,6 +352,24 @@ def test_existing_output_is_refused(sources: dict[str, Path], tmp_path: Path) ->
     assert out.read_bytes() == b"keep me"
 
 
+@pytest.mark.parametrize("out_name", ["out.nwb", "out.nwb.zarr"])  # HDF5, NWB-Zarr
+def test_an_output_the_disk_cannot_hold_is_refused_before_the_work(
+        sources: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        out_name: str) -> None:
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 1000, 1000))
+    fmt = "zarr" if out_name.endswith(".zarr") else "hdf5"
+    layouts = {"/acquisition/ElectricalSeries/data": Layout(fmt, (30000, 12), "zstd", 3)}
+    size = sources["ecephys"].stat().st_size
+    with pytest.raises(UserError, match=re.escape(f"needs about {size / 1e9:,.2f} GB of disk; "
+                                                  "0.00 GB are free in")):
+        apply_layouts(sources["ecephys"], layouts, tmp_path / out_name)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("error", [KeyboardInterrupt, OSError])
 def test_interrupted_write_leaves_no_file(sources: dict[str, Path], tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch,

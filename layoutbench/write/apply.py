@@ -40,7 +40,7 @@ import numpy as np
 from layoutbench.atomic import atomic_output
 from layoutbench.codecs import ensure_hdf5_filters, h5py_filter_kwargs
 from layoutbench.errors import UserError
-from layoutbench.outputs import check_destinations
+from layoutbench.outputs import check_destinations, check_space
 from layoutbench.plan.layout import Layout
 from layoutbench.read.h5checks import missing_filters
 from layoutbench.read.inspect import check_hdf5_file, describe_dataset
@@ -210,6 +210,9 @@ def _check_output(src_path: Path, out: Path, overwrite: bool) -> None:
         raise UserError(f"{out}: is the source file; apply writes a new file, choose another "
                         "output")
     _check_target(out, overwrite)
+    # a recommendation keeps compression within min_ratio (0.9x) of the source's: the output
+    # is about the source's size (its temporary is written beside it, then renamed)
+    check_space(out, src_path.stat().st_size, "the rewritten file")
 
 
 def _check_target(out: Path, overwrite: bool) -> None:

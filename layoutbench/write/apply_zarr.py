@@ -31,7 +31,7 @@ from layoutbench.atomic import atomic_output
 from layoutbench.codecs import ensure_hdf5_filters, zarr_compressors
 from layoutbench.errors import UserError
 from layoutbench.interrupts import checkpoint
-from layoutbench.outputs import check_destinations
+from layoutbench.outputs import check_destinations, check_space
 from layoutbench.plan.layout import Layout
 from layoutbench.read.inspect import describe_dataset
 from layoutbench.write.apply_plan import (
@@ -210,6 +210,7 @@ def export_nwb_zarr(src_path: Path, layouts: Mapping[str, Layout], out: Path, *,
 
     ensure_hdf5_filters()
     check_zarr_output(out, overwrite, src_path)
+    check_space(out, src_path.stat().st_size, "the NWB-Zarr folder")  # about the source's
     with h5py.File(src_path, "r") as f:
         fitted = _requested(f, layouts, str(src_path), shapes)
         infos = {p: describe_dataset(f[p], str(src_path)) for p in fitted}
