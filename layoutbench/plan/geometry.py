@@ -31,6 +31,7 @@ from layoutbench.plan.h5sim import REMFILE_CACHE_BLOCKS as REMFILE_CACHE_BLOCKS
 from layoutbench.plan.h5sim import REMFILE_GROWTH as REMFILE_GROWTH
 from layoutbench.plan.h5sim import REMFILE_MAX_BLOCKS as REMFILE_MAX_BLOCKS
 from layoutbench.plan.h5sim import BTree, plan_hdf5
+from layoutbench.plan.reader_facts import FACTS
 
 if TYPE_CHECKING:
     from layoutbench.plan.layout import Layout
@@ -127,10 +128,9 @@ _H5_HEADER_EXTRA = {(3, False): 32, (3, True): 56, (2, False): 8, (2, True): 32}
 SHARD_COALESCE_GAP = 1 << 20
 SHARD_COALESCE_MAX = 16 << 20
 
-READER_MODES = {"h5py-fsspec": "readahead", "h5py-remfile": "remfile", "pynwb-remfile": "remfile",
-                "kerchunk": "concurrent", "zarr": "concurrent", "zarr-obstore": "concurrent"}
-#: every other reader reads HDF5
-READER_FORMATS = {"zarr": "zarr", "zarr-obstore": "zarr"}
+#: How each reader requests, and what it reads (views of :mod:`.reader_facts`).
+READER_MODES = {f.name: f.plan for f in FACTS}
+READER_FORMATS = {f.name: f.format for f in FACTS}
 
 ChunkBytes = float | int | Callable[[tuple[int, ...]], int]
 

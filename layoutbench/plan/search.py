@@ -29,10 +29,11 @@ from layoutbench.plan.geometry import ReadPlan, Selection, plan_reads, stored_ov
 from layoutbench.plan.layout import Layout
 from layoutbench.plan.model import CostConstants, predict_seconds
 from layoutbench.plan.profiles import NetworkProfile
+from layoutbench.plan.reader_facts import default_reader
 
-#: The reader a recommendation is scored for, per format, unless the user names one: s3fs is
-#: what most cloud pipelines use for HDF5; zarr reads Zarr.
-DEFAULT_READERS = {"hdf5": "h5py-fsspec", "zarr": "zarr"}
+#: The reader a recommendation is scored for, per format, unless the user names one
+#: (:func:`.reader_facts.default_reader`).
+DEFAULT_READERS = {fmt: default_reader(fmt) for fmt in ("hdf5", "zarr")}
 
 #: Codecs searched per format: (codec, level, shuffle). The hdf5plugin LZ4 filter is left out:
 #: kerchunk references cannot express it (layoutbench.read.refs), so a file using it could not be

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from layoutbench.errors import UserError
 from layoutbench.plan.geometry import SHARD_COALESCE_GAP, SHARD_COALESCE_MAX
+from layoutbench.plan.reader_facts import READERS as FACTS
 from layoutbench.sources import ObjectIdentity, Source
 
 
@@ -63,9 +64,17 @@ class Reader(ABC):
     """Opens a :class:`Target` and yields an array-like (``shape``, ``dtype``, ``__getitem__``)."""
 
     name: ClassVar[str]
+    #: What it reads: from its row of :mod:`layoutbench.plan.reader_facts` (a reader the
+    #: table does not know declares its own).
     formats: ClassVar[tuple[str, ...]]
     #: I/O-relevant settings, recorded in results as ``reader_options``.
     options: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        facts = FACTS.get(cls.__dict__.get("name", ""))
+        if facts is not None:
+            cls.formats = (facts.format,)
 
     def supports(self, fmt: str) -> bool:
         return fmt in self.formats

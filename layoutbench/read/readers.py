@@ -77,7 +77,6 @@ def _h5_dataset(fileobj: Any, dataset: str, options: dict[str, Any] | None = Non
 class _H5Reader(Reader):
     """Shared option fitting for the h5py-based readers."""
 
-    formats = ("hdf5",)
 
     def options_for(self, target: Target) -> dict[str, Any]:
         return {**super().options_for(target), **h5_file_options(target)}
@@ -186,7 +185,6 @@ class KerchunkReader(Reader):
     """
 
     name = "kerchunk"
-    formats = ("hdf5",)
     options = {"refs": "local-cache", "async.concurrency": 10, "s3fs.max_concurrency": 1}
 
     def prepare(self, target: Target) -> None:
@@ -230,7 +228,6 @@ class ZarrReader(Reader):
     """
 
     name = "zarr"
-    formats = ("zarr",)
     options = {"async.concurrency": 10, **ZARR_SHARD_OPTIONS, "s3fs.max_concurrency": 1}
 
     @contextlib.contextmanager

@@ -99,7 +99,6 @@ class ZarrObstore(Reader):
     """
 
     name = "zarr-obstore"
-    formats = ("zarr",)
     fsspec = False
     options = {"async.concurrency": CONCURRENCY, **ZARR_SHARD_OPTIONS}
 

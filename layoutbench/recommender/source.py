@@ -26,6 +26,7 @@ from layoutbench.plan.decode import MEASURED_ON
 from layoutbench.plan.model import CostConstants, shipped_constants
 from layoutbench.plan.patterns import AccessPattern, as_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
+from layoutbench.plan.reader_facts import modelled
 from layoutbench.plan.search import DEFAULT_READERS, Constraints
 from layoutbench.plan.verdict import verdict
 from layoutbench.read.inspect import check_hdf5_file, info_in, open_hdf5, scan
@@ -50,10 +51,9 @@ log = logging.getLogger(__name__)
 
 #: Datasets smaller than this are not worth a new layout (DESIGN: default 10 MB).
 DEFAULT_THRESHOLD = 10_000_000
-#: Readers the model predicts, by the format they read (``--reader any`` scores them all;
-#: pynwb-remfile reads data as h5py-remfile does).
-READER_FORMATS_MODELLED = {"h5py-fsspec": "hdf5", "h5py-remfile": "hdf5", "kerchunk": "hdf5",
-                           "zarr": "zarr", "zarr-obstore": "zarr"}
+#: Readers the model predicts, by the format they read (``--reader any`` scores them all),
+#: each format's default first (:mod:`layoutbench.plan.reader_facts`).
+READER_FORMATS_MODELLED = {name: fmt for fmt in ("hdf5", "zarr") for name in modelled(fmt)}
 
 
 # -- the file ----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
+from layoutbench.plan.reader_facts import swept
 from layoutbench.read.inspect import dataset_info
 from layoutbench.read.inspect_zarr import is_zarr, zarr_dataset_info
 from layoutbench.read.reader_base import Target
@@ -44,9 +45,9 @@ from layoutbench.write.rewrite import Variant
 log = logging.getLogger(__name__)
 
 #: Readers ``measure`` uses unless told otherwise, by what the file is.
-HDF5_READERS = ("h5py-remfile", "h5py-fsspec", "kerchunk")
-OPEN_READERS = ("h5py-remfile", "h5py-fsspec", "pynwb-remfile", "kerchunk")
-ZARR_READERS = ("zarr", "zarr-obstore")
+HDF5_READERS = swept(fmt="hdf5")
+OPEN_READERS = swept(whole_file=True)
+ZARR_READERS = swept(fmt="zarr")
 
 
 def as_is_variant(info: DatasetInfo, identity: ObjectIdentity) -> Variant:

@@ -26,6 +26,7 @@ from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
+from layoutbench.plan.reader_facts import swept
 from layoutbench.plan.work import build_then_measure
 from layoutbench.read.inspect_zarr import is_zarr, local_info, open_local_array
 from layoutbench.read.reader_base import Reader
@@ -69,10 +70,11 @@ def plan_cases(layouts: Sequence[Layout], readers: Sequence[Reader],
     return cases
 
 
-#: Readers a sweep uses unless told otherwise. pynwb-remfile reads data exactly as
-#: h5py-remfile once open, so it only joins the ``open`` sweep, where opening is the point.
-DATA_READERS = ("h5py-remfile", "h5py-fsspec", "kerchunk", "zarr", "zarr-obstore")
-OPEN_READERS = ("h5py-remfile", "h5py-fsspec", "pynwb-remfile", "kerchunk")
+#: Readers a sweep uses unless told otherwise (:func:`layoutbench.plan.reader_facts.swept`).
+#: pynwb-remfile reads data exactly as h5py-remfile once open, so it only joins the ``open``
+#: sweep, where opening is the point.
+DATA_READERS = swept()
+OPEN_READERS = swept(whole_file=True)
 
 Sources = str | os.PathLike[str] | Source | Sequence[str | os.PathLike[str] | Source]
 
