@@ -59,7 +59,7 @@ def candidate_layouts(path: Path, kind: str, profile: str) -> list[lb.Layout]:
     layouts = [neuroconv_default(kind, info.shape, info.itemsize),
                *default_grid(kind, info.shape, info.itemsize, "quick")]
     for reader, storage in ((None, "hdf5"), ("any", "any")):
-        rec = lb.recommend(path, dataset=info.path, profile=profile, reader=reader,
+        rec = lb.recommend(path, dataset=info.path, profile=profile, readers=reader,
                            storage=storage).datasets[0]
         layouts += [s.layout for s in (rec.recommended, *rec.alternatives)
                     if s is not rec.current]

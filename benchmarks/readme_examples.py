@@ -21,7 +21,7 @@ REPORT = ROOT / "reports" / "readme_examples.md"
 COMMANDS = [
     ["generate", "ophys", "a.nwb", "--size", "60MB"],
     ["recommend", "a.nwb", "--patterns", "ophys-patch"],
-    ["recommend", "a.nwb", "--patterns", "ophys-patch", "--reader", "any"],
+    ["recommend", "a.nwb", "--patterns", "ophys-patch", "--readers", "any"],
     # a file small enough that downloading it whole wins
     ["generate", "ophys", "small.nwb", "--size", "12MB"],
     ["recommend", "small.nwb", "--patterns", "ophys-patch", "--min-mb", "1"],

@@ -8,7 +8,7 @@ movie chunked one frame at a time, a contiguous 128-channel recording, a z-stack
 planes), read with a pattern whose parameters are not the defaults. For each case and profile:
 
 * ``recommend`` is asked twice: as by default (HDF5, read by h5py-fsspec), and with
-  ``--reader any --storage any`` (any format and reader);
+  ``--readers any --storage any`` (any format and reader);
 * ``lb.sweep`` measures, ``--repeats`` times, the file as written (label ``as-written``),
   both recommended layouts and a grid of at least 30 layouts built from the source's shape
   (:func:`grid`: whole-axis chunks along each axis, non-power-of-two shapes, small and large
@@ -24,7 +24,7 @@ planes), read with a pattern whose parameters are not the defaults. For each cas
 What it shows, per case: the regret (measured seconds of the recommended layout and reader
 over the best measured (layout, reader) of the space that recommendation searched, and over
 the whole grid), the error of the recommendation's own predicted seconds against the measured
-ones, the gain over the file as written, and whether ``--reader any``'s choice measured slower
+ones, the gain over the file as written, and whether ``--readers any``'s choice measured slower
 than the default recommendation; and over the whole grid, the error of the model's prediction
 for the measured positions, per reader. Goals: median regret <= 1.10, worst <= 1.25,
 per-reader median |error| <= 25 %; every miss is listed.
@@ -80,7 +80,7 @@ WORK = ROOT / "build" / "validate"
 PROFILES = ("same-region", "cross-region")
 #: The reader a recommendation is made for unless told otherwise, and the readers measured.
 DEFAULT_READER = "h5py-fsspec"
-#: The grid is measured with each format's default reader; another reader ``--reader any``
+#: The grid is measured with each format's default reader; another reader ``--readers any``
 #: chooses is measured on the layout it was chosen for (kerchunk reads a contiguous dataset
 #: whole per read: 9 GB a run of the recording, hours for no information).
 READERS = ("h5py-fsspec", "zarr")
@@ -291,7 +291,7 @@ def medians(frame: pd.DataFrame) -> pd.DataFrame:
 
 def judge(med: pd.DataFrame, picks: Mapping[str, tuple[str, str]], as_written: str,
           spaces: Mapping[str, Callable[[str, str], bool]] | None = None) -> dict[str, Any]:
-    """Regret, gain and the ``--reader any`` comparison for one case.
+    """Regret, gain and the ``--readers any`` comparison for one case.
 
     ``med`` has one row per (layout, reader) with the measured ``seconds``; ``picks`` maps
     ``"default"`` and ``"any"`` to the (layout name, reader) each recommendation chose;
@@ -375,20 +375,20 @@ def summarize(table: pd.DataFrame, pairs: pd.DataFrame) -> tuple[list[str], list
                           f"{GOAL_WORST_REGRET:.2f}")
     if "any_regret" in done and done["any_regret"].notna().any():
         a = done["any_regret"].dropna()
-        lines.append(f"- `--reader any --storage any`, over the whole grid: median regret "
+        lines.append(f"- `--readers any --storage any`, over the whole grid: median regret "
                      f"{a.median():.2f}, worst {a.max():.2f}")
         if a.median() > GOAL_MEDIAN_REGRET:
-            misses.append(f"`--reader any` median regret {a.median():.2f} > "
+            misses.append(f"`--readers any` median regret {a.median():.2f} > "
                           f"{GOAL_MEDIAN_REGRET:.2f}")
         for r in done[done["any_regret"] > GOAL_WORST_REGRET].to_dict("records"):
-            misses.append(f"{r['case']} / {r['profile']}: `--reader any` regret "
+            misses.append(f"{r['case']} / {r['profile']}: `--readers any` regret "
                           f"{r['any_regret']:.2f} > {GOAL_WORST_REGRET:.2f}")
     if "any_slower" in done:
         slower = done[done["any_slower"].fillna(False).astype(bool)]
-        lines.append(f"- `--reader any`'s choice measured slower than the default "
+        lines.append(f"- `--readers any`'s choice measured slower than the default "
                      f"recommendation in {len(slower)} of {len(done)} case/profiles")
         for r in slower.to_dict("records"):
-            misses.append(f"{r['case']} / {r['profile']}: `--reader any` ({r['any_reader']}) "
+            misses.append(f"{r['case']} / {r['profile']}: `--readers any` ({r['any_reader']}) "
                           f"measured {r['any_over_default']:.2f}x the default's seconds")
     own = pd.concat([done[["case", "profile", f"{role}_reader", f"{role}_error"]]
                      .set_axis(["case", "profile", "reader", "error"], axis=1)
@@ -492,7 +492,7 @@ def _chunk_mb(lay: Layout, itemsize: int) -> float:
 
 def run_case(case: Case, path: Path, profile: str, repeats: int, n_layouts: int, work: Path,
              remeasure: bool = False) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Recommend (default reader and ``--reader any``), sweep the grid once, judge."""
+    """Recommend (default reader and ``--readers any``), sweep the grid once, judge."""
     import layoutbench as lb
     from layoutbench.generate import DATASET_PATHS
     from layoutbench.plan.patterns import parse_spec
@@ -507,7 +507,7 @@ def run_case(case: Case, path: Path, profile: str, repeats: int, n_layouts: int,
     recs = {"default": lb.recommend(path, dataset=info.path, patterns=[case.recommend],
                                     profile=profile),
             "any": lb.recommend(path, dataset=info.path, patterns=[case.recommend],
-                                profile=profile, reader="any", storage="any")}
+                                profile=profile, readers="any", storage="any")}
     chosen = {role: r.datasets[0].recommended for role, r in recs.items()}
     current = recs["default"].datasets[0].current
     log.info("%s / %s: recommended %s (default, %s) and %s (any, %s) in %.0f s", case.name,
@@ -659,7 +659,7 @@ def render(table: pd.DataFrame, pairs: pd.DataFrame, chosen_cases: Sequence[Case
              "measured (layout, reader) of the space that recommendation searched. The default "
              "recommendation answers \"which HDF5 layout reads fastest with h5py-fsspec\" (what "
              "NWB archives hold and pynwb reads): its space is the grid's HDF5 layouts read by "
-             "h5py-fsspec. `--reader any --storage any` answers \"which layout and reader\": "
+             "h5py-fsspec. `--readers any --storage any` answers \"which layout and reader\": "
              "its space is the whole grid (HDF5 with h5py-fsspec, Zarr with zarr, any codec or "
              "chunk shape, and each recommendation's own reader). Both within recommend's "
              "limits (chunks ≤ 10 MB, compression ≥ 0.9x the file's); `vs grid` is the regret "
@@ -693,7 +693,7 @@ def render(table: pd.DataFrame, pairs: pd.DataFrame, chosen_cases: Sequence[Case
                      f"{_f(r['default_model_s'])} | `{r['default_best_layout']}` | "
                      f"{_f(r['default_best_s'])} | {_f(r['default_regret'], '.2f')} | "
                      f"{_f(r['default_regret_grid'], '.2f')} | {_f(r['default_gain'], '.1f')}x |")
-    lines += ["", "## `--reader any --storage any` and the best of the grid", "",
+    lines += ["", "## `--readers any --storage any` and the best of the grid", "",
               "`regret` is over the best (layout, reader) of the whole grid within the limits "
               "(chunks, compression); `vs grid` without them.", "",
               "| case | profile | any: layout | reader | measured s | predicted s | error | "

@@ -45,7 +45,8 @@ PathLike = str | os.PathLike[str]
 
 
 def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile = "same-region",
-              dataset: str | None = None, storage: str = "hdf5", reader: str | None = None,
+              dataset: str | None = None, storage: str = "hdf5",
+              readers: str | Sequence[str] | None = None, reader: str | None = None,
               max_chunk_mb: float = 10.0, min_ratio: float = 0.9, min_gain: float = 1.2,
               min_mb: float = 10.0,
               get_price: float = 0.0004, egress_price: float = 0.09, measure: bool = False,
@@ -70,9 +71,10 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
         One dataset path; ``None`` looks at every numeric dataset of at least ``min_mb`` MB.
     storage
         ``"hdf5"`` (what NWB archives hold), ``"zarr"`` or ``"any"``.
-    reader
-        The reader to optimise for (default: h5py-fsspec for HDF5, zarr for Zarr), or
-        ``"any"`` to make the reader part of the recommendation.
+    readers
+        The reader to optimise for (default: h5py-fsspec for HDF5, zarr for Zarr), several
+        to choose among them, or ``"any"`` to make the reader part of the recommendation
+        (``reader=`` is the same, its older name).
     max_chunk_mb, min_ratio
         Largest chunk (MB), and the lowest compression ratio allowed relative to the current.
     min_gain
@@ -100,7 +102,8 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
     constraints = Constraints(format=storage, max_chunk_mb=max_chunk_mb,
                               min_ratio_vs_current=min_ratio, min_gain=min_gain)
     return run(source, dataset=dataset, patterns=as_patterns(patterns),
-               profile=_profile(profile), constraints=constraints, reader=reader,
+               profile=_profile(profile), constraints=constraints,
+               readers=_one_of(readers, reader, "readers", "reader"),
                threshold=int(min_mb * 1e6),
                prices={"get_price": get_price, "egress_per_gb": egress_price},
                measure=measure, options=SourceOptions(endpoint_url, anon, region),
@@ -280,3 +283,10 @@ def _profile(profile: Profile) -> NetworkProfile:
         return as_profile(profile)
     except ValueError as exc:  # an unknown name: the message lists the valid ones
         raise UserError(str(exc)) from None
+
+
+def _one_of(value: Any, old: Any, name: str, old_name: str) -> Any:
+    """An argument given under its name or its older one, not both."""
+    if value is not None and old is not None:
+        raise UserError(f"give {name}= or {old_name}= (its older name), not both")
+    return value if value is not None else old

@@ -199,9 +199,20 @@ def test_calibrate_then_recommend_uses_the_constants(ophys: Path, tmp_path: Path
     assert code == 2 and "missing.parquet" in stderr
 
 
+def test_named_readers_are_the_only_ones_chosen_among(ophys: Path) -> None:
+    """`--readers h5py-fsspec --readers h5py-remfile`: the recommendation chooses among those
+    two (kerchunk and the Zarr readers are not among them)."""
+    rec = recommend(ophys, patterns=[parse_spec("ophys-patch")], profile=get_profile(
+        "cross-region"), readers=["h5py-fsspec", "h5py-remfile"], threshold=1_000_000)
+    d = rec.datasets[0]
+    assert {s.reader for s in (d.recommended, *d.alternatives)} <= {"h5py-fsspec",
+                                                                     "h5py-remfile"}
+    assert d.current.reader == "h5py-fsspec"
+
+
 def test_reader_any_recommends_the_reader_too(ophys: Path) -> None:
     rec = recommend(ophys, patterns=[parse_spec("ophys-patch")],
-                    profile=get_profile("cross-region"), reader="any", threshold=1_000_000)
+                    profile=get_profile("cross-region"), readers="any", threshold=1_000_000)
     d = rec.datasets[0]
     assert d.current.reader == "h5py-fsspec"  # what users get today
     scored = {s.reader for s in (d.recommended, *d.alternatives)}

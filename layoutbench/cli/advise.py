@@ -40,7 +40,7 @@ def _output_format(ctx: click.Context, param: click.Parameter, value: str) -> st
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--dataset", default=None, help="One dataset (default: every one over --min-mb).")
-@click.option("--pattern", "--patterns", "specs", multiple=True,
+@click.option("--patterns", "--pattern", "specs", multiple=True,
               help="Pattern SPEC NAME[:KEY=VALUE,...][@WEIGHT]; repeatable (weights are "
                    "relative frequencies). Default: the patterns of each dataset's kind.")
 @profile_options()
@@ -50,9 +50,10 @@ def _output_format(ctx: click.Context, param: click.Parameter, value: str) -> st
               help="Output on stdout: table, json (what `apply` takes) or neuroconv.")
 @click.option("--storage", type=click.Choice(_STORAGES), default="hdf5",
               show_default=True, help="Storage format the recommendation may use.")
-@click.option("--reader", default=None,
-              help="Reader to optimise for (default: h5py-fsspec for HDF5, zarr for Zarr), or "
-                   "`any` to recommend the reader too (e.g. kerchunk references).")
+@click.option("--readers", "--reader", "reader_names", multiple=True,
+              help="Reader to optimise for (default: h5py-fsspec for HDF5, zarr for Zarr); "
+                   "repeatable to choose among several, or `any` to recommend the reader too "
+                   "(e.g. kerchunk references).")
 @click.option("--max-chunk-mb", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, help="Largest chunk allowed (MB).")
 @click.option("--min-ratio", type=click.FloatRange(min=0), default=0.9, show_default=True,
@@ -77,7 +78,8 @@ def recommend(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, .
               endpoint_url: str | None, anon: bool | None, region: str | None,
               ca_bundle: str | None, workers: int | None, scheduler_address: str | None,
               fmt: str,
-              storage: str, reader: str | None, max_chunk_mb: float, min_ratio: float,
+              storage: str, reader_names: tuple[str, ...], max_chunk_mb: float,
+              min_ratio: float,
               min_gain: float, min_mb: float, measure: bool, get_price: float, egress_price: float,
               output: Path | None, overwrite: bool) -> None:
     """Recommend the layout that reads each SOURCE's datasets fastest for the given workload.
@@ -102,7 +104,7 @@ def recommend(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, .
                "profile": profile(profile_name, latency_ms, bandwidth_mbps),
                "constraints": Constraints(format=storage, max_chunk_mb=max_chunk_mb,
                                           min_ratio_vs_current=min_ratio, min_gain=min_gain),
-               "reader": reader, "threshold": int(min_mb * 1e6),
+               "readers": list(reader_names) or None, "threshold": int(min_mb * 1e6),
                "prices": {"get_price": get_price, "egress_per_gb": egress_price},
                "measure": measure, "progress": measure and settings().progress,
                "options": reach(endpoint_url, anon, region, ca_bundle)}

@@ -125,11 +125,27 @@ def _open(src: Source) -> Iterator[_Opened]:
             close_filesystem(fs)
 
 
+def _readers_scored(names: str | Sequence[str] | None) -> dict[str, tuple[str, ...]]:
+    """Per format, the readers a recommendation scores: the default, the ones named (for
+    their format), or every modelled one (``"any"``)."""
+    given = [names] if isinstance(names, str) else list(names or ())
+    out: dict[str, tuple[str, ...]] = {fmt: (name,) for fmt, name in DEFAULT_READERS.items()}
+    if "any" in given:  # the reader is part of the recommendation
+        return {fmt: tuple(n for n, f in READER_FORMATS_MODELLED.items() if f == fmt)
+                for fmt in out}
+    for fmt in out:
+        mine = tuple(dict.fromkeys(n for n in given if fmt in get_reader(n).formats))
+        if mine:
+            out[fmt] = mine
+    return out
+
+
 def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = None,
               patterns: str | AccessPattern | Sequence[str | AccessPattern] | None = (),
               profile: str | NetworkProfile,
               constraints: Constraints | None = None, constants: CostConstants | None = None,
-              reader: str | None = None, threshold: int = DEFAULT_THRESHOLD,
+              readers: str | Sequence[str] | None = None,
+              threshold: int = DEFAULT_THRESHOLD,
               prices: dict[str, float] | None = None, measure: bool = False,
               options: SourceOptions | None = None, progress: bool = False) -> Recommendation:
     """Recommend a layout for each dataset of ``source`` over ``threshold`` bytes (or
@@ -138,8 +154,9 @@ def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = 
     :attr:`Recommendation.spent`.
 
     ``constants`` default to the stored calibration (``layoutbench calibrate``), else the
-    model's defaults; ``reader`` overrides the reader scored for its format, and ``"any"``
-    makes the reader part of the recommendation (the current layout is still scored with the
+    model's defaults; ``readers`` (a name or several) replace the reader scored for their
+    format, several making the choice among them part of the recommendation, and ``"any"``
+    stands for every reader the model knows (the current layout is still scored with the
     default HDF5 reader, what users get today). ``spent`` counts every request the command
     sent to the source: the gateway's (or the client's) count and the ``HEAD`` requests that
     located the object before either could count.
@@ -160,13 +177,7 @@ def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = 
         constants, source = stored, "calibrated on this machine (layoutbench calibrate)"
     else:
         constants, source = shipped_constants()
-    readers: dict[str, tuple[str, ...]] = {fmt: (name,) for fmt, name in DEFAULT_READERS.items()}
-    if reader == "any":  # the reader is part of the recommendation
-        readers = {fmt: tuple(n for n, f in READER_FORMATS_MODELLED.items() if f == fmt)
-                   for fmt in readers}
-    elif reader is not None:
-        for fmt in get_reader(reader).formats:
-            readers[fmt] = (reader,)
+    scored = _readers_scored(readers)
     results = []
     skipped: list[dict[str, str]] = []
     spent: dict[str, Any] | None = None
@@ -191,7 +202,7 @@ def recommend(source: str | os.PathLike[str] | Source, *, dataset: str | None = 
                 return Sampler(dset, shapes, fetch=opened.fetch)
 
             rec = recommend_dataset(sample, info, chosen, profile, constraints, constants,
-                                    readers, kind)
+                                    scored, kind)
             rec = replace(rec, notes=notes + rec.notes)
             if opened.file_bytes is not None:
                 rec = replace(rec, verdict=verdict(
