@@ -119,7 +119,7 @@ preview: dashboard
 REPORT_RUN  := build/report-run
 REPORT_DATA := reports/report-data
 report: $(STAMP) system-deps
-	$(BIN)/layoutbench demo --out $(REPORT_RUN)
+	$(BIN)/layoutbench demo -o $(REPORT_RUN)
 	@mkdir -p $(REPORT_DATA)
 	for kind in ophys ecephys; do \
 	  cp $(REPORT_RUN)/$$kind.parquet $(REPORT_DATA)/$$kind.parquet && \

@@ -266,8 +266,10 @@ def serve(profile_name: str, latency_ms: float | None, bandwidth_mbps: float | N
 
 
 @main.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("demo-output"), show_default=True)
+@click.option("-o", "--output", "--out", "out_dir",
+              type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo-output"), show_default=True,
+              help="Folder of the samples, variants, results and report (--out: its older name).")
 @profile_options()
 @click.option("--grid", type=click.Choice(GRIDS), default="default", show_default=True)
 @click.option("--ophys-shape", default=None,
