@@ -3,7 +3,10 @@
 The public API (see the README's "Python API"): :func:`recommend`, :func:`sweep`,
 :func:`measure`, :func:`apply` and :func:`read_results`, and the nouns they speak, :class:`Layout`,
 :class:`AccessPattern`, :class:`NetworkProfile`, :class:`Measurement` and
-:class:`Recommendation`. Everything else is internal, whatever its name.
+:class:`Recommendation`, and the errors it raises on purpose, all :class:`LayoutbenchError`: a
+:class:`UserError` for what the user gave (an :class:`InputNotFoundError`, which is a
+``FileNotFoundError``, for a missing input; a :class:`BadValueError`, which is a ``ValueError``,
+for a value that cannot be used). Everything else is internal, whatever its name.
 
 Names are loaded on first use (PEP 562), so ``import layoutbench`` stays cheap for the command
 line and for the servers that run as ``python -m layoutbench.store.<module>``.
@@ -58,18 +61,27 @@ _PUBLIC = {
     "get_profile": "layoutbench.plan.profiles",
     "Measurement": "layoutbench.plan.measurement",
     "Recommendation": "layoutbench.results",
+    "LayoutbenchError": "layoutbench.errors",
     "UserError": "layoutbench.errors",
+    "InputNotFoundError": "layoutbench.errors",
+    "BadValueError": "layoutbench.errors",
 }
 
 __all__ = [  # what _PUBLIC maps (a test keeps the two equal)
-    "PROFILES", "AccessPattern", "Layout", "Measurement", "NetworkProfile", "Recommendation",
-    "UserError", "__version__", "apply", "get_profile", "measure", "parse_spec",
+    "PROFILES", "AccessPattern", "BadValueError", "InputNotFoundError", "Layout",
+    "LayoutbenchError", "Measurement", "NetworkProfile", "Recommendation", "UserError",
+    "__version__", "apply", "get_profile", "measure", "parse_spec",
     "read_results", "recommend", "sweep",
 ]
 
 if TYPE_CHECKING:
     from layoutbench.api import apply, measure, read_results, recommend, sweep
-    from layoutbench.errors import UserError
+    from layoutbench.errors import (
+        BadValueError,
+        InputNotFoundError,
+        LayoutbenchError,
+        UserError,
+    )
     from layoutbench.plan.layout import Layout
     from layoutbench.plan.measurement import Measurement
     from layoutbench.plan.patterns import AccessPattern, parse_spec

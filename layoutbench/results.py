@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from layoutbench.atomic import atomic_output
-from layoutbench.errors import UserError
+from layoutbench.errors import InputNotFoundError, UserError
 from layoutbench.plan import recommendation
 from layoutbench.plan.measurement import Measurement
 
@@ -58,7 +58,7 @@ def read_results(path: str | os.PathLike[str]) -> Any:
     p = Path(path)
     fmt = results_format(p)
     if not p.exists():
-        raise UserError(f"{p}: no such file")
+        raise InputNotFoundError(f"{p}: no such file")
     return pd.read_parquet(p) if fmt == "parquet" else pd.read_csv(p)
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
-from layoutbench.errors import UserError
+from layoutbench.errors import InputNotFoundError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class Source:
                                  "ETag": identity.etag}
                 yield f
         except FileNotFoundError:
-            raise UserError(f"{self.url}: no such object") from None
+            raise InputNotFoundError(f"{self.url}: no such object") from None
         finally:
             close_filesystem(fs)
 
@@ -222,7 +222,7 @@ class Source:
             try:
                 st = os.stat(self.path)
             except FileNotFoundError:
-                raise UserError(f"{self.given}: no such file") from None
+                raise InputNotFoundError(f"{self.given}: no such file") from None
             return ObjectIdentity(url=self.path, size=st.st_size, etag=None,
                                   last_modified=str(st.st_mtime_ns))
         http = self.http_url
@@ -232,7 +232,7 @@ class Source:
         try:
             info = fs.info(self.path)
         except FileNotFoundError:
-            raise UserError(f"{self.url}: no such object") from None
+            raise InputNotFoundError(f"{self.url}: no such object") from None
         except PermissionError as exc:
             raise UserError(f"{self.url}: access denied ({exc})") from None
         except Exception as exc:  # botocore: no credentials, no endpoint, no network...
@@ -420,7 +420,7 @@ def locate(url: str, options: SourceOptions | None = None, name: str | None = No
         raise UserError(f"{shown}: cannot connect ({exc})") from None
     resp.read()
     if resp.status == 404:
-        raise UserError(f"{shown}: no such object (HTTP 404)")
+        raise InputNotFoundError(f"{shown}: no such object (HTTP 404)")
     if resp.status in (401, 403):
         raise UserError(f"{shown}: access denied (HTTP {resp.status}); for a private s3:// "
                         "object give credentials (--no-anon)")

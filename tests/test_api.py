@@ -141,3 +141,17 @@ def test_apply_takes_the_recommendation_in_any_form(movie: Path, tmp_path: Path,
     with h5py.File(tmp_path / "out.nwb") as f, h5py.File(movie) as g:
         assert f[DATA].chunks == tuple(chosen["chunks"])
         assert np.array_equal(f[DATA][:5], g[DATA][:5])
+
+
+def test_errors_are_caught_by_kind(tmp_path: Path, movie: Path) -> None:
+    """A notebook catches a missing file as FileNotFoundError, a bad value as ValueError, and
+    anything layoutbench raises on purpose as LayoutbenchError."""
+    with pytest.raises(FileNotFoundError, match="missing.nwb: no such file") as err:
+        lb.recommend(tmp_path / "missing.nwb")
+    assert isinstance(err.value, lb.InputNotFoundError | lb.UserError | lb.LayoutbenchError)
+    with pytest.raises(ValueError, match="frames must be >= 1") as bad:
+        lb.recommend(movie, patterns=["ophys-frames:frames=-5"])
+    assert isinstance(bad.value, lb.BadValueError)
+    with pytest.raises(ValueError) as layout:  # a layout that cannot be written
+        lb.Layout("hdf5", (0, 8, 8))
+    assert isinstance(layout.value, lb.LayoutbenchError)

@@ -21,7 +21,7 @@ from layoutbench.cli.app import (
     source_options,
     sources_of,
 )
-from layoutbench.errors import UserError
+from layoutbench.errors import InputNotFoundError, UserError
 
 _OUTPUTS = ("table", "json", "neuroconv")
 _STORAGES = ("hdf5", "zarr", "any")
@@ -149,7 +149,7 @@ def calibrate(results: tuple[Path, ...], output: Path | None, overwrite: bool, f
 
     for path in results:
         if not path.exists():
-            raise UserError(f"{path}: no such results file")
+            raise InputNotFoundError(f"{path}: no such results file")
     if len(results) > 1:
         raise UserError("calibrate takes one results file (concatenate sweeps first)")
     check_outputs(results, [output])

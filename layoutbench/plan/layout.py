@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from layoutbench.errors import BadValueError
+
 FORMATS = ("hdf5", "zarr")
 CODECS = ("none", "gzip", "zstd", "blosc-zstd", "blosc-lz4", "lz4")
 
@@ -39,8 +41,8 @@ _SHORT_CODEC = {
 MiB = 2**20
 
 
-class LayoutError(ValueError):
-    """A layout that cannot be written, with the reason in one line."""
+class LayoutError(BadValueError):
+    """A layout that cannot be written, with the reason in one line (a ``ValueError``)."""
 
 
 @dataclass(frozen=True, slots=True)

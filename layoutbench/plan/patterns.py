@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from layoutbench.errors import UserError
+from layoutbench.errors import BadValueError
 from layoutbench.plan.catalogue import (
     COUNT,
     DEFAULT_PATTERNS,
@@ -30,8 +30,8 @@ from layoutbench.plan.catalogue import (
 from layoutbench.plan.geometry import Selection, normalise, selection_size
 
 
-class PatternError(UserError):
-    """An unknown pattern, key or value in a SPEC."""
+class PatternError(BadValueError):
+    """An unknown pattern, key or value in a SPEC (a ``ValueError``)."""
 
 
 # -- the noun -----------------------------------------------------------------------------------

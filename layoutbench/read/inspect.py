@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from layoutbench.errors import UserError
+from layoutbench.errors import InputNotFoundError, UserError
 from layoutbench.h5threads import gc_paused
 from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.read.h5checks import open_error, unusable
@@ -30,7 +30,7 @@ def check_hdf5_file(path: str | os.PathLike[str]) -> Path:
 
     p = Path(path)
     if not p.exists():
-        raise UserError(f"{p}: no such file")
+        raise InputNotFoundError(f"{p}: no such file")
     if p.is_dir():
         raise UserError(f"{p}: is a directory, expected an NWB/HDF5 file")
     try:

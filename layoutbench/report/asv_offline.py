@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from layoutbench.errors import UserError
+from layoutbench.errors import InputNotFoundError, UserError
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +183,7 @@ def vendor_dashboard(html_dir: str | os.PathLike[str], npm_prefix: str | os.Path
     root = Path(html_dir)
     index = root / "index.html"
     if not index.is_file():
-        raise UserError(f"{index}: no such file (run asv publish first)")
+        raise InputNotFoundError(f"{index}: no such file (run asv publish first)")
     html = index.read_text(encoding="utf-8")
     assets = assets_for(external_urls(html))
     if modules is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from layoutbench.errors import UserError
+from layoutbench.errors import InputNotFoundError, UserError
 from layoutbench.results import read_results
 
 #: Columns every plot and ratio needs (those of Measurement.to_dict since the first sweeps).
@@ -59,7 +59,7 @@ def load_recommendation(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         obj = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{p}: no such file") from None
+        raise InputNotFoundError(f"{p}: no such file") from None
     except OSError as exc:
         raise UserError(f"{p}: cannot be read ({exc.strerror or exc})") from None
     except ValueError as exc:

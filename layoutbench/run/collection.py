@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from layoutbench.errors import UserError
+from layoutbench.errors import InputNotFoundError, UserError
 
 _GLOB = set("*?[")
 
@@ -29,7 +29,7 @@ def _from_list(arg: str) -> list[str]:
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError:
-        raise UserError(f"{arg}: no such list file ({path})") from None
+        raise InputNotFoundError(f"{arg}: no such list file ({path})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{arg}: cannot read the list ({exc})") from None
     out = []

@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from layoutbench.errors import LayoutbenchError
 from layoutbench.interrupts import checkpoint
 
 #: Default memory budget for one block of the copy (source slab plus its encoded form).
 BLOCK_BYTES = 256 * 2**20
 
 
-class VerificationError(RuntimeError):
+class VerificationError(LayoutbenchError, RuntimeError):
     """A variant does not hold exactly the source data (or cannot be decoded)."""
 
 
