@@ -102,12 +102,12 @@ bench: $(STAMP)
 
 # asv's page loads jQuery, flot and Bootstrap from CDNs; the published dashboard serves them
 # itself, installed from the npm registry at build time (exact versions in
-# layoutbench/report/asv_offline.py; needs npm), so it works offline.
+# layoutbench/reporting/asv_offline.py; needs npm), so it works offline.
 ASV_HTML   := reports/asv/html
 NPM_PREFIX := build/asv-vendor
 dashboard: $(STAMP)
 	$(ASV) publish
-	$(BIN)/python -m layoutbench.report.asv_offline $(ASV_HTML) --npm-prefix $(NPM_PREFIX)
+	$(BIN)/python -m layoutbench.reporting.asv_offline $(ASV_HTML) --npm-prefix $(NPM_PREFIX)
 
 preview: dashboard
 	$(ASV) preview

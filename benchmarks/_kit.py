@@ -99,7 +99,7 @@ class Domain:
     """One asv suite file's data: what to generate, which layouts and readers to compare."""
 
     name: str
-    #: generator keyword arguments per size (see :data:`layoutbench.generate.GENERATORS`)
+    #: generator keyword arguments per size (see :data:`layoutbench.synthetic.GENERATORS`)
     sizes: dict[str, dict[str, Any]]
     readers: tuple[str, ...]
     layouts: Callable[[tuple[int, ...], int], list[Layout]] | None = None
@@ -166,7 +166,7 @@ class Prepared:
 
 def sample_file(domain: Domain, size: str, root: Path) -> Path:
     """The domain's generated sample (written once per size and seed; generation is seeded)."""
-    from layoutbench.generate import GENERATORS
+    from layoutbench.synthetic import GENERATORS
 
     path = root / "data" / f"{domain.kind}-{size}.nwb"
     if not path.exists():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from layoutbench.cache import cache_dir
-from layoutbench.generate import GENERATORS
+from layoutbench.synthetic import GENERATORS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -33,7 +33,7 @@ def _run(args: list[str], env: dict[str, str]) -> float:
 def main() -> None:
     import pandas as pd
 
-    from layoutbench.generate import generate_ophys
+    from layoutbench.synthetic import generate_ophys
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", default=None)

@@ -26,11 +26,11 @@ import h5py
 import numpy as np
 from scipy.optimize import nnls
 
-from layoutbench.generate import DATASET_PATHS, generate_ecephys, generate_ophys, generate_volume
 from layoutbench.plan.layout import Layout
 from layoutbench.plan.search import CODECS
 from layoutbench.read.sampling import Sampler
 from layoutbench.run.measure import versions
+from layoutbench.synthetic import DATASET_PATHS, generate_ecephys, generate_ophys, generate_volume
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "layoutbench" / "plan" / "decode_fit.py"

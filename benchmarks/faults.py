@@ -24,11 +24,11 @@ import pandas as pd
 
 import layoutbench as lb
 from layoutbench.cache import cache_dir
-from layoutbench.generate import DATASET_PATHS, GENERATORS
 from layoutbench.plan.layout import neuroconv_default
 from layoutbench.read.inspect import dataset_info
 from layoutbench.run.faulty import outcome
 from layoutbench.run.measure import versions
+from layoutbench.synthetic import DATASET_PATHS, GENERATORS
 
 SPEC = "503=0.05,500=0.02,reset=0.02,truncate=0.01,stall=0.01"
 SAMPLES = {

@@ -30,7 +30,6 @@ import pandas as pd
 
 import layoutbench as lb
 from benchmarks._reports import ROOT, demo_sample, write_report
-from layoutbench.generate import DATASET_PATHS
 from layoutbench.plan.layout import default_grid, neuroconv_default
 from layoutbench.plan.model import (
     CostConstants,
@@ -42,6 +41,7 @@ from layoutbench.plan.model import (
 from layoutbench.read.inspect import dataset_info
 from layoutbench.read.sampling import sample_codecs, sample_key
 from layoutbench.run.measure import versions
+from layoutbench.synthetic import DATASET_PATHS
 
 TABLE = ROOT / "layoutbench" / "plan" / "reader_table.py"
 REPORT = ROOT / "reports" / "reader_constants.md"

@@ -28,7 +28,6 @@ import pandas as pd
 import layoutbench as lb
 from benchmarks._reports import ROOT, write_report
 from layoutbench.cache import cache_dir
-from layoutbench.generate import DATASET_PATHS, generate_ophys
 from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.plan.model import CostConstants, shipped_constants
 from layoutbench.plan.patterns import parse_spec
@@ -36,6 +35,7 @@ from layoutbench.plan.search import CodecFigures, score
 from layoutbench.read.inspect import dataset_info
 from layoutbench.read.sampling import sample_codecs, sample_key
 from layoutbench.recommender.dataset import _workload
+from layoutbench.synthetic import DATASET_PATHS, generate_ophys
 
 REPORT = ROOT / "reports" / "recommend_evidence.md"
 RECOMMEND = "ophys-patch:frames=250"

@@ -161,7 +161,7 @@ def cases(quick: bool = False) -> list[Case]:
 
 def source(case: Case, work: Path) -> Path:
     """The case's source, generated into ``work`` on first use (reused when present)."""
-    from layoutbench.generate import generate_ecephys, generate_ophys, generate_volume
+    from layoutbench.synthetic import generate_ecephys, generate_ophys, generate_volume
 
     generators: dict[str, Callable[..., Any]] = {
         "ophys": generate_ophys, "ecephys": generate_ecephys, "volume": generate_volume}
@@ -494,13 +494,13 @@ def run_case(case: Case, path: Path, profile: str, repeats: int, n_layouts: int,
              remeasure: bool = False) -> tuple[dict[str, Any], pd.DataFrame]:
     """Recommend (default reader and ``--readers any``), sweep the grid once, judge."""
     import layoutbench as lb
-    from layoutbench.generate import DATASET_PATHS
     from layoutbench.plan.patterns import parse_spec
     from layoutbench.plan.search import CodecFigures, score
     from layoutbench.read.inspect import dataset_info
     from layoutbench.read.readers import get_reader
     from layoutbench.read.sampling import sample_codecs, sample_key
     from layoutbench.recommender.dataset import _workload
+    from layoutbench.synthetic import DATASET_PATHS
 
     info = dataset_info(path, DATASET_PATHS[case.kind])
     t0 = time.perf_counter()

@@ -1,7 +1,8 @@
 """layoutbench: measure and recommend cloud-friendly layouts for NWB data.
 
 The public API (see the README's "Python API"): :func:`recommend`, :func:`sweep`,
-:func:`measure`, :func:`apply` and :func:`read_results`, and the nouns they speak, :class:`Layout`,
+:func:`measure`, :func:`apply`, :func:`generate`, :func:`report`, :func:`refs` and
+:func:`read_results`, and the nouns they speak, :class:`Layout`,
 :class:`AccessPattern`, :class:`NetworkProfile`, :class:`Measurement` and
 :class:`Recommendation`, and the errors it raises on purpose, all :class:`LayoutbenchError`: a
 :class:`UserError` for what the user gave (an :class:`InputNotFoundError`, which is a
@@ -53,6 +54,9 @@ _PUBLIC = {
     "apply": "layoutbench.api",
     "read_results": "layoutbench.api",
     "measure": "layoutbench.api",
+    "generate": "layoutbench.api",
+    "report": "layoutbench.api",
+    "refs": "layoutbench.api",
     "Layout": "layoutbench.plan.layout",
     "AccessPattern": "layoutbench.plan.patterns",
     "parse_spec": "layoutbench.plan.patterns",
@@ -70,12 +74,21 @@ _PUBLIC = {
 __all__ = [  # what _PUBLIC maps (a test keeps the two equal)
     "PROFILES", "AccessPattern", "BadValueError", "InputNotFoundError", "Layout",
     "LayoutbenchError", "Measurement", "NetworkProfile", "Recommendation", "UserError",
-    "__version__", "apply", "get_profile", "measure", "parse_spec",
-    "read_results", "recommend", "sweep",
+    "__version__", "apply", "generate", "get_profile", "measure", "parse_spec",
+    "read_results", "recommend", "refs", "report", "sweep",
 ]
 
 if TYPE_CHECKING:
-    from layoutbench.api import apply, measure, read_results, recommend, sweep
+    from layoutbench.api import (
+        apply,
+        generate,
+        measure,
+        read_results,
+        recommend,
+        refs,
+        report,
+        sweep,
+    )
     from layoutbench.errors import (
         BadValueError,
         InputNotFoundError,

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from layoutbench.errors import UserError
+from layoutbench.errors import BadValueError, UserError
 from layoutbench.plan.layout import Layout, as_layout
 from layoutbench.plan.patterns import AccessPattern, as_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
@@ -51,7 +51,7 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
               min_mb: float = 10.0,
               get_price: float = 0.0004, egress_price: float = 0.09, measure: bool = False,
               endpoint_url: str | None = None, anon: bool | None = None,
-              region: str | None = None, progress: bool = False) -> Recommendation:
+              region: str | None = None, progress: bool | None = None) -> Recommendation:
     """The layout that reads each dataset of ``source`` fastest for ``patterns`` (CLI
     ``layoutbench recommend``).
 
@@ -85,6 +85,8 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
         Also rewrite the current and best layouts and measure them on the embedded S3.
     endpoint_url, anon, region
         How to reach an ``s3://`` source (see :class:`layoutbench.sources.SourceOptions`).
+    progress
+        Progress bars (``None``: in a notebook or on a terminal, as every function here).
 
     Returns
     -------
@@ -107,7 +109,7 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
                threshold=int(min_mb * 1e6),
                prices={"get_price": get_price, "egress_per_gb": egress_price},
                measure=measure, options=SourceOptions(endpoint_url, anon, region),
-               progress=progress)
+               progress=_progress(progress))
 
 
 def sweep(source: PathLike | Sequence[PathLike], dataset: str | None = None, *,
@@ -117,7 +119,7 @@ def sweep(source: PathLike | Sequence[PathLike], dataset: str | None = None, *,
           repeats: int = 1, endpoint: EmbeddedS3 | None = None,
           cache_dir: PathLike | None = None, endpoint_url: str | None = None,
           anon: bool | None = None, region: str | None = None, faults: str | None = None,
-          fault_seed: int = 0, progress: bool = False, workers: int | None = None,
+          fault_seed: int = 0, progress: bool | None = None, workers: int | None = None,
           scheduler_address: str | None = None, store: str | None = None) -> pd.DataFrame:
     """Rewrite ``dataset`` across a grid of layouts, serve each variant from an S3 endpoint
     and measure every reader × pattern on it (CLI ``layoutbench sweep``).
@@ -179,7 +181,7 @@ def sweep(source: PathLike | Sequence[PathLike], dataset: str | None = None, *,
             rows = run_sweep(_many(source), s3, _profile(profile), dataset=dataset,
                              layouts=chosen, grid=grid, readers=names,
                              patterns=as_patterns(patterns) or None, cache_dir=cache_dir,
-                             progress=progress, repeats=repeats,
+                             progress=_progress(progress), repeats=repeats,
                              options=SourceOptions(endpoint_url, anon, region),
                              faults=parse_faults(faults, fault_seed), executor=executor)
         return to_frame(rows)
@@ -205,7 +207,7 @@ def measure(source: PathLike | Sequence[PathLike], dataset: str | None = None, *
             repeats: int = 1, endpoint_url: str | None = None, anon: bool | None = None,
             region: str | None = None, cache_dir: PathLike | None = None,
             faults: str | None = None, fault_seed: int = 0,
-            progress: bool = False) -> pd.DataFrame:
+            progress: bool | None = None) -> pd.DataFrame:
     """Measure a file as it is, where it is: no rewrite (CLI ``layoutbench measure``).
 
     Every reader x pattern reads ``source`` (a path, or an ``s3://`` or ``http(s)://`` URL) on
@@ -225,7 +227,7 @@ def measure(source: PathLike | Sequence[PathLike], dataset: str | None = None, *
         rows += measure_source(one, dataset=dataset, patterns=as_patterns(patterns) or None,
                                readers=names, repeats=repeats, profile=_profile(profile),
                                options=SourceOptions(endpoint_url, anon, region),
-                               cache_dir=cache_dir, progress=progress,
+                               cache_dir=cache_dir, progress=_progress(progress),
                                faults=parse_faults(faults, fault_seed))
     return to_frame(rows)
 
@@ -233,7 +235,7 @@ def measure(source: PathLike | Sequence[PathLike], dataset: str | None = None, *
 def apply(source: PathLike, recommendation: Recommendation | Mapping[str, Any] | PathLike,
           out: PathLike, *, overwrite: bool = False, endpoint_url: str | None = None,
           anon: bool | None = None, region: str | None = None,
-          progress: bool = False) -> ApplyResult:
+          progress: bool | None = None) -> ApplyResult:
     """Rewrite the whole file ``source`` into ``out`` with the recommended dataset layouts,
     verified bit for bit before it is renamed into place (CLI ``layoutbench apply``).
 
@@ -257,8 +259,77 @@ def apply(source: PathLike, recommendation: Recommendation | Mapping[str, Any] |
         raw = recommendation if isinstance(recommendation, Mapping) else recommendation.to_dict()
         obj, name = json.loads(json.dumps(raw)), "recommendation"
     return apply_to(source, layouts_from_recommendation(obj, name=name), Path(out),
-                    overwrite=overwrite, progress=progress, shapes=recommended_shapes(obj),
+                    overwrite=overwrite, progress=_progress(progress),
+                    shapes=recommended_shapes(obj),
                     options=SourceOptions(endpoint_url, anon, region))
+
+
+def generate(kind: str, out: PathLike, *, size: int | str | None = None, seed: int = 0,
+             layout: str = "neuroconv", overwrite: bool = False,
+             progress: bool | None = None) -> Any:
+    """Write a realistic synthetic NWB file (CLI ``layoutbench generate``).
+
+    ``kind`` is ``ophys``, ``ecephys``, ``volume`` or ``many-series``; ``size`` the raw data
+    size (bytes, or ``"500MB"``; default: the demo's); ``layout`` ``"neuroconv"`` (~10 MB gzip
+    chunks) or ``"pynwb"`` (contiguous). Returns what was written (path, dataset, shape,
+    chunks, seconds)."""
+    from layoutbench.outputs import check_destinations
+    from layoutbench.plan.catalogue import KIND_NDIM
+    from layoutbench.synthetic import GENERATORS, parse_size
+
+    if kind not in GENERATORS:
+        raise BadValueError(f"kind {kind!r}: expected one of {', '.join(GENERATORS)}")
+    if layout not in ("neuroconv", "pynwb"):
+        raise BadValueError(f"layout {layout!r}: expected neuroconv or pynwb")
+    try:
+        nbytes = parse_size(size) if isinstance(size, str) else size
+    except ValueError as exc:
+        raise BadValueError(f"size: {exc}") from None
+    check_destinations([out], overwrite=overwrite)
+    options: dict[str, Any] = {}
+    if layout == "pynwb" and kind != "many-series":
+        options["layout"] = Layout("hdf5", (1,) * KIND_NDIM[kind], "none", contiguous=True)
+    try:
+        return GENERATORS[kind](Path(out), size=nbytes, seed=seed,
+                                progress=_progress(progress), **options)
+    except ValueError as exc:
+        raise BadValueError(f"{out}: {exc}") from None
+
+
+def report(results: PathLike | Sequence[PathLike], out: PathLike = "report", *,
+           recommendations: Sequence[PathLike] = (), overwrite: bool = False,
+           title: str = "layoutbench report") -> Any:
+    """The HTML report of results tables (and recommendation JSON files) in the folder ``out``
+    (CLI ``layoutbench report``): self-contained, offline. Returns what was written
+    (``.index`` is the page to open)."""
+    from layoutbench.outputs import check_destinations
+    from layoutbench.reporting.site import write_report
+
+    paths = [results] if isinstance(results, str | os.PathLike) else list(results)
+    check_destinations([out], overwrite=overwrite)
+    return write_report(paths, list(recommendations), out, title=title)
+
+
+def refs(source: PathLike, out: PathLike | None = None, *, overwrite: bool = False,
+         endpoint_url: str | None = None, anon: bool | None = None,
+         region: str | None = None) -> Any:
+    """kerchunk references of an HDF5 file or URL, from the cache or built (CLI
+    ``layoutbench refs build``), also written to ``out`` if given. Returns the reference
+    set (``.refs``: the JSON fsspec's reference filesystem takes)."""
+    from layoutbench.outputs import check_destinations
+    from layoutbench.read.inspect import check_hdf5_file
+    from layoutbench.read.refs import load_refs, write_refs_json
+    from layoutbench.sources import resolve
+
+    src = resolve(str(source), SourceOptions(endpoint_url, anon, region))
+    if src.is_local:
+        check_hdf5_file(src.path)
+    if out is not None:
+        check_destinations([out], overwrite=overwrite)
+    refset = load_refs(src)
+    if out is not None:
+        write_refs_json(refset, out)
+    return refset
 
 
 def read_results(path: PathLike) -> pd.DataFrame:
@@ -290,3 +361,15 @@ def _one_of(value: Any, old: Any, name: str, old_name: str) -> Any:
     if value is not None and old is not None:
         raise UserError(f"give {name}= or {old_name}= (its older name), not both")
     return value if value is not None else old
+
+
+def _progress(progress: bool | None) -> bool:
+    """Progress bars unless told otherwise where someone watches: in a notebook (tqdm.auto
+    draws a widget there) or on a terminal; not in scripts whose stderr goes to a file."""
+    if progress is not None:
+        return progress
+    import sys
+
+    shell = sys.modules.get("IPython")
+    kernel = shell is not None and "ipykernel" in sys.modules
+    return bool(kernel or (sys.stderr is not None and sys.stderr.isatty()))

@@ -21,8 +21,8 @@ SAMPLES = ("ophys", "ecephys")
 def _sample(out_dir: Path, kind: str, shape: tuple[int, ...] | None, progress: bool) -> Path:
     """The sample file for ``kind``: reused when it exists with the wanted shape."""
     from layoutbench.errors import UserError
-    from layoutbench.generate import DATASET_PATHS, GENERATORS
     from layoutbench.read.inspect import dataset_info
+    from layoutbench.synthetic import DATASET_PATHS, GENERATORS
 
     path = out_dir / (f"{kind}.nwb" if shape is None else
                       f"{kind}-{'x'.join(map(str, shape))}.nwb")

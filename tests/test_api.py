@@ -14,10 +14,10 @@ import pytest
 
 import layoutbench as lb
 from layoutbench.errors import UserError
-from layoutbench.generate import generate_ophys
 from layoutbench.plan.patterns import PatternError
 from layoutbench.results import FRAME_COLUMNS
 from layoutbench.store import EmbeddedS3
+from layoutbench.synthetic import generate_ophys
 
 DATA = "/acquisition/TwoPhotonSeries/data"
 
@@ -146,7 +146,7 @@ def test_apply_takes_the_recommendation_in_any_form(movie: Path, tmp_path: Path,
 def test_errors_are_caught_by_kind(tmp_path: Path, movie: Path) -> None:
     """A notebook catches a missing file as FileNotFoundError, a bad value as ValueError, and
     anything layoutbench raises on purpose as LayoutbenchError."""
-    with pytest.raises(FileNotFoundError, match="missing.nwb: no such file") as err:
+    with pytest.raises(FileNotFoundError, match=r"missing\.nwb: no such file") as err:
         lb.recommend(tmp_path / "missing.nwb")
     assert isinstance(err.value, lb.InputNotFoundError | lb.UserError | lb.LayoutbenchError)
     with pytest.raises(ValueError, match="frames must be >= 1") as bad:
@@ -155,3 +155,35 @@ def test_errors_are_caught_by_kind(tmp_path: Path, movie: Path) -> None:
     with pytest.raises(ValueError) as layout:  # a layout that cannot be written
         lb.Layout("hdf5", (0, 8, 8))
     assert isinstance(layout.value, lb.LayoutbenchError)
+
+
+def test_progress_is_on_where_someone_watches(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+    import types
+
+    from layoutbench.api import _progress
+
+    assert _progress(True) and not _progress(False)  # as told
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a script writing to a file
+    assert not _progress(None)
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert _progress(None)  # a notebook: tqdm.auto draws a widget
+
+
+def test_generate_refs_and_report_are_functions_too(tmp_path: Path) -> None:
+    info = lb.generate("ophys", tmp_path / "g.nwb", size="4MB", seed=2, progress=False)
+    assert Path(info.path).is_file() and info.shape[1:] == (256, 256)
+    with pytest.raises(lb.UserError, match="already exists"):
+        lb.generate("ophys", tmp_path / "g.nwb", size="4MB")
+    with pytest.raises(ValueError, match="kind 'spikes'"):
+        lb.generate("spikes", tmp_path / "s.nwb")
+    refset = lb.refs(tmp_path / "g.nwb", tmp_path / "g.refs.json")
+    assert refset.n_chunks >= 1 and (tmp_path / "g.refs.json").is_file()
+    rows = lb.sweep(tmp_path / "g.nwb", layouts=[lb.Layout("hdf5", (60, 32, 32), "zstd", 3)],
+                    readers=["h5py-fsspec"], patterns=["ophys-patch:offsets=1,frames=20"],
+                    profile="loopback", cache_dir=tmp_path / "cache", progress=False)
+    rows.to_parquet(tmp_path / "r.parquet")
+    site = lb.report(tmp_path / "r.parquet", tmp_path / "site")
+    assert site.index.is_file() and site.figures >= 3

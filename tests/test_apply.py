@@ -15,9 +15,9 @@ import pynwb
 import pytest
 
 from layoutbench.errors import UserError
-from layoutbench.generate import DATASET_PATHS, GENERATORS
 from layoutbench.plan.layout import Layout
 from layoutbench.read.inspect import dataset_info
+from layoutbench.synthetic import DATASET_PATHS, GENERATORS
 from layoutbench.write import apply
 from layoutbench.write.apply import apply_layouts
 from layoutbench.write.apply_plan import (
@@ -563,7 +563,7 @@ def test_apply_with_hdf5_plugin_path(plugin_path: str | None, tmp_path: Path) ->
     import sys
     from importlib.util import find_spec
 
-    from layoutbench.generate import generate_ophys
+    from layoutbench.synthetic import generate_ophys
 
     src = tmp_path / "movie.nwb"
     generate_ophys(src, shape=(40, 32, 32), seed=2)

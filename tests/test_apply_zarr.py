@@ -19,8 +19,8 @@ import pytest
 
 import layoutbench as lb
 from layoutbench.errors import UserError
-from layoutbench.generate import DATASET_PATHS, GENERATORS
 from layoutbench.plan.layout import Layout
+from layoutbench.synthetic import DATASET_PATHS, GENERATORS
 from layoutbench.write.blocks import VerificationError
 
 OPHYS, ECEPHYS = DATASET_PATHS["ophys"], DATASET_PATHS["ecephys"]

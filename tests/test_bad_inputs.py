@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from layoutbench.cli import main
-from layoutbench.generate import generate_ecephys, generate_ophys
+from layoutbench.synthetic import generate_ecephys, generate_ophys
 
 REC = {"datasets": [{"path": "/acquisition/TwoPhotonSeries/data", "shape": [60, 48, 40],
                      "recommended": {"format": "hdf5", "chunks": [60, 16, 16], "shards": None,

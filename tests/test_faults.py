@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from layoutbench.errors import UserError
-from layoutbench.generate import generate_ophys
 from layoutbench.plan.layout import Layout
 from layoutbench.run.faulty import judge, outcome
 from layoutbench.run.sweep import run_sweep
 from layoutbench.store import EmbeddedS3
 from layoutbench.store.faults import FaultPlan, parse_faults
+from layoutbench.synthetic import generate_ophys
 
 
 @pytest.mark.parametrize(("spec", "match"), [

@@ -14,7 +14,8 @@ import pynwb
 import pytest
 from scipy.signal import butter, sosfiltfilt
 
-from layoutbench.generate import (
+from layoutbench.plan.layout import Layout, neuroconv_chunks
+from layoutbench.synthetic import (
     DATASET_PATHS,
     GENERATORS,
     GeneratedInfo,
@@ -22,10 +23,9 @@ from layoutbench.generate import (
     generate_ophys,
     parse_size,
 )
-from layoutbench.generate._nwb import BlockIterator
-from layoutbench.generate.ecephys import EcephysModel
-from layoutbench.generate.ophys import OphysModel
-from layoutbench.plan.layout import Layout, neuroconv_chunks
+from layoutbench.synthetic._nwb import BlockIterator
+from layoutbench.synthetic.ecephys import EcephysModel
+from layoutbench.synthetic.ophys import OphysModel
 
 OPHYS_SHAPE = (200, 64, 64)
 ECEPHYS_SHAPE = (60000, 16)
@@ -313,7 +313,7 @@ def test_generation_memory_is_bounded_by_blocks_not_file_size(tmp_path: Path) ->
     out = tmp_path / "big.nwb"
     code = (
         "import resource, sys\n"
-        "from layoutbench.generate import generate_ecephys\n"
+        "from layoutbench.synthetic import generate_ecephys\n"
         f"generate_ecephys({str(out)!r}, size=10**9, seed=1)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n"
     )

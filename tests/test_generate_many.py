@@ -14,8 +14,8 @@ import numpy as np
 import pynwb
 import pytest
 
-from layoutbench.generate import DATASET_PATHS, GENERATORS, GeneratedInfo, generate_many_series
-from layoutbench.generate.many import PROTOCOLS, count_objects, sweep_plan
+from layoutbench.synthetic import DATASET_PATHS, GENERATORS, GeneratedInfo, generate_many_series
+from layoutbench.synthetic.many import PROTOCOLS, count_objects, sweep_plan
 
 N = 40  # series in most tests: 10 sweeps (20 series) and 20 behaviour series
 MiB = 2**20

@@ -13,17 +13,17 @@ import numpy as np
 import pynwb
 import pytest
 
-from layoutbench.generate import DATASET_PATHS, GENERATORS, GeneratedInfo, generate_volume
-from layoutbench.generate._nwb import BlockIterator
-from layoutbench.generate.volume import (
+from layoutbench.plan.layout import Layout, kind_of, neuroconv_chunks
+from layoutbench.read.inspect import dataset_info
+from layoutbench.synthetic import DATASET_PATHS, GENERATORS, GeneratedInfo, generate_volume
+from layoutbench.synthetic._nwb import BlockIterator
+from layoutbench.synthetic.volume import (
     AXES,
     DEFAULT_SHAPE,
     PLAIN_DATASET,
     VolumeModel,
     volume_shape,
 )
-from layoutbench.plan.layout import Layout, kind_of, neuroconv_chunks
-from layoutbench.read.inspect import dataset_info
 
 SHAPE = (64, 128, 128)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from layoutbench.generate import generate_ophys
+from layoutbench.synthetic import generate_ophys
 
 DETERMINISTIC = ["layout", "reader", "pattern", "requests", "bytes_transferred", "bytes_needed",
                  "chunks_touched", "stored_bytes", "digest"]

@@ -30,8 +30,8 @@ IO_LIBRARIES = frozenset({
 #: within its layer, not a part kept :data:`APART` from its own).
 #:
 #: ``results`` (the tables of results and the Recommendation's frame) sits low so that
-#: ``run/``, which writes results, and ``report/``, which reads them, share it without importing
-#: each other. ``recommender/`` measures through ``run/``, so it is above it. ``report/`` reads
+#: ``run/``, which writes results, and ``reporting/``, which reads them, share it without importing
+#: each other. ``recommender/`` measures through ``run/``, so it is above it. ``reporting/`` reads
 #: results and recommendations, never the reverse: it shares ``recommender/``'s layer (it may
 #: read all that ``run/`` may), and :data:`APART` keeps it from ``run/`` and ``recommender/``
 #: both ways, so the Recommendation noun reaches it only from ``plan/``. The demo drives
@@ -41,15 +41,15 @@ LAYERS = {
     "atomic": 1, "cache": 1, "codecs": 1, "h5threads": 1, "sources": 1, "outputs": 1,
     "interrupts": 1, "results": 1,
     "store": 2, "read": 2,
-    "write": 3, "generate": 3,
+    "write": 3, "synthetic": 3,
     "run": 4,
-    "recommender": 5, "report": 5,
+    "recommender": 5, "reporting": 5,
     "api": 6, "__init__": 6, "demo": 6,
     "cli": 7, "__main__": 7,
 }
 
 #: Parts that must not import each other, whatever their layers say.
-APART = (frozenset({"report", "run"}), frozenset({"report", "recommender"}))
+APART = (frozenset({"reporting", "run"}), frozenset({"reporting", "recommender"}))
 
 
 def _module_name(path: Path) -> str:

@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from layoutbench.cli import main
-from layoutbench.generate import generate_ophys
 from layoutbench.plan.layout import Layout
 from layoutbench.plan.patterns import parse_spec
 from layoutbench.run.executors import DaskExecutor, SerialExecutor
 from layoutbench.run.sweep import run_sweep
+from layoutbench.synthetic import generate_ophys
 from layoutbench.write.cache_lock import entries, entry_lock, evict, parse_size
 from layoutbench.write.rewrite import build_variant, cached_variant
 

@@ -15,12 +15,12 @@ import pytest
 from servers import Nginx
 
 from layoutbench.errors import UserError
-from layoutbench.generate import generate_ophys
 from layoutbench.plan.layout import Layout
 from layoutbench.run import measure_source as ms
 from layoutbench.run.measure_source import measure_source
 from layoutbench.sources import SourceOptions
 from layoutbench.store import EmbeddedS3
+from layoutbench.synthetic import generate_ophys
 from layoutbench.write.rewrite import write_variant
 
 DATA = "/acquisition/TwoPhotonSeries/data"

@@ -214,7 +214,7 @@ def test_calibrate_from_results(tmp_path: Path) -> None:
 # -- sampling on the file's own data --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def movie(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from layoutbench.generate import generate_ophys
+    from layoutbench.synthetic import generate_ophys
 
     path = tmp_path_factory.mktemp("sampling") / "ophys.nwb"
     generate_ophys(path, shape=(120, 128, 128), seed=3)

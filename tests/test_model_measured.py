@@ -42,7 +42,7 @@ OPHYS_PATTERNS = ("ophys-patch:frames=60,offsets=3", "ophys-frames")
 
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from layoutbench.generate import generate_ecephys, generate_ophys
+    from layoutbench.synthetic import generate_ecephys, generate_ophys
 
     root = tmp_path_factory.mktemp("measured")
     generate_ophys(root / "ophys.nwb", shape=(120, 128, 128), seed=3)

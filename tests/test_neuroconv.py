@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from layoutbench.plan.layout import Layout
-from layoutbench.report.recommendation import neuroconv_config
+from layoutbench.reporting.recommendation import neuroconv_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv-neuroconv" / "bin" / "python"

@@ -17,7 +17,7 @@ MiB = 2**20
 
 @pytest.fixture(scope="module")
 def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from layoutbench.generate import generate_many_series
+    from layoutbench.synthetic import generate_many_series
 
     path = tmp_path_factory.mktemp("open") / "many.nwb"
     generate_many_series(path, n_series=40, seed=5)
@@ -26,7 +26,7 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_open_sweep_compares_readers_on_paged_and_unpaged_copies(s3, many: Path,
                                                                  tmp_path: Path) -> None:
-    from layoutbench.generate import DATASET_PATHS
+    from layoutbench.synthetic import DATASET_PATHS
 
     rows = run_sweep(many, s3, get_profile("loopback"), dataset=DATASET_PATHS["many-series"],
                      patterns=[parse_spec("open")], cache_dir=tmp_path / "cache")
@@ -48,7 +48,7 @@ def test_open_sweep_compares_readers_on_paged_and_unpaged_copies(s3, many: Path,
 
 
 def test_kerchunk_falls_back_for_lz4_and_records_it(s3, tmp_path: Path) -> None:
-    from layoutbench.generate import generate_ophys
+    from layoutbench.synthetic import generate_ophys
 
     src = tmp_path / "o.nwb"
     generate_ophys(src, shape=(40, 32, 32), seed=6)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 from report_data import BASE, NARROW, WIDE, row
 
-from layoutbench.report.table import measured_rows, ranked, ranked_table
+from layoutbench.reporting.table import measured_rows, ranked, ranked_table
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from layoutbench.cli import main
-from layoutbench.generate import generate_ecephys, generate_ophys
 from layoutbench.plan.patterns import parse_spec
 from layoutbench.plan.profiles import get_profile
 from layoutbench.plan.search import Constraints, axis_options, chunk_shapes, shard_for
 from layoutbench.recommender.source import recommend
 from layoutbench.store import EmbeddedS3
+from layoutbench.synthetic import generate_ecephys, generate_ophys
 from layoutbench.write.apply_plan import layouts_from_recommendation
 
 

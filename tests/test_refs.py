@@ -112,7 +112,7 @@ def test_roundtrip_http(s3: EmbeddedS3, sources: dict[str, tuple[Path, str]],
 # -- real NWB files -----------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["ophys", "ecephys"])
 def test_nwb_file_through_refs(tmp_path: Path, kind: str) -> None:
-    from layoutbench.generate import DATASET_PATHS, generate_ecephys, generate_ophys
+    from layoutbench.synthetic import DATASET_PATHS, generate_ecephys, generate_ophys
 
     path = tmp_path / f"{kind}.nwb"
     if kind == "ophys":

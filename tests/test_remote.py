@@ -15,11 +15,11 @@ import pytest
 from servers import Nginx
 
 import layoutbench as lb
-from layoutbench.generate import generate_ophys
 from layoutbench.recommender.source import recommend
 from layoutbench.run.sweep import run_sweep
 from layoutbench.sources import SourceOptions
 from layoutbench.store import EmbeddedS3
+from layoutbench.synthetic import generate_ophys
 
 DATA = "/acquisition/TwoPhotonSeries/data"
 PATCH = "ophys-patch:patch=24x24,frames=100,offsets=2"

@@ -24,7 +24,7 @@ MiB = 2**20
 
 @pytest.fixture(scope="module")
 def ecephys(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from layoutbench.generate import generate_ecephys
+    from layoutbench.synthetic import generate_ecephys
 
     path = tmp_path_factory.mktemp("repack") / "ecephys.nwb"
     generate_ecephys(path, shape=(20000, 8), seed=4)
@@ -134,7 +134,7 @@ def test_chunk_cache_fits_a_chunk() -> None:
 def test_repack_remaps_references_inside_compound_datasets(tmp_path: Path) -> None:
     """icephys tables store TimeSeriesReference compounds (idx_start, count, timeseries ref);
     H5Ocopy leaves those tokens pointing into the source, so repack re-points them."""
-    from layoutbench.generate import generate_many_series
+    from layoutbench.synthetic import generate_many_series
 
     src = generate_many_series(tmp_path / "many.nwb", n_series=8, seed=2).path
     out = repack_file(src, tmp_path / "paged.nwb", page_size=MiB)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from layoutbench.report import ranked, ranked_table
+from layoutbench.reporting import ranked, ranked_table
 
 
 def _row(layout: str, reader: str, seconds: float, sent: int) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from layoutbench.errors import UserError
-from layoutbench.report import asv_offline
+from layoutbench.reporting import asv_offline
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "reports" / "asv" / "html"

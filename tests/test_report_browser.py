@@ -21,8 +21,8 @@ import pytest
 from browser import PLOTS_RENDERED, Browser, count_plots
 from report_data import WIDE, recommendation, results_frame
 
-from layoutbench.report import evidence
-from layoutbench.report.site import build_site
+from layoutbench.reporting import evidence
+from layoutbench.reporting.site import build_site
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "reports" / "asv" / "html"

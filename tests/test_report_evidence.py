@@ -15,7 +15,7 @@ from scipy import stats
 from layoutbench.plan.layout import Layout
 from layoutbench.plan.profiles import PROFILES
 from layoutbench.plan.search import Scored
-from layoutbench.report import evidence
+from layoutbench.reporting import evidence
 
 
 def _pick(table: pd.DataFrame, **where: str) -> pd.Series:
@@ -191,7 +191,7 @@ def test_a_contiguous_current_layout_is_not_taken_for_a_chunked_one() -> None:
 
 
 def test_pattern_figure_draws_the_spread_and_stars_the_recommended_layout() -> None:
-    from layoutbench.report import figures
+    from layoutbench.reporting import figures
 
     rec = Layout("hdf5", (1000, 32, 32), "zstd", 3, shuffle=True, label="recommended")
     rows = [row(BASE, "h5py-fsspec", "ophys-patch", seconds=s, requests=40, sent=9_000_000,

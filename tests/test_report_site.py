@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from report_data import recommendation, results_frame, write_inputs
 
 from layoutbench.cli import main
-from layoutbench.report.asv_offline import external_urls
-from layoutbench.report.site import build_site
+from layoutbench.reporting.asv_offline import external_urls
+from layoutbench.reporting.site import build_site
 
 
 def test_site_holds_one_figure_per_question(tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ def _pynwb_gzip(path: Path) -> Path:
     from hdmf.backends.hdf5.h5_utils import H5DataIO
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 
-    from layoutbench.generate.ophys import OphysModel
+    from layoutbench.synthetic.ophys import OphysModel
 
     data = OphysModel((400, 128, 128), seed=7).read(0, 400)
     nwb = NWBFile("foreign", "foreign-1", datetime(2026, 1, 1, tzinfo=UTC))
@@ -111,7 +111,7 @@ def _pynwb_gzip(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
-    from layoutbench.generate import generate_ecephys, generate_ophys, generate_volume
+    from layoutbench.synthetic import generate_ecephys, generate_ophys, generate_volume
 
     root = tmp_path_factory.mktemp("sampling")
     # neuroconv's layout scaled down: whole frames (or all channels) per chunk, gzip 4

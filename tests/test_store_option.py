@@ -19,10 +19,10 @@ from click.testing import CliRunner
 
 import layoutbench
 from layoutbench.cli import main
-from layoutbench.generate import generate_ophys
 from layoutbench.plan.layout import Layout
 from layoutbench.store.embedded import create_public_bucket, isolated_client
 from layoutbench.store.server import MotoServer, free_port
+from layoutbench.synthetic import generate_ophys
 
 PREFIX = "some/prefix"
 DETERMINISTIC = ["layout", "reader", "pattern", "requests", "bytes_transferred",

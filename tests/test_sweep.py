@@ -24,7 +24,7 @@ DATA = "/acquisition/TwoPhotonSeries/data"
 
 @pytest.fixture(scope="module")
 def ophys(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from layoutbench.generate import generate_ophys
+    from layoutbench.synthetic import generate_ophys
 
     path = tmp_path_factory.mktemp("sweep") / "ophys.nwb"
     generate_ophys(path, shape=(120, 128, 128), seed=3)

@@ -30,7 +30,7 @@ CLI = [sys.executable, "-m", "layoutbench", "-q"]
 @pytest.fixture(scope="module")
 def movie(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The frame-chunked 900x200x248 movie on which seeds once changed the answer."""
-    from layoutbench.generate import generate_ophys
+    from layoutbench.synthetic import generate_ophys
 
     path = tmp_path_factory.mktemp("trust") / "movie.nwb"
     generate_ophys(path, shape=(900, 200, 248), seed=4)

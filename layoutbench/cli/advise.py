@@ -93,7 +93,7 @@ def recommend(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, .
     from layoutbench.plan.recommendation import render_table
     from layoutbench.plan.search import Constraints
     from layoutbench.recommender.many import recommend_many
-    from layoutbench.report.recommendation import neuroconv_config
+    from layoutbench.reporting.recommendation import neuroconv_config
     from layoutbench.run.executors import check_options, open_executor
 
     srcs = sources_of(sources, endpoint_url, anon, region, ca_bundle)

@@ -210,7 +210,7 @@ def _with_recommendation(src: Any, dataset: str | None, rec: Path, grid: str) ->
 
 
 def print_results(frame: Any, fmt: str) -> None:
-    from layoutbench.report import ranked, ranked_table
+    from layoutbench.reporting import ranked, ranked_table
 
     if fmt == "json":
         click.echo(ranked(frame).to_json(orient="records", indent=1))
@@ -285,7 +285,7 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
     and write the HTML report of it all (OUT/report/index.html)."""
     from layoutbench.demo import SAMPLES, recommend_samples, run_demo
     from layoutbench.plan.recommendation import render_table
-    from layoutbench.report.site import write_report
+    from layoutbench.reporting.site import write_report
 
     net = profile(profile_name, latency_ms, bandwidth_mbps)
     shapes = {}

@@ -32,10 +32,10 @@ def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, ove
     NWB are stored. With --layout pynwb, the data are stored as pynwb writes them unless told
     otherwise: contiguous.
     """
-    from layoutbench.generate import GENERATORS, parse_size
     from layoutbench.outputs import check_destinations
     from layoutbench.plan.catalogue import KIND_NDIM
     from layoutbench.plan.layout import Layout
+    from layoutbench.synthetic import GENERATORS, parse_size
 
     if plain and kind != "volume":
         raise UserError(f"--plain applies to volume data only, not {kind}")

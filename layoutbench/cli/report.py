@@ -33,7 +33,7 @@ def report(results: tuple[Path, ...], recs: tuple[Path, ...], output: Path, over
     measured seconds.
     """
     from layoutbench.outputs import check_destinations, check_outputs
-    from layoutbench.report.site import write_report
+    from layoutbench.reporting.site import write_report
     from layoutbench.results import results_format
 
     for path in results:

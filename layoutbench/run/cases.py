@@ -92,7 +92,7 @@ def measure_with_fallback(endpoint: Any, variant: Variant, target: Target, reade
 
 @contextlib.contextmanager
 def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     bar = tqdm(total=total, disable=not enabled, unit="case", dynamic_ncols=True, leave=False)
     try:

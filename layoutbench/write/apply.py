@@ -274,7 +274,7 @@ def apply_layouts(source: str | os.PathLike[str], layouts: Mapping[str, Layout],
     """
     import h5py
     from h5py import h5f, h5p
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     from layoutbench.write.apply_zarr import export_nwb_zarr, zarr_layouts
 

@@ -204,7 +204,7 @@ def export_nwb_zarr(src_path: Path, layouts: Mapping[str, Layout], out: Path, *,
     import h5py
     from hdmf_zarr import NWBZarrIO
     from pynwb import NWBHDF5IO
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     from layoutbench.write.verify_nwb import verify_nwb_zarr
 

@@ -172,7 +172,7 @@ def _valid(path: Path, entry: dict[str, Any]) -> bool:
 def _download(src: Source, identity: ObjectIdentity, dataset: str | None, folder: Path,
               progress: bool) -> tuple[Path, DatasetInfo, dict[str, Any]]:
     """Stream the dataset into ``folder`` through the counting gateway (bounded memory)."""
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     from layoutbench.store.reach import reach
 
@@ -208,7 +208,7 @@ def fetched_file(source: str | Source, folder: Path, *, progress: bool = False
     """
     import time
 
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     from layoutbench.store.reach import reach
 

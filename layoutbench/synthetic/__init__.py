@@ -11,11 +11,11 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
-from layoutbench.generate._nwb import DATASET_PATHS, GeneratedInfo
-from layoutbench.generate.ecephys import generate_ecephys
-from layoutbench.generate.many import generate_many_series
-from layoutbench.generate.ophys import generate_ophys
-from layoutbench.generate.volume import generate_volume
+from layoutbench.synthetic._nwb import DATASET_PATHS, GeneratedInfo
+from layoutbench.synthetic.ecephys import generate_ecephys
+from layoutbench.synthetic.many import generate_many_series
+from layoutbench.synthetic.ophys import generate_ophys
+from layoutbench.synthetic.volume import generate_volume
 
 __all__ = [
     "DATASET_PATHS",

@@ -30,7 +30,7 @@ import numpy as np
 from hdmf.backends.hdf5.h5_utils import H5DataIO
 from hdmf.data_utils import GenericDataChunkIterator
 from pynwb import NWBHDF5IO, NWBFile
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from layoutbench.atomic import atomic_output, temp_path
 from layoutbench.interrupts import checkpoint

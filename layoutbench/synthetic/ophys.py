@@ -28,7 +28,8 @@ from pynwb.ophys import OpticalChannel, TwoPhotonSeries
 from scipy.ndimage import gaussian_filter
 from scipy.signal import lfilter
 
-from layoutbench.generate._nwb import (
+from layoutbench.plan.layout import Layout
+from layoutbench.synthetic._nwb import (
     BlockModel,
     GeneratedInfo,
     block_rng,
@@ -38,8 +39,7 @@ from layoutbench.generate._nwb import (
     synthetic_nwbfile,
     write_nwb,
 )
-from layoutbench.generate.resources import check_resources
-from layoutbench.plan.layout import Layout
+from layoutbench.synthetic.resources import check_resources
 
 logger = logging.getLogger(__name__)
 

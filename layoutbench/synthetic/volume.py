@@ -46,7 +46,8 @@ from pynwb import NWBFile
 from pynwb.image import ImageSeries
 from scipy.ndimage import gaussian_filter
 
-from layoutbench.generate._nwb import (
+from layoutbench.plan.layout import Layout
+from layoutbench.synthetic._nwb import (
     DATASET_PATHS,
     BlockModel,
     GeneratedInfo,
@@ -59,8 +60,7 @@ from layoutbench.generate._nwb import (
     write_hdf5,
     write_nwb,
 )
-from layoutbench.generate.resources import check_resources
-from layoutbench.plan.layout import Layout
+from layoutbench.synthetic.resources import check_resources
 
 logger = logging.getLogger(__name__)
 

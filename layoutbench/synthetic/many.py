@@ -37,9 +37,9 @@ from hdmf.common import DynamicTable, VectorData
 from pynwb import NWBFile, TimeSeries, icephys
 from pynwb.behavior import BehavioralTimeSeries, Position, SpatialSeries
 from scipy.signal import lfilter
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
-from layoutbench.generate._nwb import (
+from layoutbench.synthetic._nwb import (
     DATASET_PATHS,
     GeneratedInfo,
     block_rng,

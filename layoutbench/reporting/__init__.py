@@ -6,6 +6,6 @@ It reads results (:mod:`layoutbench.results`) and recommendations (their JSON, a
 :mod:`layoutbench.plan.recommendation`, whose ``render_table`` is the recommendation's text
 card), and imports nothing of ``run/`` or ``recommender/`` (``tests/test_layers.py``)."""
 
-from layoutbench.report.table import ranked, ranked_table
+from layoutbench.reporting.table import ranked, ranked_table
 
 __all__ = ["ranked", "ranked_table"]

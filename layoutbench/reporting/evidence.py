@@ -3,7 +3,7 @@
 Each function here answers one question a plot asks, on a results table (the columns of
 :meth:`~layoutbench.plan.measurement.Measurement.to_dict`) or a recommendation's JSON, so it can
 be tested on a hand-made table without a browser. Ratios to the baseline come from
-:func:`layoutbench.report.table.ranked` (one definition for the terminal tables and the plots);
+:func:`layoutbench.reporting.table.ranked` (one definition for the terminal tables and the plots);
 prices are those of the recommender (:mod:`layoutbench.plan.search`).
 """
 
@@ -21,7 +21,7 @@ import pandas as pd
 from layoutbench.plan.profiles import NetworkProfile
 from layoutbench.plan.search import EGRESS_PRICE_PER_GB, GET_PRICE_PER_1000
 from layoutbench.plan.verdict import download_seconds
-from layoutbench.report.table import BASELINES, ranked
+from layoutbench.reporting.table import BASELINES, ranked
 
 #: Columns that tell runs apart beyond the dataset: rows are only compared within one.
 CONTEXT = ("source", "profile")

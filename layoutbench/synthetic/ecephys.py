@@ -31,7 +31,8 @@ from pynwb import NWBFile
 from pynwb.ecephys import ElectricalSeries
 from scipy.signal import lfilter
 
-from layoutbench.generate._nwb import (
+from layoutbench.plan.layout import Layout
+from layoutbench.synthetic._nwb import (
     BlockModel,
     GeneratedInfo,
     block_rng,
@@ -41,8 +42,7 @@ from layoutbench.generate._nwb import (
     synthetic_nwbfile,
     write_nwb,
 )
-from layoutbench.generate.resources import check_resources
-from layoutbench.plan.layout import Layout
+from layoutbench.synthetic.resources import check_resources
 
 logger = logging.getLogger(__name__)
 

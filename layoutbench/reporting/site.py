@@ -24,8 +24,8 @@ import pandas as pd
 
 from layoutbench.atomic import atomic_output
 from layoutbench.errors import UserError
-from layoutbench.report import evidence, figures, page
-from layoutbench.report.recommendation import neuroconv_config
+from layoutbench.reporting import evidence, figures, page
+from layoutbench.reporting.recommendation import neuroconv_config
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def write_report(results: Sequence[str | os.PathLike[str]],
                  title: str = "layoutbench report") -> Site:
     """Read results tables and recommendation JSON files (checked, see :mod:`.inputs`) and
     :func:`build_site` them into ``out_dir``: what ``layoutbench report`` and the demo do."""
-    from layoutbench.report.inputs import load_recommendation, load_results
+    from layoutbench.reporting.inputs import load_recommendation, load_results
 
     frame = load_results(results)
     recs = [load_recommendation(p) for p in recommendations]

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from layoutbench.report.evidence import Download, pareto_front, spearman
+from layoutbench.reporting.evidence import Download, pareto_front, spearman
 
 #: Colour-blind-safe qualitative palette (Okabe & Ito), one colour per reader.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",

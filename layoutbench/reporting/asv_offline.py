@@ -10,7 +10,7 @@ An asv upgrade that loads a URL not in :data:`CDN_ASSETS` makes :func:`vendor_da
 with the URL named, rather than publish a dashboard that silently needs the network again
 (``tests/test_report_asv.py`` checks the installed asv's template too).
 
-Run as ``python -m layoutbench.report.asv_offline HTML_DIR`` (what ``make dashboard`` does).
+Run as ``python -m layoutbench.reporting.asv_offline HTML_DIR`` (what ``make dashboard`` does).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def assets_for(urls: Sequence[str]) -> dict[str, Asset]:
     missing = [u for u in urls if u not in CDN_ASSETS]
     if missing:
         raise UserError(f"no offline copy known for {', '.join(missing)}: add it to "
-                        "layoutbench.report.asv_offline.CDN_ASSETS")
+                        "layoutbench.reporting.asv_offline.CDN_ASSETS")
     return {u: CDN_ASSETS[u] for u in urls}
 
 
@@ -216,7 +216,7 @@ def _installed_version(package: Path) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m layoutbench.report.asv_offline HTML_DIR [--npm-prefix DIR]``."""
+    """``python -m layoutbench.reporting.asv_offline HTML_DIR [--npm-prefix DIR]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("html_dir", type=Path)
     parser.add_argument("--npm-prefix", type=Path, default=Path("build/asv-vendor"),
