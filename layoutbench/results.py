@@ -91,3 +91,32 @@ class Recommendation(recommendation.Recommendation):
                 row["shards"] = None if c["shards"] is None else tuple(c["shards"])
                 rows.append(row)
         return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+
+    def _repr_html_(self) -> str:
+        """The recommendation in a notebook: per dataset, the candidates' predicted figures as a
+        table (the CLI table's columns), then the verdict and the notes."""
+        from html import escape
+
+        from layoutbench.plan.verdict import describe as describe_verdict
+
+        d_all = self.to_dict()
+        frame = self.to_frame()
+        shown = {"role": "", "layout": "layout", "reader": "reader",
+                 "seconds": "predicted seconds", "speedup_vs_current": "×",
+                 "requests": "requests", "bytes_transferred": "MB sent",
+                 "stored_bytes": "MB stored", "cost_per_1000_reads_usd": "$ / 1,000 reads"}
+        parts = [f"<p><b>{escape(str(d_all['file']))}</b> · profile "
+                 f"{escape(str(d_all['profile']))}</p>"]
+        for d in d_all["datasets"]:
+            mine = frame[frame["path"] == d["path"]][list(shown)].rename(columns=shown)
+            for col in ("MB sent", "MB stored"):
+                mine[col] = mine[col] / 1e6
+            pats = ", ".join(f"{p['name']}@{p['weight']:g}" for p in d["patterns"])
+            parts.append(f"<p><code>{escape(d['path'])}</code> {escape(str(tuple(d['shape'])))}"
+                         f" {escape(str(d['dtype']))} · {escape(pats)}</p>")
+            parts.append(mine.to_html(index=False, float_format=lambda v: f"{v:,.3f}",
+                                      escape=True))
+            if d.get("verdict"):
+                parts.append(f"<p><b>{escape(describe_verdict(d['verdict']))}</b></p>")
+            parts += [f"<p>note: {escape(str(n))}</p>" for n in d.get("notes", [])]
+        return "\n".join(parts)

@@ -72,6 +72,10 @@ def test_recommend_takes_plain_values(movie: Path) -> None:
     assert frame["layout"][1] == d["recommended"]["name"]
     assert frame["seconds"][1] == d["recommended"]["seconds"]
     assert d["path"] in repr(rec) and "recommended" in repr(rec)  # the CLI's table
+    html = rec._repr_html_()  # a notebook's view: a table per dataset, the verdict in bold
+    assert html.count("<table") == len(rec.to_dict()["datasets"])
+    assert f"<td>{d['recommended']['name']}</td>" in html and "predicted seconds" in html
+    assert "<b>verdict for one read of the workload" in html
 
 
 def test_deep_recommend_takes_strings_too(movie: Path) -> None:
