@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from layoutbench.results import Recommendation
     from layoutbench.store.embedded import EmbeddedS3
+    from layoutbench.store.endpoint import Endpoint
     from layoutbench.write.apply_plan import ApplyResult
 
 __all__ = ["apply", "measure", "read_results", "recommend", "sweep"]
@@ -176,7 +177,7 @@ def sweep(source: PathLike | Sequence[PathLike], dataset: str | None = None, *,
 
     from layoutbench.run.executors import open_executor
 
-    def go(s3: Any) -> pd.DataFrame:
+    def go(s3: Endpoint) -> pd.DataFrame:
         with open_executor(workers, scheduler_address) as executor:
             rows = run_sweep(_many(source), s3, _profile(profile), dataset=dataset,
                              layouts=chosen, grid=grid, readers=names,

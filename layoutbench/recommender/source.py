@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layoutbench.errors import UserError
 from layoutbench.plan.dataset import DatasetInfo
@@ -47,6 +47,9 @@ from layoutbench.sources import (
     resolve,
 )
 
+if TYPE_CHECKING:
+    from layoutbench.store.endpoint import Counters
+
 log = logging.getLogger(__name__)
 
 #: Datasets smaller than this are not worth a new layout (DESIGN: default 10 MB).
@@ -65,7 +68,7 @@ class _Opened:
     file: Any
     fetch: Fetch | None
     label: str
-    endpoint: Any = None
+    endpoint: Counters | None = None
     counts: str = "gateway"
     #: the source is a local Zarr store (NWB-Zarr); ``file`` is its root group
     zarr: bool = False

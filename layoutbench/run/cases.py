@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.measurement import Measurement
@@ -23,6 +23,9 @@ from layoutbench.read.readers import get_reader
 from layoutbench.read.refset import ReferencesUnsupported
 from layoutbench.run.measure import measure_case
 from layoutbench.write.rewrite import Variant
+
+if TYPE_CHECKING:
+    from layoutbench.store.endpoint import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ def check_digests(results: Sequence[Measurement]) -> None:
 FALLBACK_READER = "h5py-fsspec"
 
 
-def measure_with_fallback(endpoint: Any, variant: Variant, target: Target, reader: Reader,
+def measure_with_fallback(endpoint: Endpoint, variant: Variant, target: Target, reader: Reader,
                           pattern: AccessPattern, profile: Any, rate: float | None) -> Measurement:
     """One case; a dataset the reader cannot express is measured with the fallback reader and
     the row says so (``reader`` stays the one asked for, ``fallback`` names what ran and why)."""

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layoutbench.errors import causes
 from layoutbench.plan.measurement import Measurement
@@ -25,6 +25,9 @@ from layoutbench.run.cases import measure_with_fallback
 from layoutbench.run.measure import failed_case
 from layoutbench.store.faults import NONE, FaultPlan
 from layoutbench.write.rewrite import Variant
+
+if TYPE_CHECKING:
+    from layoutbench.store.endpoint import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ def io_failure(exc: BaseException) -> bool:
                or type(e).__module__.split(".")[0] in _IO_MODULES for e in causes(exc))
 
 
-def measure_under(plan: FaultPlan, case: int, endpoint: Any, variant: Variant, target: Target,
+def measure_under(plan: FaultPlan, case: int, endpoint: Endpoint, variant: Variant, target: Target,
                   reader: Reader, pattern: AccessPattern, profile: Any,
                   rate: float | None) -> Measurement:
     """One case with ``plan``'s faults injected (seeded per case), or without when the plan is

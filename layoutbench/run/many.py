@@ -12,16 +12,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layoutbench.plan.measurement import Measurement
 from layoutbench.plan.work import single_steps
 from layoutbench.run.executors import Actions, Executor, as_executor
 
+if TYPE_CHECKING:
+    from layoutbench.run.sweep_jobs import EndpointSpec
+    from layoutbench.store.endpoint import Endpoint
+
 log = logging.getLogger(__name__)
 
 
-def measure_one(source: str, options: dict[str, Any], endpoint: Any) -> list[Measurement]:
+def measure_one(source: str, options: dict[str, Any],
+                endpoint: Endpoint | EndpointSpec) -> list[Measurement]:
     """One source measured as it is (timed)."""
     from layoutbench.run.measure_source import measure_source
     from layoutbench.run.sweep_jobs import as_endpoint

@@ -17,7 +17,7 @@ import os
 import platform
 import time
 from importlib import metadata
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,18 +28,13 @@ from layoutbench.plan.patterns import AccessPattern
 from layoutbench.read.reader_base import Reader, Target
 from layoutbench.write.rewrite import Variant
 
+if TYPE_CHECKING:
+    from layoutbench.store.endpoint import Counters
+
 log = logging.getLogger(__name__)
 
 _VERSIONED = ("layoutbench", "h5py", "hdf5plugin", "zarr", "numcodecs", "s3fs", "fsspec",
               "remfile", "moto", "numpy", "scipy", "pynwb")
-
-
-class CountingEndpoint(Protocol):
-    """What a measurement needs from the store: counters it can zero and read."""
-
-    def reset_counters(self) -> None: ...
-
-    def stats(self) -> Any: ...
 
 
 def versions() -> dict[str, str]:
@@ -75,12 +70,12 @@ def machine() -> str:
     return text
 
 
-def _counts(endpoint: CountingEndpoint) -> tuple[int, int]:
+def _counts(endpoint: Counters) -> tuple[int, int]:
     s = endpoint.stats()
     return int(s.requests), int(s.bytes_sent)
 
 
-def measure_case(endpoint: CountingEndpoint, variant: Variant, target: Target, reader: Reader,
+def measure_case(endpoint: Counters, variant: Variant, target: Target, reader: Reader,
                  pattern: AccessPattern, profile: Any, *, rate: float | None = None) -> Measurement:
     """Open ``target`` with a fresh ``reader``, run ``pattern``, and report what it cost."""
     layout = variant.layout
@@ -128,7 +123,7 @@ def _case(variant: Variant, target: Target, reader: Reader, pattern: AccessPatte
         rate=None if rate is None else float(rate))
 
 
-def failed_case(endpoint: CountingEndpoint, variant: Variant, target: Target, reader: Reader,
+def failed_case(endpoint: Counters, variant: Variant, target: Target, reader: Reader,
                 pattern: AccessPattern, profile: Any, exc: BaseException, seconds: float, *,
                 rate: float | None = None) -> Measurement:
     """The row of a case that ended in an error: what it cost until then, and why."""

@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.errors import UserError
@@ -41,6 +41,9 @@ from layoutbench.sources import ObjectIdentity, Source, SourceOptions, resolve
 from layoutbench.store.faults import NONE as NO_FAULTS
 from layoutbench.store.faults import FaultPlan
 from layoutbench.write.rewrite import Variant
+
+if TYPE_CHECKING:
+    from layoutbench.store.endpoint import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ def store_identity(src: Source, dataset: str) -> ObjectIdentity:
 
 
 @contextlib.contextmanager
-def _reached(src: Source, profile: NetworkProfile, endpoint: Any | None, dataset: str | None
+def _reached(src: Source, profile: NetworkProfile, endpoint: Endpoint | None, dataset: str | None
              ) -> Iterator[tuple[Any, DatasetInfo]]:
     """(a :class:`~layoutbench.store.reach.Reach` of ``src``, the dataset described).
 
@@ -122,7 +125,7 @@ def measure_source(source: str | os.PathLike[str] | Source, *, dataset: str | No
                    patterns: Sequence[str | AccessPattern] | None = None,
                    readers: Sequence[str] | None = None, repeats: int = 1,
                    profile: str | NetworkProfile = "loopback",
-                   options: SourceOptions | None = None, endpoint: Any | None = None,
+                   options: SourceOptions | None = None, endpoint: Endpoint | None = None,
                    cache_dir: str | os.PathLike[str] | None = None, progress: bool = False,
                    faults: FaultPlan | None = None) -> list[Measurement]:
     """Measure ``dataset`` of ``source`` as it is, for every reader x pattern x repeat.

@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layoutbench.atomic import remove_stale, remove_stale_tree
 from layoutbench.cache import cache_dir as layoutbench_cache
@@ -41,6 +41,9 @@ from layoutbench.sources import Source, SourceOptions, resolve
 from layoutbench.store.faults import NONE as NO_FAULTS
 from layoutbench.store.faults import FaultPlan
 from layoutbench.write.rewrite import source_id
+
+if TYPE_CHECKING:
+    from layoutbench.store.endpoint import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +206,7 @@ def _cache(cache_dir: str | os.PathLike[str] | None) -> Path:
     return Path(cache_dir) if cache_dir else layoutbench_cache("variants")
 
 
-def run_sweep(source: Sources, endpoint: Any, profile: str | NetworkProfile, *,
+def run_sweep(source: Sources, endpoint: Endpoint, profile: str | NetworkProfile, *,
               dataset: str | None = None, layouts: Sequence[Layout] | None = None,
               grid: str = "default", readers: Sequence[str] | None = None,
               patterns: Sequence[str | AccessPattern] | None = None,
@@ -243,7 +246,7 @@ def run_sweep(source: Sources, endpoint: Any, profile: str | NetworkProfile, *,
     prepared = [prepare_source(s, dataset=dataset, layouts=fitted, grid=grid, readers=readers,
                                patterns=specs, cache_dir=cache_dir, options=options,
                                progress=progress, slab_bytes=slab_bytes,
-                               signed=getattr(endpoint, "counts", "gateway") == "client")
+                               signed=endpoint.counts == "client")
                 for s in given]
     cache = _cache(cache_dir)
     remove_stale_tree(cache)  # what killed runs left anywhere in the cache, whatever it held
@@ -263,7 +266,7 @@ def _journal_key(p: Prepared, profile: NetworkProfile, repeats: int, plan: Fault
             **({"slab": p.slab} if p.slab else {})}
 
 
-def sweep_prepared(prepared: list[Prepared], endpoint: Any, profile: NetworkProfile, *,
+def sweep_prepared(prepared: list[Prepared], endpoint: Endpoint, profile: NetworkProfile, *,
                    cache: Path, progress: bool, repeats: int,
                    journal: str | os.PathLike[str] | None, faults: FaultPlan,
                    executor: Executor, cache_limit: int | None,
@@ -299,10 +302,8 @@ def sweep_prepared(prepared: list[Prepared], endpoint: Any, profile: NetworkProf
                                   p.slab, cache_limit,
                                   on_row=book.append if book and executor.in_process else None))
             labels.append(f"{Path(p.info.file).name}:{layout.name}")
-    expect = getattr(endpoint, "expect", None)  # a store removes what an interruption left
-    if expect is not None:
-        for job in jobs:
-            expect(job.key)
+    for job in jobs:  # a store removes what an interruption left of them
+        endpoint.expect(job.key)
     try:
         with progress_bar(total, progress) as bar:
             # counted here: a disabled tqdm bar (no progress asked) does not count its updates

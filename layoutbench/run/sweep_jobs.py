@@ -17,7 +17,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -32,6 +32,11 @@ from layoutbench.run.faulty import measure_under
 from layoutbench.store.faults import FaultPlan
 from layoutbench.write.rewrite import SUFFIX, Variant, Writer, build_variant
 
+if TYPE_CHECKING:
+    from layoutbench.store.embedded import EmbeddedS3
+    from layoutbench.store.endpoint import Endpoint
+    from layoutbench.store.remote_store import StoreSpec
+
 
 @dataclass(frozen=True, slots=True)
 class EndpointSpec:
@@ -42,7 +47,7 @@ class EndpointSpec:
     bucket: str
 
     @classmethod
-    def of(cls, endpoint: Any) -> EndpointSpec:
+    def of(cls, endpoint: EmbeddedS3) -> EndpointSpec:
         return cls(endpoint.endpoint_url, endpoint.upstream_url, endpoint.bucket)
 
 
@@ -53,14 +58,14 @@ def _attached(spec: EndpointSpec) -> Any:
     return EmbeddedS3.attach(spec.endpoint_url, spec.upstream_url, spec.bucket)
 
 
-def travelling(endpoint: Any) -> Any:
+def travelling(endpoint: Endpoint) -> EndpointSpec | StoreSpec:
     """What stands for ``endpoint`` on a worker: a store's spec (``sweep --store``, see
     :mod:`layoutbench.store.remote_store`), else an :class:`EndpointSpec`."""
-    spec = getattr(endpoint, "spec", None)
-    return spec if spec is not None else EndpointSpec.of(endpoint)
+    spec = getattr(endpoint, "spec", None)  # a RemoteStore's; the embedded S3 has addresses
+    return spec if spec is not None else EndpointSpec.of(cast("EmbeddedS3", endpoint))
 
 
-def as_endpoint(endpoint: Any) -> Any:
+def as_endpoint(endpoint: Endpoint | EndpointSpec | StoreSpec) -> Endpoint:
     """The endpoint itself, or the one an :class:`EndpointSpec` or a store's spec names,
     attached (once per process)."""
     if isinstance(endpoint, EndpointSpec):
@@ -92,7 +97,7 @@ class LayoutJob:
     cases: tuple[CaseTodo, ...]
     cache: str
     sid: str
-    endpoint: Any
+    endpoint: Endpoint | EndpointSpec | StoreSpec  # a spec where it travels to workers
     profile: NetworkProfile
     faults: FaultPlan
     rate: float | None = None
@@ -111,7 +116,7 @@ class LayoutJob:
         return sum(c.repeats for c in self.cases)
 
 
-def upload_variant(endpoint: Any, variant: Variant, key: str) -> None:
+def upload_variant(endpoint: Endpoint, variant: Variant, key: str) -> None:
     """Put a variant (file or Zarr store) at ``key`` on the endpoint."""
     if variant.layout.format == "hdf5":
         endpoint.upload_file(variant.path, key)
@@ -119,7 +124,7 @@ def upload_variant(endpoint: Any, variant: Variant, key: str) -> None:
         endpoint.upload_tree(variant.path, key)
 
 
-def variant_target(endpoint: Any, key: str, variant: Variant, cache: Path) -> Target:
+def variant_target(endpoint: Endpoint, key: str, variant: Variant, cache: Path) -> Target:
     """What a reader needs to open ``variant`` uploaded at ``key`` (refs cached in ``cache``)."""
     layout = variant.layout
     itemsize = int(np.dtype(variant.dtype).itemsize)
@@ -164,7 +169,7 @@ def measure(variant: Variant, job: LayoutJob) -> list[Measurement]:
                 row = measure_under(job.faults, case.ordinal + r, endpoint, variant, target,
                                     reader, case.pattern, job.profile, job.rate)
                 rows.append(dataclasses.replace(row, source=job.label, slab=job.slab,
-                                                counts=getattr(endpoint, "counts", row.counts)))
+                                                counts=endpoint.counts))
                 if job.on_row is not None:
                     job.on_row(rows[-1])
     finally:

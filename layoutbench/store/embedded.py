@@ -233,6 +233,14 @@ class EmbeddedS3:
         """Inject ``plan``'s faults into every read from the next request on."""
         self._require_gateway().set_faults(plan)
 
+    @property
+    def counts(self) -> str:
+        """Who counts requests and bytes: always the gateway in front of moto."""
+        return "gateway"
+
+    def expect(self, key: str) -> None:
+        """Nothing to remember: stopping the embedded S3 drops every object with it."""
+
     def reset_counters(self) -> None:
         self._require_gateway().reset_counters()
 

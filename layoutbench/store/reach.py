@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from layoutbench.plan.profiles import PROFILES, NetworkProfile
@@ -30,6 +30,9 @@ from layoutbench.sources import ObjectIdentity, Source, SourceOptions, locate, r
 
 from .faults import FaultPlan
 from .server import GatewayProcess, GatewayStats
+
+if TYPE_CHECKING:
+    from layoutbench.store.endpoint import Counters
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ class Reach:
 
     source: Source
     name: str
-    endpoint: Any
+    endpoint: Counters
     counts: str
     identity: ObjectIdentity
 
