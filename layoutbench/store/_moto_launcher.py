@@ -37,7 +37,7 @@ from typing import Any
 
 from layoutbench.store._child import exit_with_stdin
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 #: moto major versions whose internals this patch was written against (checked: 5.1, 5.2).
 _SUPPORTED_MAJOR = 5
@@ -140,7 +140,7 @@ def apply_range_patch() -> bool:
         return True
     problem = _check_internals(s3_responses, s3_models, getattr(moto, "__version__", "?"))
     if problem is not None:
-        logger.warning("%s (%s); range GETs read whole objects", PATCH_SKIPPED_MARKER, problem)
+        log.warning("%s (%s); range GETs read whole objects", PATCH_SKIPPED_MARKER, problem)
         return False
 
     key_cls: Any = s3_models.FakeKey
@@ -174,7 +174,7 @@ def apply_range_patch() -> bool:
     resp_cls.get_object = get_object
     resp_cls.key_response = key_response
     resp_cls._layoutbench_range_patch = True
-    logger.info("%s (moto %s)", PATCH_OK_MARKER, moto.__version__)
+    log.info("%s (moto %s)", PATCH_OK_MARKER, moto.__version__)
     return True
 
 
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         # werkzeug logs one line per request: millions in a sweep. Keep warnings and errors.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     if args.no_patch:
-        logger.info("%s (--no-patch)", PATCH_SKIPPED_MARKER)
+        log.info("%s (--no-patch)", PATCH_SKIPPED_MARKER)
     else:
         from layoutbench.store._moto_multipart import apply_multipart_patch
 

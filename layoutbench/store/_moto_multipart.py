@@ -30,7 +30,7 @@ import shutil
 import tempfile
 from typing import Any
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 MULTIPART_OK_MARKER = "layoutbench-moto-multipart-patch: applied"
 MULTIPART_SKIPPED_MARKER = "layoutbench-moto-multipart-patch: NOT applied"
@@ -99,7 +99,7 @@ def apply_multipart_patch() -> bool:
         return True
     problem = _problem(models, getattr(moto, "__version__", "?"))
     if problem is not None:
-        logger.warning("%s (%s); completing an upload holds it in memory",
+        log.warning("%s (%s); completing an upload holds it in memory",
                        MULTIPART_SKIPPED_MARKER, problem)
         return False
     key_cls: Any = models.FakeKey
@@ -141,5 +141,5 @@ def apply_multipart_patch() -> bool:
     key_cls.value = property(prop.fget, value_fset, prop.fdel, prop.__doc__)
     multipart.complete = complete
     multipart._layoutbench_multipart_patch = True
-    logger.info("%s (moto %s)", MULTIPART_OK_MARKER, moto.__version__)
+    log.info("%s (moto %s)", MULTIPART_OK_MARKER, moto.__version__)
     return True

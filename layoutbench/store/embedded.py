@@ -35,7 +35,7 @@ from .faults import NONE as NO_FAULTS
 from .faults import FaultPlan
 from .server import GatewayClient, GatewayProcess, GatewayStats, MotoServer
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 #: Dummy values: moto accepts anything; never real credentials.
 _DUMMY_KEY_ID = "layoutbench-dummy-key"
@@ -142,7 +142,7 @@ class EmbeddedS3:
         except BaseException:
             self.stop()
             raise
-        logger.debug("EmbeddedS3: endpoint %s, bucket %s", self.endpoint_url, self.bucket)
+        log.debug("EmbeddedS3: endpoint %s, bucket %s", self.endpoint_url, self.bucket)
         return self
 
     def stop(self) -> None:
@@ -300,7 +300,7 @@ class EmbeddedS3:
         ]
         with ThreadPoolExecutor(max_workers=self.upload_workers) as pool:
             list(pool.map(self.upload_file, files, keys))
-        logger.debug("uploaded %d files under %s", len(files), base)
+        log.debug("uploaded %d files under %s", len(files), base)
         return base
 
     def delete_prefix(self, prefix: str) -> int:

@@ -42,7 +42,7 @@ from layoutbench.store._child import exit_with_stdin
 from layoutbench.store.faults import ERROR_BODIES, FaultPlan, parse_faults
 from layoutbench.store.faults import NONE as NO_FAULTS
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 CONTROL_PREFIX = "/_layoutbench/"
 #: Body pieces: small when paced (smooth rate even for small bodies), big when unlimited.
@@ -141,9 +141,9 @@ class GatewayServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
         if isinstance(exc, _CLIENT_GONE):
-            logger.debug("client %s went away: %r", client_address, exc)
+            log.debug("client %s went away: %r", client_address, exc)
             return
-        logger.exception("unexpected error serving %s", client_address)
+        log.exception("unexpected error serving %s", client_address)
 
 
 class GatewayHandler(BaseHTTPRequestHandler):
@@ -162,7 +162,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         return super().parse_request()
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s " + format, self.address_string(), *args)
+        log.debug("%s " + format, self.address_string(), *args)
 
     def finish(self) -> None:
         self._drop_upstream()
@@ -243,11 +243,11 @@ class GatewayHandler(BaseHTTPRequestHandler):
             elif self.command == "POST" and path == "faults":
                 self.server.faults = FaultPlan.from_dict(json.loads(body))
                 self.server.counters.restart_numbering()
-                logger.info("faults set to %s", self.server.faults)
+                log.info("faults set to %s", self.server.faults)
                 answer = {"faults": self.server.faults.to_dict()}
             elif self.command == "POST" and path == "profile":
                 self.server.profile = NetworkProfile.from_dict(json.loads(body))
-                logger.info("profile set to %s", self.server.profile)
+                log.info("profile set to %s", self.server.profile)
                 answer = {"profile": self.server.profile.to_dict()}
             else:
                 self._reply(404, b'{"error": "unknown control call"}', "application/json")
@@ -285,7 +285,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         try:
             resp = self._forward(method, target, headers, body)
         except (OSError, HTTPException) as exc:
-            logger.warning("upstream failed for %s %s: %r", method, target, exc)
+            log.warning("upstream failed for %s %s: %r", method, target, exc)
             self._drop_upstream()
             self._sleep_until(self._arrival + profile.latency_s)
             self.close_connection = True
@@ -406,7 +406,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
             if not n:
                 self.close_connection = True  # upstream body ended early: cannot recover
                 self._drop_upstream()
-                logger.warning("upstream body of %s ended after %d of %d bytes", key, sent, length)
+                log.warning("upstream body of %s ended after %d of %d bytes", key, sent, length)
                 return
             if bps is not None:
                 self._sleep_until(start + (sent + n) / bps)
@@ -460,7 +460,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.exit_with_stdin:
         exit_with_stdin()
     print(f"LISTENING {server.server_address[1]}", flush=True)
-    logger.info("gateway -> %s with %s", args.upstream, profile)
+    log.info("gateway -> %s with %s", args.upstream, profile)
     try:
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:

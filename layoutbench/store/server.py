@@ -41,7 +41,7 @@ from ._moto_launcher import PATCH_OK_MARKER, PATCH_SKIPPED_MARKER
 from .faults import FaultPlan
 from .gateway import CONTROL_PREFIX
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 _STOP_TIMEOUT = 5.0
 _PORT_ATTEMPTS = 5
@@ -143,7 +143,7 @@ class _ChildProcess:
         if self._log is not None:
             self._log.close()
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
-        logger.debug("starting %s: %s", self.name, " ".join(cmd))
+        log.debug("starting %s: %s", self.name, " ".join(cmd))
         self.proc = subprocess.Popen(
             cmd,
             env=child_env(),
@@ -174,7 +174,7 @@ class _ChildProcess:
             try:
                 proc.wait(_STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                logger.warning(
+                log.warning(
                     "%s did not stop within %.0f s; killing it", self.name, _STOP_TIMEOUT
                 )
                 proc.kill()
@@ -246,12 +246,12 @@ class MotoServer(_ChildProcess):
             self.port = port
             if self._wait_ready():
                 self._read_patch_status()
-                logger.debug("moto S3 server at %s (range patch: %s)", self.url, self.range_patched)
+                log.debug("moto S3 server at %s (range patch: %s)", self.url, self.range_patched)
                 return self
             tail = self.log_tail()
             self._kill_proc()
             if "Address already in use" in tail and not fixed and attempt < _PORT_ATTEMPTS:
-                logger.debug("port %d was taken; retrying", port)
+                log.debug("port %d was taken; retrying", port)
                 continue
             self.stop()
             raise RuntimeError(f"moto server failed to start on port {port}; log tail:\n{tail}")
@@ -282,7 +282,7 @@ class MotoServer(_ChildProcess):
             self.range_patched = False
             if self.patch_ranges:
                 reason = next((ln for ln in tail.splitlines() if PATCH_SKIPPED_MARKER in ln), "")
-                logger.warning("moto range patch not applied; range GETs will be slow. %s", reason)
+                log.warning("moto range patch not applied; range GETs will be slow. %s", reason)
 
     def reset(self) -> None:
         """Drop every bucket and object (moto's ``POST /moto-api/reset``)."""
@@ -389,7 +389,7 @@ class GatewayProcess(_ChildProcess, GatewayClient):
             raise RuntimeError(f"gateway failed to start (got {text!r}); log tail:\n{tail}")
         self.port = int(text.split()[1])
         self.set_profile(p)  # keeps the name too (the command line only carries the numbers)
-        logger.debug("gateway at %s -> %s", self.url, self.upstream)
+        log.debug("gateway at %s -> %s", self.url, self.upstream)
         return self
 
     def __enter__(self) -> GatewayProcess:

@@ -34,7 +34,7 @@ from layoutbench.atomic import write_json
 from .embedded import EmbeddedS3
 from .server import child_env, http_call
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 STATE_NAME = "endpoint.json"
 #: Default idle timeout: longer than any single benchmark, short enough to clean up after a run.
@@ -74,14 +74,14 @@ def _start_service(state: Path, idle_exit: float, timeout: float) -> dict[str, A
     log_path = state.with_suffix(".log")
     cmd = [sys.executable, "-m", "layoutbench.store.shared", "--state", str(state),
            "--idle-exit", repr(idle_exit)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, env=child_env(), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=log, close_fds=True, start_new_session=True)
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(cmd, env=child_env(), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=out, close_fds=True, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = _read_state(state)
         if info is not None and int(info["pid"]) == proc.pid:
-            logger.debug("started shared endpoint %s (pid %d)", info["endpoint_url"], proc.pid)
+            log.debug("started shared endpoint %s (pid %d)", info["endpoint_url"], proc.pid)
             return info
         if proc.poll() is not None:
             break
@@ -130,13 +130,13 @@ def serve(state: Path, idle_exit: float) -> None:
         info = {"pid": os.getpid(), "endpoint_url": s3.endpoint_url,
                 "upstream_url": s3.upstream_url, "bucket": s3.bucket}
         write_json(state, info)
-        logger.info("serving %s; state %s; idle exit %.0f s", s3.endpoint_url, state, idle_exit)
+        log.info("serving %s; state %s; idle exit %.0f s", s3.endpoint_url, state, idle_exit)
         try:
             while True:
                 time.sleep(min(5.0, idle_exit / 10))
                 try:
                     if time.time() - state.stat().st_mtime > idle_exit:
-                        logger.info("idle for %.0f s: exiting", idle_exit)
+                        log.info("idle for %.0f s: exiting", idle_exit)
                         state.unlink(missing_ok=True)
                         break
                     if json.loads(state.read_text()).get("pid") != os.getpid():
@@ -144,7 +144,7 @@ def serve(state: Path, idle_exit: float) -> None:
                 except (OSError, ValueError):
                     break  # removed: stop_shared()
         finally:
-            logger.info("stopping")
+            log.info("stopping")
 
 
 def main(argv: list[str] | None = None) -> None:

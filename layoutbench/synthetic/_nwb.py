@@ -36,7 +36,7 @@ from layoutbench.atomic import atomic_output, temp_path
 from layoutbench.interrupts import checkpoint
 from layoutbench.plan.layout import Layout, neuroconv_default
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 DATASET_PATHS: dict[str, str] = {
     "ophys": "/acquisition/TwoPhotonSeries/data",
@@ -274,7 +274,7 @@ def buffer_shape_for(shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: 
     per_chunk = chunks[0] * row_bytes
     n_chunks = max(1, buffer_bytes // per_chunk)
     if per_chunk > 2 * buffer_bytes:
-        logger.warning("one chunk row is %.0f MB; write buffers will be that large",
+        log.warning("one chunk row is %.0f MB; write buffers will be that large",
                        per_chunk / 1e6)
     return (min(shape[0], n_chunks * chunks[0]), *shape[1:])
 
@@ -389,7 +389,7 @@ def write_nwb(path: str | os.PathLike[str], kind: str, model: BlockModel, layout
     _check_folder(final)  # fail on a missing folder before any work
     started = time.perf_counter()
     iterator = BlockIterator(model, write_unit(layout), progress=progress, desc=f"{kind} blocks")
-    logger.debug("writing %s %s %s chunks=%s codec=%s to %s", kind, model.shape, model.dtype,
+    log.debug("writing %s %s %s chunks=%s codec=%s to %s", kind, model.shape, model.dtype,
                 layout.chunks, layout.name, final)
     complete = False
     try:
@@ -403,7 +403,7 @@ def write_nwb(path: str | os.PathLike[str], kind: str, model: BlockModel, layout
         iterator.close_progress(complete)
     seconds = time.perf_counter() - started
     nbytes = math.prod(model.shape) * model.dtype.itemsize
-    logger.info("wrote %s: %.1f MB raw in %.1f s (%.1f MB/s)", final, nbytes / 1e6, seconds,
+    log.info("wrote %s: %.1f MB raw in %.1f s (%.1f MB/s)", final, nbytes / 1e6, seconds,
                 nbytes / 1e6 / max(seconds, 1e-9))
     return GeneratedInfo(path=final, kind=kind, dataset=DATASET_PATHS[kind],
                          shape=tuple(model.shape), dtype=str(model.dtype),
@@ -447,7 +447,7 @@ def write_hdf5(path: str | os.PathLike[str], kind: str, model: BlockModel, layou
     iterator = BlockIterator(model, write_unit(layout), progress=progress, desc=f"{kind} blocks")
     kwargs = dataio_kwargs(layout)
     kwargs.pop("allow_plugin_filters", None)  # an hdmf option; h5py takes filter ids as they are
-    logger.debug("writing plain HDF5 %s %s %s chunks=%s codec=%s to %s", kind, model.shape,
+    log.debug("writing plain HDF5 %s %s %s chunks=%s codec=%s to %s", kind, model.shape,
                 model.dtype, layout.chunks, layout.name, final)
     complete = False
     try:

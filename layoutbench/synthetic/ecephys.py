@@ -44,7 +44,7 @@ from layoutbench.synthetic._nwb import (
 )
 from layoutbench.synthetic.resources import check_resources
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 DEFAULT_SHAPE = (1_800_000, 64)  # 60 s of 64 channels at 30 kHz
 DTYPE = np.dtype("int16")
@@ -178,7 +178,7 @@ class EcephysModel(BlockModel):
     def _latents(self, block: int) -> np.ndarray:
         """(samples, latents) LFP sources of ``block``; advances the filter state in order."""
         if block < self._lfp_next:
-            logger.debug("ecephys: rewinding LFP filters from block %d to 0", self._lfp_next)
+            log.debug("ecephys: rewinding LFP filters from block %d to 0", self._lfp_next)
             self._reset_lfp()
         n_lat = self._mixing.shape[0]
         out: np.ndarray = np.zeros((0, n_lat))

@@ -48,7 +48,7 @@ from layoutbench.synthetic._nwb import (
     write_nwbfile,
 )
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 KIND = "many-series"
 DATASET_PATH = DATASET_PATHS[KIND]
@@ -424,7 +424,7 @@ def generate_many_series(path: str | os.PathLike[str], *, n_series: int = DEFAUL
     seconds = time.perf_counter() - started
     groups, datasets = count_objects(final)
     n = PROTOCOLS[0].n_samples
-    logger.info("wrote %s: %d series, %d spikes, %d trials, %d groups + %d datasets, %.1f MB "
+    log.info("wrote %s: %d series, %d spikes, %d trials, %d groups + %d datasets, %.1f MB "
                 "in %.1f s", final, n_series, n_spikes, len(nwbfile.trials), groups, datasets,
                 os.path.getsize(final) / 1e6, seconds)
     return GeneratedInfo(path=final, kind=KIND, dataset=DATASET_PATH, shape=(n,),

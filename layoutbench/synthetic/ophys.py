@@ -41,7 +41,7 @@ from layoutbench.synthetic._nwb import (
 )
 from layoutbench.synthetic.resources import check_resources
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 DEFAULT_SHAPE = (1000, 256, 256)
 DTYPE = np.dtype("uint16")

@@ -62,7 +62,7 @@ from layoutbench.synthetic._nwb import (
 )
 from layoutbench.synthetic.resources import check_resources
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 KIND = "volume"
 #: (z, y, x): 512 x 512 x 512 µm of cortex, 134 MB of uint16.
