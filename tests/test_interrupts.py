@@ -163,9 +163,10 @@ def test_children_die_with_their_parent(movie: Path, tmp_path: Path) -> None:
         time.sleep(0.1)
 
 
-def test_killed_sweep_resumes_to_the_same_rows(movie: Path, tmp_path: Path) -> None:
+def test_killed_sweep_resumes_to_the_same_rows(small_movie: Path, tmp_path: Path) -> None:
     env = _env(tmp_path)
-    args = ["sweep", str(movie), "--grid", "quick", "--readers", "h5py-fsspec", "--repeats", "1",
+    args = ["sweep", str(small_movie), "--grid", "quick", "--readers", "h5py-fsspec",
+            "--repeats", "1",
             "--patterns", "ophys-patch:offsets=2,frames=300", "--patterns", "ophys-frames"]
     whole = subprocess.run([sys.executable, "-m", "layoutbench", "-q", *args, "-o",
                             str(tmp_path / "whole.csv")], env=env, capture_output=True,
