@@ -27,8 +27,8 @@ from layoutbench.errors import BadValueError, UserError
 from layoutbench.plan.layout import Layout, as_layout
 from layoutbench.plan.patterns import AccessPattern, as_patterns
 from layoutbench.plan.profiles import NetworkProfile, as_profile
-from layoutbench.sources import SourceOptions
 from layoutbench.store.faults import parse_faults
+from layoutbench.store.sources import SourceOptions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,7 +85,7 @@ def recommend(source: PathLike, *, patterns: Patterns = None, profile: Profile =
     measure
         Also rewrite the current and best layouts and measure them on the embedded S3.
     endpoint_url, anon, region
-        How to reach an ``s3://`` source (see :class:`layoutbench.sources.SourceOptions`).
+        How to reach an ``s3://`` source (see :class:`layoutbench.store.sources.SourceOptions`).
     progress
         Progress bars (``None``: in a notebook or on a terminal, as every function here).
 
@@ -320,7 +320,7 @@ def refs(source: PathLike, out: PathLike | None = None, *, overwrite: bool = Fal
     from layoutbench.outputs import check_destinations
     from layoutbench.read.inspect import check_hdf5_file
     from layoutbench.read.refs import load_refs, write_refs_json
-    from layoutbench.sources import resolve
+    from layoutbench.store.sources import resolve
 
     src = resolve(str(source), SourceOptions(endpoint_url, anon, region))
     if src.is_local:

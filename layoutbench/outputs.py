@@ -35,8 +35,8 @@ def check_outputs(inputs: Iterable[Any], outputs: Iterable[str | os.PathLike[str
     """Raise :class:`UserError` if an output is one of the inputs (or lies inside an input
     folder, e.g. a Zarr store).
 
-    ``inputs`` are paths or :class:`~layoutbench.sources.Source` objects (remote sources cannot
-    be overwritten by a local output and are skipped); ``None`` outputs are skipped.
+    ``inputs`` are paths or :class:`~layoutbench.store.sources.Source` objects (remote sources
+    cannot be overwritten by a local output and are skipped); ``None`` outputs are skipped.
     """
     local = []
     for item in inputs:

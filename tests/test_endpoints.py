@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from layoutbench.plan.profiles import get_profile
-from layoutbench.sources import SourceOptions
 from layoutbench.store import EmbeddedS3
 from layoutbench.store.embedded import create_public_bucket, isolated_client
 from layoutbench.store.endpoint import Counters, Endpoint
 from layoutbench.store.remote_store import RemoteStore
 from layoutbench.store.server import MotoServer
+from layoutbench.store.sources import SourceOptions
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 

@@ -38,7 +38,7 @@ IO_LIBRARIES = frozenset({
 #: ``run/`` and ``recommender/``, beside the API.
 LAYERS = {
     "plan": 0, "errors": 0,
-    "atomic": 1, "cache": 1, "codecs": 1, "h5threads": 1, "sources": 1, "outputs": 1,
+    "atomic": 1, "cache": 1, "codecs": 1, "h5threads": 1, "outputs": 1,
     "interrupts": 1, "results": 1,
     "store": 2, "read": 2,
     "write": 3, "synthetic": 3,

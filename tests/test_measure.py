@@ -18,8 +18,8 @@ from layoutbench.errors import UserError
 from layoutbench.plan.layout import Layout
 from layoutbench.run import measure_source as ms
 from layoutbench.run.measure_source import measure_source
-from layoutbench.sources import SourceOptions
 from layoutbench.store import EmbeddedS3
+from layoutbench.store.sources import SourceOptions
 from layoutbench.synthetic import generate_ophys
 from layoutbench.write.rewrite import write_variant
 

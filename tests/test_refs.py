@@ -19,8 +19,8 @@ from layoutbench.read.refs import SIDECAR_SUFFIX, load_refs, write_refs_json
 from layoutbench.read.refs_build import build_refs
 from layoutbench.read.refs_open import open_refs, open_refs_array
 from layoutbench.read.refset import ReferencesUnsupported, RefSet
-from layoutbench.sources import ObjectIdentity, Source, resolve
 from layoutbench.store import EmbeddedS3
+from layoutbench.store.sources import ObjectIdentity, Source, resolve
 from layoutbench.write.rewrite import write_variant
 
 OPHYS = ("ophys", (60, 48, 40), "uint16", "/acquisition/TwoPhotonSeries/data")

@@ -17,8 +17,8 @@ from servers import Nginx
 import layoutbench as lb
 from layoutbench.recommender.source import recommend
 from layoutbench.run.sweep import run_sweep
-from layoutbench.sources import SourceOptions
 from layoutbench.store import EmbeddedS3
+from layoutbench.store.sources import SourceOptions
 from layoutbench.synthetic import generate_ophys
 
 DATA = "/acquisition/TwoPhotonSeries/data"

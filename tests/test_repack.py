@@ -13,7 +13,7 @@ import pytest
 
 from layoutbench.read.reader_base import Target
 from layoutbench.read.readers import h5_file_options
-from layoutbench.sources import resolve
+from layoutbench.store.sources import resolve
 from layoutbench.write import repack
 from layoutbench.write.blocks import VerificationError
 from layoutbench.write.repack import file_layouts, repack_file, write_file_variant

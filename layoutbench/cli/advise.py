@@ -256,7 +256,7 @@ def _entry_for(src: object, obj: dict[str, object], rec: Path) -> dict[str, obje
     files = obj.get("files") if isinstance(obj, dict) else None
     if not isinstance(files, list):
         return obj  # one recommendation (or not one: layouts_from_recommendation says so)
-    from layoutbench.sources import resolve
+    from layoutbench.store.sources import resolve
 
     url = getattr(src, "url", str(src))
     for entry in files:

@@ -283,8 +283,8 @@ def faults(spec: str | None, seed: int) -> Any:
 
 def reach(endpoint_url: str | None, anon: bool | None, region: str | None,
           ca_bundle: str | None) -> Any:
-    """The :class:`~layoutbench.sources.SourceOptions` of :func:`source_options`."""
-    from layoutbench.sources import SourceOptions
+    """The :class:`~layoutbench.store.sources.SourceOptions` of :func:`source_options`."""
+    from layoutbench.store.sources import SourceOptions
 
     return SourceOptions(endpoint_url=endpoint_url, anon=anon, region=region,
                          ca_bundle=ca_bundle)
@@ -317,7 +317,7 @@ def sources_of(args: tuple[str, ...], endpoint_url: str | None, anon: bool | Non
                region: str | None, ca_bundle: str | None) -> list[Any]:
     """The resolved sources SOURCE arguments stand for (paths, URLs, globs, ``@list.txt``)."""
     from layoutbench.run.collection import expand_sources
-    from layoutbench.sources import resolve
+    from layoutbench.store.sources import resolve
 
     how = reach(endpoint_url, anon, region, ca_bundle)
     return [resolve(s, how) for s in expand_sources(args)]

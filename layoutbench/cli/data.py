@@ -78,7 +78,7 @@ def layouts(source: str, dataset: str | None, grid: str, endpoint_url: str | Non
     """List the layouts a sweep of SOURCE (path or URL) would compare."""
     from layoutbench.plan.layout import default_grid
     from layoutbench.run.describe import describe
-    from layoutbench.sources import resolve
+    from layoutbench.store.sources import resolve
 
     info = describe(resolve(source, reach(endpoint_url, anon, region, ca_bundle)), dataset)
     grid_layouts = default_grid(info.kind, info.shape, info.itemsize, grid)

@@ -39,7 +39,7 @@ def refs_build(source: str, output: Path | None, overwrite: bool, endpoint_url: 
     from layoutbench.outputs import check_destinations, check_outputs
     from layoutbench.read.inspect import check_hdf5_file
     from layoutbench.read.refs import load_refs, write_refs_json
-    from layoutbench.sources import resolve
+    from layoutbench.store.sources import resolve
 
     src = resolve(source, reach(endpoint_url, anon, region, ca_bundle))
     if src.is_local:

@@ -19,7 +19,7 @@ from layoutbench.errors import InputNotFoundError, UserError
 from layoutbench.h5threads import gc_paused
 from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.read.h5checks import open_error, unusable
-from layoutbench.sources import ObjectIdentity, Source, resolve
+from layoutbench.store.sources import ObjectIdentity, Source, resolve
 
 __all__ = ["UserError", "check_hdf5_file", "dataset_info", "list_datasets"]
 
@@ -133,10 +133,11 @@ def open_hdf5(source: str | os.PathLike[str] | Source, *,
               ) -> Iterator[Any]:
     """An open read-only ``h5py.File`` of a local or remote source.
 
-    A remote file is read through a block cache (:meth:`layoutbench.sources.Source.open`), with
-    the garbage collector paused (see :mod:`layoutbench.h5threads`). A missing file, a folder
-    or bytes that are not HDF5 are a :class:`UserError` naming the source (or ``label``, the
-    public name of a file read through a gateway).
+    A remote file is read through a block cache
+    (:meth:`layoutbench.store.sources.Source.open`), with the garbage collector paused (see
+    :mod:`layoutbench.h5threads`). A missing file, a folder or bytes that are not HDF5 are a
+    :class:`UserError` naming the source (or ``label``, the public name of a file read
+    through a gateway).
     """
     import h5py
 

@@ -18,7 +18,7 @@ from typing import Any
 from layoutbench.errors import UserError
 from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.read.inspect import dataset_info
-from layoutbench.sources import Source, resolve
+from layoutbench.store.sources import Source, resolve
 
 
 def is_zarr(source: str | os.PathLike[str] | Source) -> bool:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from layoutbench.errors import UserError
 from layoutbench.plan.geometry import SHARD_COALESCE_GAP, SHARD_COALESCE_MAX
 from layoutbench.plan.reader_facts import READERS as FACTS
-from layoutbench.sources import ObjectIdentity, Source
+from layoutbench.store.sources import ObjectIdentity, Source
 
 
 @dataclass(frozen=True, slots=True)

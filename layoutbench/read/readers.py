@@ -31,7 +31,7 @@ from layoutbench.read.reader_base import (
     retrying,
     zarr_config,
 )
-from layoutbench.sources import Source, close_filesystem
+from layoutbench.store.sources import Source, close_filesystem
 
 
 def get_reader(name: str) -> Reader:

@@ -34,7 +34,7 @@ from layoutbench.read.reader_base import (
     register_reader,
     zarr_config,
 )
-from layoutbench.sources import Source, s3_endpoint
+from layoutbench.store.sources import Source, s3_endpoint
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig

@@ -23,7 +23,7 @@ from pathlib import Path
 from layoutbench.atomic import write_json
 from layoutbench.cache import cache_dir as layoutbench_cache
 from layoutbench.read.refset import RefSet
-from layoutbench.sources import ObjectIdentity, Source, close_filesystem, public_url, resolve
+from layoutbench.store.sources import ObjectIdentity, Source, close_filesystem, public_url, resolve
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def load_refs(source: str | Source, *, cache_dir: str | os.PathLike[str] | None 
     """References for ``source`` from the local cache, a sidecar object, or a fresh build.
 
     Every path starts with the source's identity (one request for a remote object, see
-    :meth:`layoutbench.sources.Source.identity`; or ``identity`` if the caller has it), so a
+    :meth:`layoutbench.store.sources.Source.identity`; or ``identity`` if the caller has it), so a
     changed object is never read through stale references. The cache is ``cache_dir``, else
     ``refs`` in :func:`layoutbench.cache.cache_dir`. With ``sidecar=True`` a remote object's
     ``<url>.refs.json`` is tried before building and written after building (``s3://`` only),

@@ -16,7 +16,7 @@ from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.errors import UserError
 from layoutbench.h5threads import gc_paused
 from layoutbench.read.refset import RefSet
-from layoutbench.sources import ObjectIdentity, Source, resolve
+from layoutbench.store.sources import ObjectIdentity, Source, resolve
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from layoutbench.sources import ObjectIdentity
+from layoutbench.store.sources import ObjectIdentity
 
 #: Marker and version of our provenance, stored beside the standard references (``layoutbench``).
 FORMAT, FORMAT_VERSION = "layoutbench-refs", 2

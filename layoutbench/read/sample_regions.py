@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from layoutbench.codecs import ensure_hdf5_filters
-from layoutbench.sources import Fetch
+from layoutbench.store.sources import Fetch
 
 #: Raw bytes of one window (a window of whole source chunks may hold more: a source chunk is
 #: the smallest read), and at most how many windows.

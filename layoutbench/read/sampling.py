@@ -46,7 +46,7 @@ from layoutbench.read.sample_regions import (
     source_correction,
     stored_chunks,
 )
-from layoutbench.sources import Fetch
+from layoutbench.store.sources import Fetch
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from layoutbench.recommender.source import recommend
 from layoutbench.run.collection import collection_summary
 from layoutbench.run.executors import Actions, Executor
 from layoutbench.run.many import run_each
-from layoutbench.sources import resolve
+from layoutbench.store.sources import resolve
 
 
 def recommend_one(source: str, options: dict[str, Any]) -> tuple[dict[str, Any], int | None]:

@@ -20,7 +20,7 @@ from layoutbench.plan.profiles import NetworkProfile
 from layoutbench.plan.recommendation import DatasetRecommendation
 from layoutbench.plan.search import CodecFigures, score
 from layoutbench.recommender.dataset import _workload
-from layoutbench.sources import Fetch
+from layoutbench.store.sources import Fetch
 
 #: Datasets larger than this are measured on a slab of their first axis, not whole.
 SLAB_BYTES = 512 * 10**6

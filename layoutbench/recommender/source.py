@@ -37,7 +37,7 @@ from layoutbench.recommender.dataset import recommend_dataset, workload_for
 from layoutbench.recommender.measured import measure_dataset
 from layoutbench.results import Recommendation
 from layoutbench.run.cases import check_fits
-from layoutbench.sources import (
+from layoutbench.store.sources import (
     Fetch,
     Source,
     SourceOptions,

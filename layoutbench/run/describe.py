@@ -11,7 +11,7 @@ from __future__ import annotations
 from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.read.inspect import dataset_info
 from layoutbench.read.inspect_zarr import is_zarr, zarr_dataset_info
-from layoutbench.sources import Source
+from layoutbench.store.sources import Source
 
 
 def describe(src: Source, dataset: str | None) -> DatasetInfo:

@@ -37,9 +37,9 @@ from layoutbench.run.cases import (
     progress_bar,
 )
 from layoutbench.run.faulty import judge, measure_under
-from layoutbench.sources import ObjectIdentity, Source, SourceOptions, resolve
 from layoutbench.store.faults import NONE as NO_FAULTS
 from layoutbench.store.faults import FaultPlan
+from layoutbench.store.sources import ObjectIdentity, Source, SourceOptions, resolve
 from layoutbench.write.rewrite import Variant
 
 if TYPE_CHECKING:

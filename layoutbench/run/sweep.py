@@ -37,9 +37,9 @@ from layoutbench.run.faulty import judge, reference_digests
 from layoutbench.run.journal import Journal, case_key, remaining
 from layoutbench.run.measure import versions
 from layoutbench.run.sweep_jobs import ACTIONS, CaseTodo, LayoutJob, travelling
-from layoutbench.sources import Source, SourceOptions, resolve
 from layoutbench.store.faults import NONE as NO_FAULTS
 from layoutbench.store.faults import FaultPlan
+from layoutbench.store.sources import Source, SourceOptions, resolve
 from layoutbench.write.rewrite import source_id
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from typing import Any, Literal, overload
 from urllib.parse import quote
 
 from layoutbench.plan.profiles import NetworkProfile, get_profile
-from layoutbench.sources import Source, SourceOptions, resolve
+from layoutbench.store.sources import Source, SourceOptions, resolve
 
 from .faults import NONE as NO_FAULTS
 from .faults import FaultPlan
@@ -197,7 +197,7 @@ class EmbeddedS3:
         return f"s3://{self.bucket}/{key}"
 
     def source(self, key: str) -> Source:
-        """``key`` as a :class:`~layoutbench.sources.Source` read anonymously through the
+        """``key`` as a :class:`~layoutbench.store.sources.Source` read anonymously through the
         gateway (what readers under test open)."""
         return resolve(self.s3_url(key), SourceOptions(endpoint_url=self.endpoint_url,
                                                        anon=True, region=_REGION))

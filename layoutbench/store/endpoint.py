@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from layoutbench.plan.profiles import NetworkProfile
-    from layoutbench.sources import Source
     from layoutbench.store.faults import FaultPlan
     from layoutbench.store.server import GatewayStats
+    from layoutbench.store.sources import Source
 
 
 @runtime_checkable

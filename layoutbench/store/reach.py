@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from layoutbench.plan.profiles import PROFILES, NetworkProfile
-from layoutbench.sources import ObjectIdentity, Source, SourceOptions, locate, resolve
+from layoutbench.store.sources import ObjectIdentity, Source, SourceOptions, locate, resolve
 
 from .faults import FaultPlan
 from .server import GatewayProcess, GatewayStats

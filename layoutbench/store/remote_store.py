@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from layoutbench.errors import UserError
 from layoutbench.plan.profiles import NetworkProfile, get_profile
-from layoutbench.sources import (
+from layoutbench.store.sources import (
     Source,
     SourceOptions,
     _request,
@@ -201,7 +201,7 @@ class RemoteStore:
         return "client" if self._require_spec().signed else "gateway"
 
     def source(self, key: str) -> Source:
-        """``key`` as the :class:`~layoutbench.sources.Source` readers open."""
+        """``key`` as the :class:`~layoutbench.store.sources.Source` readers open."""
         spec = self._require_spec()
         counter = self._require_counter()
         if isinstance(counter, ClientCounter):

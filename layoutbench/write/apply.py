@@ -44,7 +44,7 @@ from layoutbench.outputs import check_destinations, check_space
 from layoutbench.plan.layout import Layout
 from layoutbench.read.h5checks import missing_filters
 from layoutbench.read.inspect import check_hdf5_file, describe_dataset
-from layoutbench.sources import Source, SourceOptions, resolve
+from layoutbench.store.sources import Source, SourceOptions, resolve
 from layoutbench.write.apply_plan import (
     ApplyResult,
     DatasetChange,

@@ -34,7 +34,14 @@ from layoutbench.codecs import ensure_hdf5_filters
 from layoutbench.interrupts import checkpoint
 from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.read.inspect import dataset_info, info_in, open_hdf5
-from layoutbench.sources import Fetch, ObjectIdentity, Source, close_filesystem, fetcher, resolve
+from layoutbench.store.sources import (
+    Fetch,
+    ObjectIdentity,
+    Source,
+    close_filesystem,
+    fetcher,
+    resolve,
+)
 from layoutbench.write.h5copy import copy_attributes, encode_name
 
 log = logging.getLogger(__name__)
