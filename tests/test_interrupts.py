@@ -3,6 +3,7 @@ they stop promptly with 130/143, leave nothing that looks valid, and a killed sw
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from report_data import results_frame
 
 from layoutbench.synthetic import generate_ophys
 
@@ -281,7 +283,11 @@ POINTS = (0.15, 0.4, 0.65, 0.9)
      "kerchunk", "--patterns", "ophys-patch:offsets=2", "--profile", "same-region", "-o",
      "{out}/m.csv"],
     # generate: the movie written block by block into a temporary, then renamed
-    ["generate", "ophys", "{out}/g.nwb", "--size", "150MB"],
+    ["generate", "ophys", "{out}/g.nwb", "--size", "80MB"],
+    # refs build: the file translated by kerchunk (into a cache of each run's own), written
+    ["refs", "build", "{movie}", "--cache-dir", "{out}-cache", "-o", "{out}/r.json"],
+    # report: figures drawn, plotly's script and the page written into the folder
+    ["report", "{results}", "-o", "{out}/site"],
 ])
 def test_every_command_is_interrupted_at_many_points(movie: Path, small_movie: Path,
                                                      tmp_path: Path, command: list[str]) -> None:
@@ -295,11 +301,13 @@ def test_every_command_is_interrupted_at_many_points(movie: Path, small_movie: P
     zrec.write_text(rec.read_text().replace('"hdf5"', '"zarr"').replace('"shuffle": true',
                                                                           '"shuffle": false'))
     env = _env(tmp_path)
+    results = tmp_path / "results.parquet"
+    results_frame().to_parquet(results)  # a sweep's table of two profiles and patterns
 
     def args(out: Path) -> list[str]:
         out.mkdir()
-        return ["-q", *(a.format(movie=movie, small=small_movie, rec=rec, zrec=zrec, out=out)
-                        for a in command)]
+        return ["-q", *(a.format(movie=movie, small=small_movie, rec=rec, zrec=zrec, out=out,
+                                 results=results) for a in command)]
 
     t0 = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "layoutbench", *args(tmp_path / "whole")],
@@ -336,6 +344,10 @@ def _extent(path: Path) -> object:
     shapes; opening it fails for anything partial."""
     if path.suffix == ".csv":
         return len(pd.read_csv(path))
+    if path.suffix == ".json":
+        return sorted(json.loads(path.read_text())["refs"])
+    if path.is_dir() and (path / "index.html").exists():  # a report's folder
+        return sorted(p.name for p in path.rglob("*"))
     if path.suffix == ".zarr":
         import zarr
 

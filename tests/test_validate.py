@@ -112,7 +112,7 @@ def test_summarize_lists_every_miss() -> None:
     assert "bad / cross-region: regret 1.50 > 1.25" in text
     assert "good / same-region: regret" not in text
     assert "broken / same-region: no result (RuntimeError: boom)" in text
-    assert "bad / cross-region: `--reader any` (kerchunk) measured 1.30x" in text
+    assert "bad / cross-region: `--readers any` (kerchunk) measured 1.30x" in text
     assert "bad / cross-region: recommendation for h5py-fsspec predicted -40%" in text
     assert "grid predictions, zarr: median |error| 50% > 25%" in text
     assert "grid predictions, h5py-fsspec" not in text  # 15 % is within the goal

@@ -10,6 +10,7 @@ what was measured where (profile, versions, machine, dates).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -146,9 +147,23 @@ def build_site(frame: pd.DataFrame, recs: Sequence[Mapping[str, Any]],
     recommendations ``recs`` into ``out_dir``; return what was written.
 
     The figures are computed from the data only, so the same inputs give the same page (but
-    for the date it was written).
+    for the date it was written). The folder is written whole under a temporary name beside
+    ``out_dir`` and renamed into place (replacing a previous report) only when complete: an
+    interrupted report leaves nothing that looks like one.
     """
-    out = Path(out_dir)
+    final = Path(out_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(final) as tmp:
+        tmp.mkdir()
+        site = _build_into(frame, recs, tmp, title=title, results_names=results_names)
+    site = dataclasses.replace(site, index=final / site.index.name)
+    log.info("wrote %s: %d figures, %d recommendation cards, %d rows", site.index, site.figures,
+             site.cards, site.rows)
+    return site
+
+
+def _build_into(frame: pd.DataFrame, recs: Sequence[Mapping[str, Any]], out: Path, *,
+                title: str, results_names: Sequence[str]) -> Site:
     everything = frame
     failed = evidence.failed(frame)
     frame = frame[~failed]
@@ -226,8 +241,6 @@ def build_site(frame: pd.DataFrame, recs: Sequence[Mapping[str, Any]],
                 "Timings compare as ratios within one run; requests and bytes are exact."]
     index = out / "index.html"
     _write_text(index, page.frame(title, subtitle, nav, "".join(body)))
-    log.info("wrote %s: %d figures, %d recommendation cards, %d rows", index, n_figs,
-             len(cards), len(table))
     return Site(index, n_figs, groups, len(cards), len(table), rho)
 
 
