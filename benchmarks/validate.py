@@ -35,16 +35,17 @@ Writes ``reports/validate.md`` and ``reports/validate.csv`` (every (layout, read
 
 ``--quick`` is a smoke test (sources 1/10 to 1/8 of the size, 8 grid layouts, 6 positions, one
 repeat, the first profile; about 3 minutes) and writes its report into the work folder
-(``build/validate/quick/validate.md``) unless ``--out`` says otherwise. Each (case, profile)'s
-rows are kept in ``WORK/results`` and reused by a rerun of the same sweep (``--remeasure``
-measures again); a case's rewritten variants are removed once it is measured
-(``--keep-variants`` keeps them).
+(``build/validate/quick/validate.md``) unless ``--out`` says otherwise. Each (layout,
+reader)'s rows are kept in ``WORK/results`` and reused by a rerun (``--remeasure`` measures
+again); a case's rewritten variants are removed once it is measured (``--keep-variants`` keeps
+them).
 
-The full run is long: the model predicts about 14 hours of reading on the 2-core machine
-(3 repeats, both profiles), plus about an hour of generating, rewriting and opening, and
-ecephys-128 is about 60 % of it (its contiguous file read one channel at a time through
-h5py-fsspec is 35,000 requests a run: 47 minutes a run under ``cross-region``); run it case
-by case with ``--cases`` if needed.
+The full run is long. With one repeat on the 2-core machine: ``same-region`` took 48 minutes
+(about 17 of them generating, rewriting and opening), ``cross-region`` about 75 more, of which
+the files as written (read last) were a third: 1,500 one-frame chunks read by h5py-fsspec are
+15,000 requests of 80 ms. Run it case by case with ``--cases`` (several processes on distinct
+cases share the work folder safely: each (layout, reader) is its own file), then once more for
+the report, which then measures nothing.
 """
 
 from __future__ import annotations
@@ -585,7 +586,9 @@ def run_case(case: Case, path: Path, profile: str, repeats: int, n_layouts: int,
     out = {"case": case.name, "profile": profile, "shape": "x".join(map(str, info.shape)),
            "pattern": case.measure, "layouts": len(layouts), "pairs": len(med),
            "failed_rows": int(frame["error"].notna().sum()) if "error" in frame else 0,
-           "sweep_s": sweep_s, "reused": reused, "as_written": as_written.name, **verdict}
+           "sweep_s": sweep_s, "reused": reused, "as_written": as_written.name,
+           "measured_from": str(frame["timestamp"].min()).replace("T", " "),
+           "measured_to": str(frame["timestamp"].max()).replace("T", " "), **verdict}
     for role, scored in chosen.items():
         out[f"{role}_layout"] = picks[role][0]
         out[f"{role}_reader"] = scored.reader
@@ -634,12 +637,20 @@ def _f(x: Any, fmt: str = ".3f") -> str:
     return "n/a" if not math.isfinite(v) else format(v, fmt)
 
 
+def _measured_when(table: pd.DataFrame) -> str:
+    """When the rows behind the report were measured (a run reuses what earlier runs kept)."""
+    if "measured_from" not in table or table["measured_from"].dropna().empty:
+        return ""
+    first, last = table["measured_from"].dropna().min(), table["measured_to"].dropna().max()
+    return f"; the rows were measured from {first[:16]} to {last[:16]} UTC"
+
+
 def render(table: pd.DataFrame, pairs: pd.DataFrame, chosen_cases: Sequence[Case],
            args: argparse.Namespace, wall_s: float, model: str) -> list[str]:
     lines = ["# Out-of-sample validation of the recommendation", "",
              f"`{command_line()}`", "",
-             f"- date: {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; wall time "
-             f"{wall_s / 60:.1f} min",
+             f"- date: {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; wall time of this "
+             f"run {wall_s / 60:.1f} min" + _measured_when(table),
              f"- machine: {machine()}",
              "- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
              f"- model constants: {model}",
@@ -733,9 +744,10 @@ def render(table: pd.DataFrame, pairs: pd.DataFrame, chosen_cases: Sequence[Case
                              f"{r['requests']:.0f} | {r['bytes_transferred'] / 1e6:.1f} | "
                              f"{r['stored_bytes'] / 1e6:.1f} |")
     timing = [f"{r['case']} / {r['profile']} {r['sweep_s'] / 60:.1f} min"
-              + (" (reused)" if r.get("reused") else "") for r in done.to_dict("records")]
-    lines += ["", "Sweep times: " + "; ".join(timing) + ". Every measured (layout, reader) is in "
-              f"`{Path(args.out).with_suffix('.csv').name}`."]
+              + (f" ({r['reused']} pairs reused)" if r.get("reused") else "")
+              for r in done.to_dict("records")]
+    lines += ["", "Sweep times of this run: " + "; ".join(timing) + ". Every measured (layout, "
+              f"reader) is in `{Path(args.out).with_suffix('.csv').name}`."]
     return lines
 
 
