@@ -275,26 +275,16 @@ def generate(kind: str, out: PathLike, *, size: int | str | None = None, seed: i
     chunks) or ``"pynwb"`` (contiguous). Returns what was written (path, dataset, shape,
     chunks, seconds)."""
     from layoutbench.outputs import check_destinations
-    from layoutbench.plan.catalogue import KIND_NDIM
-    from layoutbench.synthetic import GENERATORS, parse_size
+    from layoutbench.synthetic import generate as write_sample
+    from layoutbench.synthetic import parse_size
 
-    if kind not in GENERATORS:
-        raise BadValueError(f"kind {kind!r}: expected one of {', '.join(GENERATORS)}")
-    if layout not in ("neuroconv", "pynwb"):
-        raise BadValueError(f"layout {layout!r}: expected neuroconv or pynwb")
     try:
         nbytes = parse_size(size) if isinstance(size, str) else size
     except ValueError as exc:
         raise BadValueError(f"size: {exc}") from None
     check_destinations([out], overwrite=overwrite)
-    options: dict[str, Any] = {}
-    if layout == "pynwb" and kind != "many-series":
-        options["layout"] = Layout("hdf5", (1,) * KIND_NDIM[kind], "none", contiguous=True)
-    try:
-        return GENERATORS[kind](Path(out), size=nbytes, seed=seed,
-                                progress=_progress(progress), **options)
-    except ValueError as exc:
-        raise BadValueError(f"{out}: {exc}") from None
+    return write_sample(kind, Path(out), size=nbytes, seed=seed, writer=layout,
+                        progress=_progress(progress))
 
 
 def report(results: PathLike | Sequence[PathLike], out: PathLike = "report", *,
@@ -303,12 +293,10 @@ def report(results: PathLike | Sequence[PathLike], out: PathLike = "report", *,
     """The HTML report of results tables (and recommendation JSON files) in the folder ``out``
     (CLI ``layoutbench report``): self-contained, offline. Returns what was written
     (``.index`` is the page to open)."""
-    from layoutbench.outputs import check_destinations
     from layoutbench.reporting.site import write_report
 
     paths = [results] if isinstance(results, str | os.PathLike) else list(results)
-    check_destinations([out], overwrite=overwrite)
-    return write_report(paths, list(recommendations), out, title=title)
+    return write_report(paths, list(recommendations), out, title=title, overwrite=overwrite)
 
 
 def refs(source: PathLike, out: PathLike | None = None, *, overwrite: bool = False,
@@ -317,20 +305,11 @@ def refs(source: PathLike, out: PathLike | None = None, *, overwrite: bool = Fal
     """kerchunk references of an HDF5 file or URL, from the cache or built (CLI
     ``layoutbench refs build``), also written to ``out`` if given. Returns the reference
     set (``.refs``: the JSON fsspec's reference filesystem takes)."""
-    from layoutbench.outputs import check_destinations
-    from layoutbench.read.inspect import check_hdf5_file
-    from layoutbench.read.refs import load_refs, write_refs_json
+    from layoutbench.read.refs import refs_for
     from layoutbench.store.sources import resolve
 
-    src = resolve(str(source), SourceOptions(endpoint_url, anon, region))
-    if src.is_local:
-        check_hdf5_file(src.path)
-    if out is not None:
-        check_destinations([out], overwrite=overwrite)
-    refset = load_refs(src)
-    if out is not None:
-        write_refs_json(refset, out)
-    return refset
+    return refs_for(resolve(str(source), SourceOptions(endpoint_url, anon, region)), out,
+                    overwrite=overwrite)
 
 
 def read_results(path: PathLike) -> pd.DataFrame:

@@ -23,6 +23,13 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _nearest_folder(path: Path) -> Path:
+    """``path`` or its nearest existing ancestor: where an output's folders would be made."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def _inside(path: Path, folder: Path) -> bool:
     try:
         return folder.is_dir() and path.resolve().is_relative_to(folder.resolve())
@@ -53,6 +60,18 @@ def check_outputs(inputs: Iterable[Any], outputs: Iterable[str | os.PathLike[str
                                 "output name (inputs are never replaced)")
 
 
+def check_folder_output(inputs: Iterable[str | os.PathLike[str]],
+                        folder: str | os.PathLike[str]) -> None:
+    """For an output folder written whole and renamed into place (replacing the old one): it is
+    not an input or inside an input folder, and no input lies inside it."""
+    check_outputs(list(inputs), [folder])
+    out = Path(folder)
+    for item in inputs:
+        if _inside(Path(item), out):
+            raise UserError(f"{item}: lies in {out}, which is replaced whole; move it or "
+                            "choose another output folder (inputs are never replaced)")
+
+
 def check_destinations(outputs: Iterable[str | os.PathLike[str] | None], *,
                        overwrite: bool) -> None:
     """Before any work: every output can be written, and none exists unless ``overwrite``.
@@ -72,9 +91,7 @@ def check_destinations(outputs: Iterable[str | os.PathLike[str] | None], *,
         if target.exists() and not overwrite and not (target.is_dir()
                                                       and not any(target.iterdir())):
             raise UserError(f"{target}: already exists (use --overwrite to replace it)")
-        folder = target if target.is_dir() else target.parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
+        folder = _nearest_folder(target if target.is_dir() else target.parent)
         try:
             with tempfile.NamedTemporaryFile(dir=folder, prefix=".layoutbench-probe-"):
                 pass
@@ -88,9 +105,7 @@ def check_space(out: str | os.PathLike[str], needed: int, what: str) -> None:
     existing folder of it), or one line saying what is needed and what is free."""
     import shutil
 
-    folder = Path(out).parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    folder = _nearest_folder(Path(out).parent)
     free = shutil.disk_usage(folder).free
     if needed > free:
         raise UserError(f"{out}: {what} needs about {needed / 1e9:,.2f} GB of disk; "

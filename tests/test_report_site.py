@@ -148,3 +148,19 @@ def test_failed_cases_are_not_drawn(tmp_path: Path) -> None:
     assert len(pd.read_csv(tmp_path / "site" / "results.csv")) == len(frame)  # all kept
     with pytest.raises(UserError, match="no case to draw"):
         build_site(pd.DataFrame([bad]), [], tmp_path / "other")
+
+
+def test_an_input_inside_the_report_folder_is_never_replaced(tmp_path: Path) -> None:
+    """The folder is replaced whole: a results table kept inside it is refused, even with
+    --overwrite, and stays as it was."""
+    site = tmp_path / "site"
+    site.mkdir()
+    results = site / "mine.csv"
+    results_frame().to_csv(results, index=False)
+    before = results.read_bytes()
+    got = CliRunner().invoke(main, ["-q", "report", str(results), "-o", str(site),
+                                    "--overwrite"])
+    assert got.exit_code == 2, got.output
+    assert "lies in" in got.stderr and "replaced whole" in got.stderr
+    assert results.read_bytes() == before and sorted(p.name for p in site.iterdir()) == [
+        "mine.csv"]

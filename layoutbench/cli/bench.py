@@ -306,7 +306,8 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
              for k in SAMPLES]
     site = write_report([p for p in files if p.suffix == ".parquet" and p.exists()],
                         [p for p in files if p.suffix == ".json" and p.exists()],
-                        out_dir / "report", title="layoutbench demo")
+                        out_dir / "report", title="layoutbench demo",
+                        overwrite=True)  # the demo's own folder, rewritten at every run
     click.echo(f"report: {site.index}  (open file://{site.index.resolve()} in a browser)",
                err=fmt == "json")
 

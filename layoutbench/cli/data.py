@@ -33,12 +33,9 @@ def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, ove
     otherwise: contiguous.
     """
     from layoutbench.outputs import check_destinations
-    from layoutbench.plan.catalogue import KIND_NDIM
-    from layoutbench.plan.layout import Layout
-    from layoutbench.synthetic import GENERATORS, parse_size
+    from layoutbench.synthetic import generate as write_sample
+    from layoutbench.synthetic import parse_size
 
-    if plain and kind != "volume":
-        raise UserError(f"--plain applies to volume data only, not {kind}")
     try:
         nbytes = parse_size(size) if size else None
     except ValueError as exc:
@@ -48,16 +45,8 @@ def generate(kind: str, out: Path, size: str | None, seed: int, plain: bool, ove
     if out.is_dir():
         raise UserError(f"{out}: is a directory, expected an output file name")
     check_destinations([out], overwrite=overwrite)  # exists, or a folder we cannot write in
-    options: dict[str, object] = {"plain": True} if plain else {}
-    if writer == "pynwb" and kind != "many-series":
-        options["layout"] = Layout("hdf5", (1,) * KIND_NDIM[kind], "none", contiguous=True)
-    elif writer == "pynwb":
-        raise UserError("--layout pynwb applies to ophys, ecephys and volume")
-    try:
-        info = GENERATORS[kind](out, size=nbytes, seed=seed, progress=settings().progress,
-                                **options)
-    except ValueError as exc:  # a size too small, a negative seed, ...: the user's arguments
-        raise UserError(f"{out}: {exc}") from None
+    info = write_sample(kind, out, size=nbytes, seed=seed, writer=writer, plain=plain,
+                        progress=settings().progress)
     if fmt == "json":
         echo_json(info.to_dict())
     else:

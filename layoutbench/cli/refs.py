@@ -36,20 +36,11 @@ def refs_build(source: str, output: Path | None, overwrite: bool, endpoint_url: 
                anon: bool | None, region: str | None, ca_bundle: str | None, cache_dir: Path | None,
                sidecar: bool, fmt: str) -> None:
     """Translate SOURCE (path, s3:// or http(s):// URL) into cached kerchunk references."""
-    from layoutbench.outputs import check_destinations, check_outputs
-    from layoutbench.read.inspect import check_hdf5_file
-    from layoutbench.read.refs import load_refs, write_refs_json
+    from layoutbench.read.refs import refs_for
     from layoutbench.store.sources import resolve
 
     src = resolve(source, reach(endpoint_url, anon, region, ca_bundle))
-    if src.is_local:
-        check_hdf5_file(src.path)
-    if output is not None:
-        check_outputs([src], [output])
-        check_destinations([output], overwrite=overwrite)
-    refset = load_refs(src, cache_dir=cache_dir, sidecar=sidecar)
-    if output:
-        write_refs_json(refset, output)
+    refset = refs_for(src, output, overwrite=overwrite, cache_dir=cache_dir, sidecar=sidecar)
     summary = {
         "source": src.url, "obtained": refset.source, "chunks": refset.n_chunks,
         "build_seconds": round(refset.build_seconds, 3), "unsupported": refset.unsupported,

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from layoutbench.cli.app import echo_json, format_option, main, overwrite_option
-from layoutbench.errors import UserError
 
 
 @main.command()
@@ -32,18 +31,9 @@ def report(results: tuple[Path, ...], recs: tuple[Path, ...], output: Path, over
     against chunks touched; with --recommendation, a card per dataset and predicted against
     measured seconds.
     """
-    from layoutbench.outputs import check_destinations, check_outputs
     from layoutbench.reporting.site import write_report
-    from layoutbench.results import results_format
 
-    for path in results:
-        results_format(path)
-    if output.exists() and not output.is_dir():
-        raise UserError(f"{output}: exists and is not a folder")
-    check_outputs([*results, *recs], [output, output / "index.html", output / "summary.csv",
-                                      output / "results.csv", output / "assets"])
-    check_destinations([output], overwrite=overwrite)
-    site = write_report(results, recs, output, title=title)
+    site = write_report(results, recs, output, title=title, overwrite=overwrite)
     if fmt == "json":
         echo_json(site.to_dict())
     else:

@@ -106,3 +106,24 @@ def load_refs(source: str | Source, *, cache_dir: str | os.PathLike[str] | None 
     if sidecar and not source.is_local:
         _write_sidecar(refset, source)
     return refset
+
+
+def refs_for(source: Source, output: str | os.PathLike[str] | None = None, *,
+             overwrite: bool = False, cache_dir: str | os.PathLike[str] | None = None,
+             sidecar: bool = False) -> RefSet:
+    """What ``layoutbench refs build`` and ``lb.refs`` do: the references of ``source`` (a
+    local file is checked to be HDF5 first), also written to ``output`` if given. The output
+    is checked before any work: not the source, not an existing file unless ``overwrite``, in
+    a folder that can be written."""
+    from layoutbench.outputs import check_destinations, check_outputs
+    from layoutbench.read.inspect import check_hdf5_file
+
+    if source.is_local:
+        check_hdf5_file(source.path)
+    if output is not None:
+        check_outputs([source], [output])
+        check_destinations([output], overwrite=overwrite)
+    refset = load_refs(source, cache_dir=cache_dir, sidecar=sidecar)
+    if output is not None:
+        write_refs_json(refset, output)
+    return refset

@@ -248,12 +248,23 @@ def _build_into(frame: pd.DataFrame, recs: Sequence[Mapping[str, Any]], out: Pat
 def write_report(results: Sequence[str | os.PathLike[str]],
                  recommendations: Sequence[str | os.PathLike[str]] = (),
                  out_dir: str | os.PathLike[str] = "report", *,
-                 title: str = "layoutbench report") -> Site:
+                 title: str = "layoutbench report", overwrite: bool = False) -> Site:
     """Read results tables and recommendation JSON files (checked, see :mod:`.inputs`) and
-    :func:`build_site` them into ``out_dir``: what ``layoutbench report`` and the demo do."""
+    :func:`build_site` them into ``out_dir``: what ``layoutbench report``, ``lb.report`` and the
+    demo do. The folder is checked first: not a file, not an input (nor holding one: it is
+    replaced whole), not an existing report unless ``overwrite``, writable."""
+    from layoutbench.outputs import check_destinations, check_folder_output
     from layoutbench.reporting.inputs import load_recommendation, load_results
+    from layoutbench.results import results_format
 
+    for path in results:
+        results_format(Path(path))
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    check_folder_output([*results, *recommendations], out)
+    check_destinations([out], overwrite=overwrite)
     frame = load_results(results)
     recs = [load_recommendation(p) for p in recommendations]
-    return build_site(frame, recs, out_dir, title=title,
+    return build_site(frame, recs, out, title=title,
                       results_names=[Path(p).name for p in results])

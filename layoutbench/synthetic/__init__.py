@@ -7,6 +7,7 @@ open the right array without knowing NWB's layout.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -21,6 +22,7 @@ __all__ = [
     "DATASET_PATHS",
     "GENERATORS",
     "GeneratedInfo",
+    "generate",
     "generate_ecephys",
     "generate_many_series",
     "generate_ophys",
@@ -34,6 +36,39 @@ GENERATORS: dict[str, Callable[..., GeneratedInfo]] = {
     "volume": generate_volume,  # also takes plain=True (plain HDF5) and dtype="uint8"
     "many-series": generate_many_series,  # takes n_series, not size/shape (see its docstring)
 }
+
+#: How a sample's main dataset is stored: as neuroconv writes it (~10 MB gzip chunks) or as
+#: pynwb does unless told otherwise (contiguous, uncompressed).
+WRITERS = ("neuroconv", "pynwb")
+
+
+def generate(kind: str, path: str | os.PathLike[str], *, size: int | None = None, seed: int = 0,
+             writer: str = "neuroconv", plain: bool = False,
+             progress: bool = False) -> GeneratedInfo:
+    """One sample of ``kind`` at ``path`` (what ``layoutbench generate`` and ``lb.generate``
+    write): ``size`` raw bytes (``None``: the kind's default), stored as ``writer`` writes it;
+    ``plain`` writes a volume as plain HDF5, outside NWB. Arguments that cannot be used are a
+    :class:`~layoutbench.errors.BadValueError` in one line (named as the CLI's options)."""
+    from layoutbench.errors import BadValueError
+    from layoutbench.plan.catalogue import KIND_NDIM
+    from layoutbench.plan.layout import Layout
+
+    if kind not in GENERATORS:
+        raise BadValueError(f"kind {kind!r}: expected one of {', '.join(GENERATORS)}")
+    if writer not in WRITERS:
+        raise BadValueError(f"--layout {writer!r}: expected one of {', '.join(WRITERS)}")
+    if plain and kind != "volume":
+        raise BadValueError(f"--plain applies to volume data only, not {kind}")
+    options: dict[str, object] = {"plain": True} if plain else {}
+    if writer == "pynwb" and kind == "many-series":
+        raise BadValueError("--layout pynwb applies to ophys, ecephys and volume")
+    if writer == "pynwb":
+        options["layout"] = Layout("hdf5", (1,) * KIND_NDIM[kind], "none", contiguous=True)
+    try:
+        return GENERATORS[kind](path, size=size, seed=seed, progress=progress, **options)
+    except ValueError as exc:  # a size too small, a negative seed, ...: the user's arguments
+        raise BadValueError(f"{path}: {exc}") from None
+
 
 #: Decimal units follow SI (1 MB = 10**6 B), binary units IEC (1 MiB = 2**20 B); a bare
 #: ``k``/``M``/``G``/``T`` is the decimal unit.
