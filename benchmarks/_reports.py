@@ -24,24 +24,16 @@ def demo_sample(kind: str, folder: str = "reader-constants") -> Path:
     return path
 
 
-#: Packages whose versions a report's figures depend on (recorded in every report).
-RECORDED = ("layoutbench", "h5py", "hdf5plugin", "numcodecs", "zarr", "fsspec", "s3fs",
-            "kerchunk", "remfile", "obstore", "moto", "numpy", "scipy")
-
-
 def provenance() -> str:
-    """One line saying what made a report: the lock's digest and the versions of
-    :data:`RECORDED` in use (``tests/test_reports_current.py`` compares them with the lock)."""
+    """One line saying what made a report: the lock's digest and the versions of the packages
+    results record (:func:`layoutbench.run.measure.versions`); ``tests/test_reports_current.py``
+    compares them with the lock."""
     import hashlib
-    import importlib.metadata
+
+    from layoutbench.run.measure import versions
 
     digest = hashlib.sha256((ROOT / "requirements.lock").read_bytes()).hexdigest()[:12]
-    found = []
-    for name in RECORDED:
-        try:
-            found.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    found = [f"{name} {version}" for name, version in versions().items() if name != "machine"]
     return f"Made with `requirements.lock` {digest}: {', '.join(found)}."
 
 

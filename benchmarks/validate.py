@@ -54,7 +54,6 @@ import argparse
 import contextlib
 import datetime as dt
 import hashlib
-import importlib.metadata
 import json
 import logging
 import math
@@ -72,7 +71,9 @@ from typing import Any
 import pandas as pd
 
 from benchmarks._reports import ROOT, write_report
+from layoutbench.atomic import atomic_output
 from layoutbench.plan.layout import Layout
+from layoutbench.run.measure import versions
 
 log = logging.getLogger("benchmarks.validate")
 
@@ -85,7 +86,6 @@ DEFAULT_READER = "h5py-fsspec"
 #: chooses is measured on the layout it was chosen for (kerchunk reads a contiguous dataset
 #: whole per read: 9 GB a run of the recording, hours for no information).
 READERS = ("h5py-fsspec", "zarr")
-VERSIONED = ("layoutbench", "h5py", "zarr", "numcodecs", "fsspec", "kerchunk")
 #: Goals: median and worst regret, and the median |predicted / measured - 1| per reader.
 GOAL_MEDIAN_REGRET = 1.10
 GOAL_WORST_REGRET = 1.25
@@ -444,9 +444,8 @@ def _row_path(work: Path, base: Mapping[str, Any], layout: Layout, reader: str) 
 
 def _keep(path: Path, frame: pd.DataFrame) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    frame.to_pickle(tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        frame.to_pickle(tmp)
 
 
 def measure_rows(work: Path, base: Mapping[str, Any], wanted: Sequence[tuple[Layout, str]],
@@ -601,16 +600,6 @@ def run_case(case: Case, path: Path, profile: str, repeats: int, n_layouts: int,
 
 
 # -- the report ---------------------------------------------------------------------------------
-def versions() -> dict[str, str]:
-    out = {}
-    for name in VERSIONED:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
 def command_line() -> str:
     exe = Path(sys.executable)
     with contextlib.suppress(ValueError):  # a python outside the working folder stays whole
@@ -652,7 +641,8 @@ def render(table: pd.DataFrame, pairs: pd.DataFrame, chosen_cases: Sequence[Case
              f"- date: {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; wall time of this "
              f"run {wall_s / 60:.1f} min" + _measured_when(table),
              f"- machine: {machine()}",
-             "- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
+             "- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()
+                                        if k != "machine"),
              f"- model constants: {model}",
              f"- profiles: {', '.join(args.profiles)}; repeats: {args.repeats} (seconds are the "
              "median over repeats); sources and variants in "

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _VERSIONED = ("layoutbench", "h5py", "hdf5plugin", "zarr", "numcodecs", "s3fs", "fsspec",
-              "remfile", "moto", "numpy", "scipy", "pynwb")
+              "kerchunk", "obstore", "remfile", "moto", "numpy", "scipy", "pynwb")
 
 
 def versions() -> dict[str, str]:
