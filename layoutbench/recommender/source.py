@@ -54,9 +54,6 @@ log = logging.getLogger(__name__)
 
 #: Datasets smaller than this are not worth a new layout (DESIGN: default 10 MB).
 DEFAULT_THRESHOLD = 10_000_000
-#: Readers the model predicts, by the format they read (``--reader any`` scores them all),
-#: each format's default first (:mod:`layoutbench.plan.reader_facts`).
-READER_FORMATS_MODELLED = {name: fmt for fmt in ("hdf5", "zarr") for name in modelled(fmt)}
 
 
 # -- the file ----------------------------------------------------------------------------------
@@ -134,8 +131,7 @@ def _readers_scored(names: str | Sequence[str] | None) -> dict[str, tuple[str, .
     given = [names] if isinstance(names, str) else list(names or ())
     out: dict[str, tuple[str, ...]] = {fmt: (name,) for fmt, name in DEFAULT_READERS.items()}
     if "any" in given:  # the reader is part of the recommendation
-        return {fmt: tuple(n for n, f in READER_FORMATS_MODELLED.items() if f == fmt)
-                for fmt in out}
+        return {fmt: modelled(fmt) for fmt in out}  # each format's default first
     for fmt in out:
         mine = tuple(dict.fromkeys(n for n in given if fmt in get_reader(n).formats))
         if mine:

@@ -21,7 +21,7 @@ import pandas as pd
 from layoutbench.plan.profiles import NetworkProfile
 from layoutbench.plan.search import EGRESS_PRICE_PER_GB, GET_PRICE_PER_1000
 from layoutbench.plan.verdict import download_seconds
-from layoutbench.reporting.table import BASELINES, ranked
+from layoutbench.reporting.table import BASELINES, baseline_ratios, ranked
 
 #: Columns that tell runs apart beyond the dataset: rows are only compared within one.
 CONTEXT = ("source", "profile")
@@ -101,17 +101,9 @@ def workload(runs: pd.DataFrame, patterns: Sequence[Mapping[str, Any]]) -> pd.Da
         is_baseline=("is_baseline", "any"))
     out = agg.join(extra).reset_index()
     out = out[out["patterns"] == len(weights)].drop(columns="patterns")
-    base = out[out["is_baseline"]].sort_values("seconds")
-    speed, fewer = [], []
-    for r in out.itertuples(index=False):
-        b = base[base["reader"] == r.reader]
-        b = b if not b.empty else base.head(1)
-        speed.append(float(b["seconds"].iloc[0]) / r.seconds if len(b) and r.seconds
-                     else math.nan)
-        fewer.append(float(b["bytes_transferred"].iloc[0]) / r.bytes_transferred
-                     if len(b) and r.bytes_transferred else math.nan)
-    out = out.assign(speedup=speed, bytes_reduction=fewer)
-    return out.sort_values("seconds").reset_index(drop=True)
+    speed, fewer = baseline_ratios(out, out[out["is_baseline"]])
+    return out.assign(speedup=speed, bytes_reduction=fewer).sort_values(
+        "seconds").reset_index(drop=True)
 
 
 def profiles(frame: pd.DataFrame) -> dict[str, NetworkProfile]:

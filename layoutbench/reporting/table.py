@@ -77,23 +77,34 @@ def ranked(frame: Any, by: Sequence[str] = ()) -> Any:
               for k, names in present.items()}
     group_of = [tuple(getattr(r, g) for g in groups) for r in agg[groups].itertuples(index=False)]
     agg["baseline"] = [chosen[g] for g in group_of]
-    base = agg[agg["layout"] == agg["baseline"]]
-    by_reader = {(*(getattr(r, g) for g in groups), r.reader): r
-                 for r in base.itertuples(index=False)}
+    agg["speedup"], agg["bytes_reduction"] = baseline_ratios(
+        agg, agg[agg["layout"] == agg["baseline"]], groups)
+    return agg.sort_values([*groups, "seconds"]).reset_index(drop=True)
+
+
+def baseline_ratios(rows: Any, base: Any, groups: Sequence[str] = ()
+                    ) -> tuple[list[float], list[float]]:
+    """Per row: the baseline's seconds over the row's, and its bytes sent over the row's.
+
+    ``base`` holds the baseline's rows; within the row's group (``groups``), the baseline read
+    by the same reader is used when there is one, else the baseline's fastest reader (a Zarr
+    reader cannot read the HDF5 baseline)."""
+    def key(r: Any) -> tuple[Any, ...]:
+        return tuple(getattr(r, g) for g in groups)
+
+    by_reader = {(*key(r), r.reader): r for r in base.itertuples(index=False)}
     best: dict[tuple[Any, ...], Any] = {}
     for r in base.sort_values("seconds").itertuples(index=False):
-        best.setdefault(tuple(getattr(r, g) for g in groups), r)  # the baseline's fastest reader
+        best.setdefault(key(r), r)  # the baseline's fastest reader
     speed, reduction = [], []
-    for g, r in zip(group_of, agg.itertuples(index=False), strict=True):
-        b = by_reader.get((*g, r.reader)) or best.get(g)
+    for r in rows.itertuples(index=False):
+        b = by_reader.get((*key(r), r.reader)) or best.get(key(r))
         speed.append(b.seconds / r.seconds if b is not None and r.seconds else float("nan"))
         reduction.append(
             b.bytes_transferred / r.bytes_transferred
             if b is not None and r.bytes_transferred else float("nan")
         )
-    agg["speedup"] = speed
-    agg["bytes_reduction"] = reduction
-    return agg.sort_values([*groups, "seconds"]).reset_index(drop=True)
+    return speed, reduction
 
 
 def _key(k: Any) -> tuple[Any, ...]:
