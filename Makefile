@@ -113,24 +113,30 @@ preview: dashboard
 	$(ASV) preview
 
 # The published report of a demo-size run, beside the asv results (README, "Reports and
-# dashboards"): the demo's samples, sweeps and recommendations, each recommendation measured
-# side by side (recommend --measure), the site in reports/report/ and its inputs in
-# reports/report-data/, and the README's screenshot (docs/report.png) taken in Chromium.
-REPORT_RUN  := build/report-run
-REPORT_DATA := reports/report-data
+# dashboards"): the demo's samples, each recommended for and swept with its recommendation (so
+# cards and charts are one run), its printed tables (demo.txt), the site in reports/report/ and
+# its inputs in reports/report-data/, the README's screenshot (docs/report.png) and the
+# verdict cards of a large and a small movie (docs/verdict-*.png), taken in Chromium.
+REPORT_RUN     := build/report-run
+REPORT_DATA    := reports/report-data
+REPORT_SAMPLES := ophys ecephys ophys-small
 report: $(STAMP) system-deps
-	$(BIN)/layoutbench demo -o $(REPORT_RUN)
-	@mkdir -p $(REPORT_DATA)
-	for kind in ophys ecephys; do \
-	  cp $(REPORT_RUN)/$$kind.parquet $(REPORT_DATA)/$$kind.parquet && \
-	  $(BIN)/layoutbench -q recommend $(REPORT_RUN)/$$kind.nwb --measure --format json \
-	    > $(REPORT_DATA)/$$kind.recommendation.json || exit 1; \
+	@mkdir -p $(REPORT_RUN)
+	$(BIN)/layoutbench demo -o $(REPORT_RUN) > $(REPORT_RUN)/demo.txt
+	@rm -rf $(REPORT_DATA) && mkdir -p $(REPORT_DATA)
+	cp $(REPORT_RUN)/demo.txt $(REPORT_DATA)/
+	for name in $(REPORT_SAMPLES); do \
+	  cp $(REPORT_RUN)/$$name.parquet $(REPORT_RUN)/$$name.recommendation.json $(REPORT_DATA)/ \
+	  || exit 1; \
 	done
-	$(BIN)/layoutbench report $(REPORT_DATA)/ophys.parquet $(REPORT_DATA)/ecephys.parquet \
-	  --recommendation $(REPORT_DATA)/ophys.recommendation.json \
-	  --recommendation $(REPORT_DATA)/ecephys.recommendation.json \
+	$(BIN)/layoutbench report $(foreach n,$(REPORT_SAMPLES),$(REPORT_DATA)/$(n).parquet) \
+	  $(foreach n,$(REPORT_SAMPLES),--recommendation $(REPORT_DATA)/$(n).recommendation.json) \
 	  --title "layoutbench: demo-size run" -o reports/report --overwrite
 	$(BIN)/python tests/browser.py reports/report/index.html docs/report.png
+	$(BIN)/python tests/browser.py reports/report/index.html docs/verdict-large.png \
+	  --element '.card >> nth=0'
+	$(BIN)/python tests/browser.py reports/report/index.html docs/verdict-small.png \
+	  --element '.card >> nth=2'
 
 clean:
 	rm -rf $(VENV) $(NEUROCONV_VENV) demo-output build .pytest_cache .mypy_cache .ruff_cache

@@ -23,11 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 import layoutbench as lb
+from benchmarks._reports import provenance
 from layoutbench.cache import cache_dir
 from layoutbench.plan.layout import neuroconv_default
+from layoutbench.plan.reader_facts import swept
 from layoutbench.read.inspect import dataset_info
 from layoutbench.run.faulty import outcome
-from layoutbench.run.measure import versions
 from layoutbench.synthetic import DATASET_PATHS, GENERATORS
 
 SPEC = "503=0.05,500=0.02,reset=0.02,truncate=0.01,stall=0.01"
@@ -37,7 +38,6 @@ SAMPLES = {
     "ecephys": (["ecephys-window", "ecephys-channel-filter:channels=1,seconds=5"],
                 lb.Layout("zarr", (262144, 1), "zstd", 3)),
 }
-HDF5_READERS = ["h5py-remfile", "h5py-fsspec", "kerchunk"]
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
 
@@ -55,9 +55,9 @@ def main() -> None:
             GENERATORS[kind](path, seed=0, progress=True)
         info = dataset_info(path, DATASET_PATHS[kind])
         baseline = neuroconv_default(kind, info.shape, info.itemsize)  # the file's own
-        for layout, readers in ((baseline, HDF5_READERS), (zarr_layout, ["zarr"])):
+        for layout, readers in ((baseline, swept(fmt="hdf5")), (zarr_layout, swept(fmt="zarr"))):
             frames.append(lb.sweep(path, DATASET_PATHS[kind], layouts=[layout],
-                                   patterns=patterns, readers=readers, profile="loopback",
+                                   patterns=patterns, readers=list(readers), profile="loopback",
                                    repeats=args.repeats, faults=SPEC, fault_seed=args.seed,
                                    cache_dir=work / "variants", progress=True))
     rows = pd.concat(frames, ignore_index=True)
@@ -76,11 +76,9 @@ def main() -> None:
         "writes them (zarr: a Zarr copy); patterns "
         + ", ".join(f"`{p}`" for p, _ in [(p, 0) for k in SAMPLES for p in SAMPLES[k][0]])
         + f"; {args.repeats} repeats each.",
-        f"Measured {dt.date.today()} on {platform.node()} ({platform.machine()}), "
-        f"layoutbench {versions().get('layoutbench')}, h5py {versions().get('h5py')}, "
-        f"s3fs {versions().get('s3fs')}, zarr {versions().get('zarr')}, "
-        f"remfile {versions().get('remfile')}.",
-        "Reproduce: `.venv/bin/python benchmarks/faults.py`.",
+        f"Measured {dt.date.today()} on {platform.node()} ({platform.machine()}).",
+        provenance(),
+        "Reproduce: `.venv/bin/python -m benchmarks.faults`.",
         "",
         "| reader | runs | correct | clean error | wrong data | bug | errors seen |",
         "|---|---:|---:|---:|---:|---:|---|",

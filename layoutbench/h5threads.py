@@ -11,6 +11,11 @@ for the lock the waiting thread holds: a deadlock, seen as a hung run that no ti
 The remedy is deterministic: collect garbage on the calling thread (which may take h5py's lock,
 since it is reentrant), then keep the collector off until the h5py work is done. Cycles made in
 between are collected when the outermost block ends.
+
+A full collection scans every object the process holds (54 ms per collection with pandas,
+zarr and botocore loaded: 40 % of a small sweep's time, two per measured case). The first
+block therefore freezes what is alive after its collection (``gc.freeze``: modules and their
+tables, which never become garbage), and later collections scan only objects made since.
 """
 
 from __future__ import annotations
@@ -23,16 +28,20 @@ from collections.abc import Iterator
 _lock = threading.RLock()  # a finaliser run by gc.collect() below may re-enter
 _depth = 0
 _was_enabled = False
+_frozen = False
 
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Collect now and pause the cyclic collector for the block (re-entrant, thread-safe)."""
-    global _depth, _was_enabled
+    global _depth, _was_enabled, _frozen
     with _lock:
         if _depth == 0:
             _was_enabled = gc.isenabled()
             gc.collect()
+            if not _frozen:  # what lives now (modules, their tables) is never scanned again
+                gc.freeze()
+                _frozen = True
             gc.disable()
         _depth += 1
     try:

@@ -9,6 +9,7 @@ reported: a page that needs the network fails its test instead of quietly using 
 Also a command, for the README's screenshot (``make report``)::
 
     python tests/browser.py reports/report/index.html docs/report.png [--height 1800]
+    python tests/browser.py reports/report/index.html docs/verdict.png --element '.card >> nth=2'
 """
 
 from __future__ import annotations
@@ -132,8 +133,9 @@ def count_plots(page: Any) -> int:
                        return s && s.getBoundingClientRect().width > 0; }).length"""))
 
 
-def screenshot(target: str, out: Path, height: int = 1800) -> Path:
-    """A PNG of the top ``height`` pixels of a report page (1400 px wide)."""
+def screenshot(target: str, out: Path, height: int = 1800, element: str | None = None) -> Path:
+    """A PNG of the top ``height`` pixels of a report page (1400 px wide), or of the first
+    ``element`` (a Playwright selector, e.g. ``.card >> nth=1``)."""
     url = target if "://" in target else Path(target).resolve().as_uri()
     with tempfile.TemporaryDirectory(prefix="layoutbench-chromium-") as profile:
         browser = Browser(profile)
@@ -142,6 +144,9 @@ def screenshot(target: str, out: Path, height: int = 1800) -> Path:
                 if seen.problems:
                     raise SystemExit("\n".join(seen.problems))
                 out.parent.mkdir(parents=True, exist_ok=True)
+                if element is not None:
+                    page.locator(element).first.screenshot(path=str(out))
+                    return out
                 page.screenshot(path=str(out), clip={"x": 0, "y": 0, "width": 1400,
                                                      "height": height}, full_page=True)
         finally:
@@ -154,6 +159,8 @@ if __name__ == "__main__":
     parser.add_argument("page")
     parser.add_argument("out", type=Path)
     parser.add_argument("--height", type=int, default=1800)
+    parser.add_argument("--element", default=None,
+                        help="Screenshot this element only (a Playwright selector).")
     a = parser.parse_args()
-    print(screenshot(a.page, a.out, a.height))
+    print(screenshot(a.page, a.out, a.height, a.element))
     sys.exit(0)

@@ -236,16 +236,6 @@ def test_reader_any_recommends_the_reader_too(ophys: Path) -> None:
         assert choice is None
 
 
-def test_demo_recommends_each_sample(ophys: Path, tmp_path: Path) -> None:
-    from layoutbench.demo import recommend_samples
-
-    (tmp_path / "ophys.nwb").symlink_to(ophys)
-    recs = recommend_samples(tmp_path, get_profile("same-region"))
-    assert [r["datasets"][0]["kind"] for r in recs] == ["ophys"]  # ophys (small) only
-    written = json.loads((tmp_path / "ophys.recommendation.json").read_text())
-    assert layouts_from_recommendation(written)  # what apply takes
-
-
 def test_an_already_good_layout_is_kept(tmp_path: Path) -> None:
     from layoutbench.plan.layout import Layout
 

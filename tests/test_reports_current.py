@@ -23,7 +23,6 @@ STALE = {
     "reader_constants.md": "records no versions (its table, plan/reader_table.py, does, and "
                            "tests/test_tables.py checks them): python -m "
                            "benchmarks.reader_constants",
-    "recommend_evidence.md": "records no versions: python -m benchmarks.recommend_evidence",
 }
 
 

@@ -195,8 +195,6 @@ def measure(sources: tuple[str, ...], dataset: str | None, specs: tuple[str, ...
 
 def _with_recommendation(src: Any, dataset: str | None, rec: Path, grid: str) -> list[Any]:
     """The grid plus the layout a recommendation chose for the dataset (label ``recommended``)."""
-    from dataclasses import replace
-
     from layoutbench.plan.layout import default_grid
     from layoutbench.run.describe import describe
     from layoutbench.write.apply_plan import read_recommendation
@@ -205,8 +203,8 @@ def _with_recommendation(src: Any, dataset: str | None, rec: Path, grid: str) ->
     info = describe(src, dataset)
     if info.path not in chosen:
         raise UserError(f"{rec}: has no recommendation for {info.path}")
-    return [*default_grid(info.kind, info.shape, info.itemsize, grid),
-            replace(chosen[info.path], label="recommended")]
+    return default_grid(info.kind, info.shape, info.itemsize, grid,
+                        recommended=chosen[info.path])
 
 
 def print_results(frame: Any, fmt: str) -> None:
@@ -276,14 +274,20 @@ def serve(profile_name: str, latency_ms: float | None, bandwidth_mbps: float | N
               help="Sample movie shape TxYxX (default 1000x256x256).")
 @click.option("--ecephys-shape", default=None,
               help="Sample recording shape TxC (default 1800000x64).")
+@click.option("--small-shape", default="91x256x256", show_default=True,
+              help="Shape TxYxX of the small movie, where downloading the file wins; "
+                   "'none' leaves it out.")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="Times each case is measured (median and spread); 1 for a quick look.")
 @format_option("table", "json")
 def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
          bandwidth_mbps: float | None, grid: str, ophys_shape: str | None,
-         ecephys_shape: str | None, fmt: str) -> None:
-    """Generate ophys and ecephys samples, sweep them on the embedded S3, print the rankings,
-    then the layout `recommend` chooses for each (also written as KIND.recommendation.json),
-    and write the HTML report of it all (OUT/report/index.html)."""
-    from layoutbench.demo import SAMPLES, recommend_samples, run_demo
+         ecephys_shape: str | None, small_shape: str, repeats: int, fmt: str) -> None:
+    """Generate ophys and ecephys samples and a small movie; recommend a layout for each (also
+    written as NAME.recommendation.json), sweep it on the embedded S3 beside the grid, print
+    the rankings and the recommendations with their verdicts (rewrite, keep or download), and
+    write the HTML report of it all (OUT/report/index.html)."""
+    from layoutbench.demo import run_demo
     from layoutbench.plan.recommendation import render_table
     from layoutbench.reporting.site import write_report
 
@@ -292,20 +296,21 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
     for kind, text, ndim in (("ophys", ophys_shape, 3), ("ecephys", ecephys_shape, 2)):
         if text:
             shapes[kind] = parse_shape(f"--{kind}-shape", text, ndim)
-    frames = run_demo(out_dir, net, grid=grid, shapes=shapes, progress=settings().progress)
-    for frame in frames:
-        print_results(frame, fmt)
+    small = (None if small_shape.strip().lower() == "none"
+             else parse_shape("--small-shape", small_shape, 3))
+    done = run_demo(out_dir, net, grid=grid, shapes=shapes, repeats=repeats, small=small,
+                    progress=settings().progress)
+    for sample in done:
+        print_results(sample.frame, fmt)
         click.echo()
-    for rec in recommend_samples(out_dir, net):
+    for sample in done:
         if fmt == "json":
-            echo_json(rec)
+            echo_json(sample.recommendation)
         else:
-            click.echo(render_table(rec))
+            click.echo(render_table(sample.recommendation))
         click.echo()
-    files = [out_dir / f"{k}{suffix}" for suffix in (".parquet", ".recommendation.json")
-             for k in SAMPLES]
-    site = write_report([p for p in files if p.suffix == ".parquet" and p.exists()],
-                        [p for p in files if p.suffix == ".json" and p.exists()],
+    site = write_report([out_dir / f"{s.name}.parquet" for s in done],
+                        [out_dir / f"{s.name}.recommendation.json" for s in done],
                         out_dir / "report", title="layoutbench demo",
                         overwrite=True)  # the demo's own folder, rewritten at every run
     click.echo(f"report: {site.index}  (open file://{site.index.resolve()} in a browser)",

@@ -412,16 +412,22 @@ def _volume_grid(z: int, y: int, x: int) -> list[Layout]:
     ]
 
 
-def default_grid(kind: str, shape: Sequence[int], itemsize: int, grid: str = "default"
-                 ) -> list[Layout]:
+def default_grid(kind: str, shape: Sequence[int], itemsize: int, grid: str = "default", *,
+                 recommended: Layout | None = None) -> list[Layout]:
     """The layouts a sweep compares for data of ``kind`` and ``shape``, fitted to the shape.
 
     The baselines come first (``neuroconv-default``, ``h5py-auto``). ``"quick"`` keeps the
     baselines and the two or three layouts that matter most for the kind's patterns, for tests
     and smoke runs. ``"paged"`` takes ``neuroconv-default`` and the kind's leading narrow
     layout, each unpaged and with HDF5 paged aggregation at :data:`PAGE_SIZES`. Duplicates
-    that arise from clipping (for example on a small test file) are dropped, first wins.
+    that arise from clipping (for example on a small test file) are dropped, first wins. A
+    ``recommended`` layout comes last, labelled ``recommended``, so that the layout a
+    recommendation chose is measured beside the grid and named as such (even where the grid
+    holds it too).
     """
+    if recommended is not None:
+        return [*default_grid(kind, shape, itemsize, grid),
+                replace(recommended, label="recommended")]
     if grid not in GRIDS:
         raise LayoutError(f"unknown grid {grid!r}; expected one of {GRIDS}")
     shape = tuple(int(n) for n in shape)

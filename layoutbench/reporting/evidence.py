@@ -260,12 +260,15 @@ def _sweep_points(frame: pd.DataFrame, rec: Mapping[str, Any], d: Mapping[str, A
     return out
 
 
-def measured_seconds(d: Mapping[str, Any], points: pd.DataFrame) -> dict[str, float] | None:
+def measured_seconds(d: Mapping[str, Any], points: pd.DataFrame, file: str | None = None
+                     ) -> dict[str, float] | None:
     """Measured seconds of the current and the recommended layout (each with the reader it was
     recommended for), when both were measured side by side: from ``recommend --measure`` if it
     ran, else from results rows covering every pattern of the recommendation (weighted like
-    the prediction). ``None`` when neither is there."""
-    mine = points[points["dataset"] == d["path"]]
+    the prediction). ``None`` when neither is there. ``file``: the recommendation's, when
+    several files hold a dataset of this path (a demo's two movies)."""
+    mine = points[(points["dataset"] == d["path"])
+                  & ((points["file"] == file) if file is not None else True)]
     secs = [_measured(mine[mine["origin"] == "recommend --measure"], role, d[role]["reader"])
             for role in ("current", "recommended")]
     if None in secs:
@@ -277,9 +280,10 @@ def measured_seconds(d: Mapping[str, Any], points: pd.DataFrame) -> dict[str, fl
     return {"current": secs[0], "recommended": secs[1]}
 
 
-def measured_speedup(d: Mapping[str, Any], points: pd.DataFrame) -> float | None:
+def measured_speedup(d: Mapping[str, Any], points: pd.DataFrame, file: str | None = None
+                     ) -> float | None:
     """Current over recommended :func:`measured_seconds` (``None`` where not measured)."""
-    secs = measured_seconds(d, points)
+    secs = measured_seconds(d, points, file)
     return None if secs is None else secs["current"] / secs["recommended"]
 
 

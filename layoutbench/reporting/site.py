@@ -182,7 +182,7 @@ def _build_into(frame: pd.DataFrame, recs: Sequence[Mapping[str, Any]], out: Pat
     for i, rec in enumerate(recs):
         config = neuroconv_config(dict(rec))
         for d in rec["datasets"]:
-            measured = evidence.measured_seconds(d, points)
+            measured = evidence.measured_seconds(d, points, rec.get("file"))
             location = d["path"].lstrip("/")
             cards.append(page.card(d, rec, {location: config[location]}, measured,
                                    _slug("rec", i, d["path"])))

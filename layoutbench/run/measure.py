@@ -39,7 +39,13 @@ _VERSIONED = ("layoutbench", "h5py", "hdf5plugin", "zarr", "numcodecs", "s3fs", 
 
 def versions() -> dict[str, str]:
     """Versions of the packages whose behaviour the figures depend on, Python's, and the
-    machine (:func:`machine`)."""
+    machine (:func:`machine`): looked up once per process (every row records them, and the
+    package metadata costs 25 ms a lookup)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
     out: dict[str, str] = {}
     for name in _VERSIONED:
         try:
