@@ -1,5 +1,6 @@
 """The README's example outputs of `recommend` (the verdict where a rewrite pays and where
-downloading the file wins, the `--reader any` note), made by
+downloading the file wins, the `--reader any` note) and of the open sweep of a file of many
+objects, made by
 the commands the README names and kept in ``reports/readme_examples.md``, so every figure the
 README quotes comes from a committed output:
 
@@ -25,6 +26,9 @@ COMMANDS = [
     # a file small enough that downloading it whole wins
     ["generate", "ophys", "small.nwb", "--size", "12MB"],
     ["recommend", "small.nwb", "--patterns", "ophys-patch", "--min-mb", "1"],
+    # opening a file of many objects: as it is and paged, by the readers that open whole files
+    ["generate", "many-series", "many.nwb"],
+    ["sweep", "many.nwb", "--patterns", "open", "-o", "open.csv"],
 ]
 
 

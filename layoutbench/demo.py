@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from layoutbench.plan.profiles import NetworkProfile
 from layoutbench.read.inspect import dataset_info
 from layoutbench.recommender.source import recommend
 from layoutbench.results import to_frame, write_results
-from layoutbench.run.sweep import run_sweep
+from layoutbench.run.sweep import overhead, run_sweep
 from layoutbench.store import EmbeddedS3
 from layoutbench.synthetic import DATASET_PATHS, GENERATORS
 from layoutbench.write.apply_plan import layouts_from_recommendation
@@ -50,6 +51,8 @@ class DemoResult:
     path: Path
     recommendation: dict[str, Any]
     frame: pd.DataFrame
+    #: what the sweep spent beside its timed reads (:func:`layoutbench.run.sweep.overhead`)
+    overhead: str
 
 
 def _sample(out_dir: Path, kind: str, shape: tuple[int, ...] | None, progress: bool,
@@ -98,10 +101,12 @@ def run_demo(out_dir: Path, profile: NetworkProfile, *, grid: str = "default",
                                    recommended=layouts_from_recommendation(rec).get(info.path))
             log.info("sweeping %s under %s, with the recommended %s", path, profile.name,
                      chosen["recommended"]["name"])
+            started = time.perf_counter()
             results = run_sweep(path, s3, profile, layouts=layouts,
                                 cache_dir=out_dir / "cache", repeats=repeats, progress=progress)
+            spent = overhead(results, time.perf_counter() - started)
             write_results(results, out_dir / f"{path.stem}.parquet")
-            done.append(DemoResult(path.stem, path, rec, to_frame(results)))
+            done.append(DemoResult(path.stem, path, rec, to_frame(results), spent))
     return done
 
 

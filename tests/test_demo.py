@@ -44,5 +44,8 @@ def test_demo_measures_what_it_recommends(tmp_path: Path) -> None:
     assert "ophys-40x256x256" in rewritten
     # every sample's recommendation is printed with its verdict, and the report has its card
     assert result.output.count("verdict for one read of the workload") == len(names)
+    # and what each sweep spent beside its timed reads, and the demo's whole time
+    assert all(f"sweep of {n}: " in result.output for n in names)
+    assert "x the timed reads" in result.output and "demo: 3 samples in " in result.output
     html = (out / "report" / "index.html").read_text()
     assert html.count('class="card') >= len(names) and "recommended" in html

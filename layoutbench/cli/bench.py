@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -298,6 +299,7 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
             shapes[kind] = parse_shape(f"--{kind}-shape", text, ndim)
     small = (None if small_shape.strip().lower() == "none"
              else parse_shape("--small-shape", small_shape, 3))
+    started = time.perf_counter()
     done = run_demo(out_dir, net, grid=grid, shapes=shapes, repeats=repeats, small=small,
                     progress=settings().progress)
     for sample in done:
@@ -313,6 +315,10 @@ def demo(out_dir: Path, profile_name: str, latency_ms: float | None,
                         [out_dir / f"{s.name}.recommendation.json" for s in done],
                         out_dir / "report", title="layoutbench demo",
                         overwrite=True)  # the demo's own folder, rewritten at every run
+    for sample in done:
+        click.echo(f"sweep of {sample.name}: {sample.overhead}", err=fmt == "json")
+    click.echo(f"demo: {len(done)} samples in {(time.perf_counter() - started) / 60:.1f} min",
+               err=fmt == "json")
     click.echo(f"report: {site.index}  (open file://{site.index.resolve()} in a browser)",
                err=fmt == "json")
 

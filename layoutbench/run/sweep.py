@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from layoutbench.interrupts import checkpoint
 from layoutbench.plan.dataset import DatasetInfo
 from layoutbench.plan.layout import Layout, default_grid
 from layoutbench.plan.measurement import Measurement
-from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patterns
+from layoutbench.plan.patterns import AccessPattern, as_patterns, default_patterns, parse_spec
 from layoutbench.plan.profiles import NetworkProfile, as_profile
 from layoutbench.plan.reader_facts import swept
 from layoutbench.plan.work import build_then_measure
@@ -272,6 +273,7 @@ def sweep_prepared(prepared: list[Prepared], endpoint: Endpoint, profile: Networ
                    executor: Executor, cache_limit: int | None,
                    readers: Sequence[str] | None = None) -> list[Measurement]:
     """Plan the (source, layout) jobs of prepared sources and run them on ``executor``."""
+    started = time.perf_counter()
     endpoint.set_profile(profile)
     total = sum(len(p.cases) for p in prepared) * repeats
     for p in prepared:
@@ -287,6 +289,7 @@ def sweep_prepared(prepared: list[Prepared], endpoint: Endpoint, profile: Networ
             log.info("resuming: %d of %d cases already measured (%s)", len(results), total,
                      book.path)
     done = remaining(results, repeats)
+    resumed = len(results)
     where = endpoint if executor.in_process else travelling(endpoint)
     jobs, labels = [], []
     for p in prepared:
@@ -324,7 +327,32 @@ def sweep_prepared(prepared: list[Prepared], endpoint: Endpoint, profile: Networ
             book.close(done=False)
         for p in prepared:  # temporaries of workers stopped mid-write, once they are gone
             executor.after_close(functools.partial(remove_stale, cache / p.sid))
+    fresh = results[resumed:]  # what this run measured (not what it resumed)
+    if fresh:
+        log.info("%s", overhead(fresh, time.perf_counter() - started))
     return _finish(prepared, results, faults)
+
+
+def timed_seconds(rows: Sequence[Measurement]) -> float:
+    """The seconds the clock ran in these rows' cases: opening the file and running the
+    pattern (a pattern that *is* opening has its open in ``seconds`` already)."""
+    return sum(r.seconds + (0.0 if _opens(r.pattern) else (r.open_seconds or 0.0))
+               for r in rows if r.seconds == r.seconds)  # NaN: a case that failed
+
+
+@functools.cache
+def _opens(label: str) -> bool:
+    return parse_spec(label).definition.includes_open
+
+
+def overhead(rows: Sequence[Measurement], wall_seconds: float) -> str:
+    """What a sweep spent besides measuring: its wall time against the timed reads of the
+    cases it measured (building, verifying and uploading variants, starting readers, and the
+    harness around each case make the difference)."""
+    timed = timed_seconds(rows)
+    ratio = wall_seconds / timed if timed > 0 else float("inf")
+    return (f"{len(rows)} cases in {wall_seconds:.1f} s, {timed:.1f} s of them timed reads: "
+            f"{ratio:.2f}x the timed reads")
 
 
 def _key(p: Prepared, case: Case) -> tuple[str, str, str, str]:
