@@ -10,6 +10,7 @@ touching data, so it is tested without a network and checked against one.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
@@ -240,8 +241,10 @@ class _ChunkSizes:
         self.uncompressed = layout.codec == "none"
         self.mean = float(self.raw if self.uncompressed or callable(chunk_nbytes) else chunk_nbytes)
         # valid fraction of each chunk along each axis (edge chunks are partly padding)
-        self.fractions = [np.minimum(c, n - np.arange(g) * c) / c
-                          for n, c, g in zip(shape, self.chunks, self.grid, strict=True)]
+        self.fractions = _valid_fractions(shape, tuple(self.chunks))
+        #: what decides every size when they are not given chunk by chunk (see :meth:`all`)
+        self.key = None if self.exact is not None else (
+            shape, tuple(self.chunks), self.raw, self.mean, self.uncompressed)
 
     def __call__(self, index: tuple[int, ...]) -> int:
         if self.exact is not None:
@@ -264,7 +267,21 @@ class _ChunkSizes:
         return np.maximum(1, np.round(self.mean * frac)).astype(np.int64)
 
     def all(self) -> np.ndarray:
-        """Every chunk's size in C order (HDF5 writes them, and so stores them, in that order)."""
+        """Every chunk's size in C order (HDF5 writes them, and so stores them, in that order).
+
+        Memoised by :attr:`key` (read-only arrays): a search asks for the sizes of one layout
+        once per reader session, and on a large file a grid has ~10^5 chunks."""
+        if self.key is None:
+            return self._all()
+        found = _SIZES_MEMO.get(self.key)
+        if found is None:
+            if len(_SIZES_MEMO) >= _MEMO_LIMIT:
+                _SIZES_MEMO.clear()
+            found = _SIZES_MEMO[self.key] = self._all()
+            found.flags.writeable = False
+        return found
+
+    def _all(self) -> np.ndarray:
         if self.exact is not None:
             return np.array([int(self.exact(idx)) for idx in np.ndindex(*self.grid)], np.int64)
         if self.uncompressed:
@@ -273,6 +290,24 @@ class _ChunkSizes:
         for f in self.fractions:
             frac = np.multiply.outer(frac, f).ravel()
         return np.maximum(1, np.round(self.mean * frac)).astype(np.int64)
+
+
+#: Memoised chunk sizes and chunk accesses, each emptied when it holds this many entries.
+_MEMO_LIMIT = 256
+_SIZES_MEMO: dict[tuple[Any, ...], np.ndarray] = {}
+_ACCESSES_MEMO: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_fractions(shape: tuple[int, ...], chunks: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """Per axis, the fraction of each chunk inside the array (edge chunks are partly padding);
+    the same for every codec of a chunk shape, so computed once."""
+    out = []
+    for n, c in zip(shape, chunks, strict=True):
+        f = np.minimum(c, n - np.arange(-(-n // c)) * c) / c
+        f.flags.writeable = False
+        out.append(f)
+    return tuple(out)
 
 
 # -- zarr and kerchunk: one request per chunk, ``CONCURRENCY`` at a time ------------------------
@@ -410,27 +445,49 @@ def _plan_hdf5(sels: list[Selection], shape: tuple[int, ...], itemsize: int, lay
     """HDF5 through h5py: for each selection, its chunks in C order, each with the bytes of it
     the selection wants, replayed by :func:`.h5sim.plan_hdf5` through the B-tree, the
     chunk cache and the reader's file object."""
-    parts = [_chunk_accesses(sel, layout.chunks, sizes.grid, itemsize) for sel in sels]
-    lins = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-    wanted = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+    lins, wanted = _all_chunk_accesses(sels, tuple(layout.chunks), sizes.grid, itemsize)
     return plan_hdf5(lins, wanted, sizes.all(), sizes.grid, sizes.raw,
-                     h5_root_offset(layout, len(shape)), mode)
+                     h5_root_offset(layout, len(shape)), mode, sizes_key=sizes.key)
+
+
+def _all_chunk_accesses(sels: list[Selection], chunks: tuple[int, ...], grid: tuple[int, ...],
+                        itemsize: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_chunk_accesses` of every selection, concatenated; memoised, as every codec of
+    a chunk shape reads the same chunks."""
+    key = (tuple(sels), chunks, grid, itemsize)
+    found = _ACCESSES_MEMO.get(key)
+    if found is None:
+        parts = [_chunk_accesses(sel, chunks, grid, itemsize) for sel in sels]
+        lins = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+        wanted = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+        if len(_ACCESSES_MEMO) >= 16 * _MEMO_LIMIT:
+            _ACCESSES_MEMO.clear()
+        found = _ACCESSES_MEMO[key] = (lins, wanted)
+    return found
 
 
 def _chunk_accesses(sel: Selection, chunks: Sequence[int], grid: Sequence[int], itemsize: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(linear chunk indices, bytes of each the selection wants), the chunks in C order: the
     overlap of a box with a chunk is the product of the per-axis overlaps, computed per axis
-    and combined as outer sums (indices) and outer products (bytes)."""
+    and combined as outer sums (indices) and outer products (bytes), last axis first. An axis
+    along which the selection stays in one chunk only shifts the indices and scales the bytes
+    (most selections cut across few chunks, and a search plans thousands of them)."""
     lins = np.zeros(1, np.int64)
     wanted = np.full(1, itemsize, np.int64)
     stride = 1
-    axes = []
-    for s, c, r in zip(sel, chunks, chunk_ranges(sel, chunks), strict=True):
-        i = np.arange(r.start, r.stop, dtype=np.int64)
-        axes.append((i, np.minimum(s.stop, (i + 1) * c) - np.maximum(s.start, i * c)))
-    for (i, overlap), g in zip(reversed(axes), reversed(list(grid)), strict=True):
-        lins = np.add.outer(i * stride, lins).ravel()
-        wanted = np.multiply.outer(overlap, wanted).ravel()
+    for s, c, g in zip(reversed(sel), reversed(list(chunks)), reversed(list(grid)),
+                       strict=True):
+        if s.stop <= s.start:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        first, last = s.start // c, (s.stop - 1) // c
+        if first == last:
+            lins = lins + first * stride
+            wanted = wanted * (s.stop - s.start)
+        else:
+            i = np.arange(first, last + 1, dtype=np.int64)
+            overlap = np.minimum(s.stop, (i + 1) * c) - np.maximum(s.start, i * c)
+            lins = np.add.outer(i * stride, lins).ravel()
+            wanted = np.multiply.outer(overlap, wanted).ravel()
         stride *= g
     return lins, wanted

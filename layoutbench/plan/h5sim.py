@@ -19,6 +19,9 @@ counts are checked against logs of the readers' reads and the gateway's counts
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import numpy as np
 
 #: fsspec ``readahead`` block of h5py-fsspec: a miss fetches the read plus this much.
@@ -34,13 +37,20 @@ BTREE_ENTRIES, BTREE_KEEP = 64, 57
 
 
 def plan_hdf5(lins: np.ndarray, wanted: np.ndarray, sizes: np.ndarray,
-              grid: tuple[int, ...], chunk_bytes: int, root: int, mode: str) -> dict[str, int]:
+              grid: tuple[int, ...], chunk_bytes: int, root: int, mode: str, *,
+              sizes_key: object = None) -> dict[str, int]:
     """Requests and bytes h5py sends for a sequence of chunk reads in one open file.
 
     A chunk's lookup first reads the B-tree nodes on its path that this open file has not read
     yet, then the chunk is read whole in one call unless the chunk cache holds it. Those file
     reads become requests through the reader's file object (:class:`Readahead` or
     :class:`Remfile`).
+
+    A search plans the same reads on many layouts (one chunk shape with every codec) and the
+    same layout for many reader sessions, so the two halves of the work are memoised apart:
+    the order of file reads, which depends only on the reads and the grid
+    (:func:`access_order`), and where the chunks and nodes lie, which depends only on the
+    stored sizes (:func:`placement`). Only the replay through the file object is done anew.
 
     Parameters
     ----------
@@ -58,52 +68,118 @@ def plan_hdf5(lins: np.ndarray, wanted: np.ndarray, sizes: np.ndarray,
         File offset of the B-tree root (chunk 0 follows the root node).
     mode
         ``"readahead"`` (h5py-fsspec) or ``"remfile"`` (h5py-remfile, pynwb-remfile).
+    sizes_key
+        A hashable value that decides ``sizes`` (the same key, the same sizes), to memoise
+        their placement by; ``None``: memoise by the sizes themselves.
 
     Returns
     -------
     dict
         The request and byte fields of :class:`~layoutbench.plan.geometry.ReadPlan` it determines.
     """
-    tree = BTree(len(sizes), len(grid))
-    offsets, node_addr, eof = tree.layout(sizes, root)
-    missed = cache_misses(lins, wanted, grid, chunk_bytes)
-    # file reads as (position in the access sequence, order within it, offset, length): a
-    # lookup reads the nodes on its path it has not read before, root first, then the chunk
-    # if the cache missed it
-    at, order, where, length = [], [], [], []
-    levels = len(tree.counts)
-    idx = lins
-    for level in range(levels):
-        idx = np.minimum(idx // BTREE_KEEP, tree.counts[level] - 1) if level else \
-            np.minimum(lins // BTREE_KEEP, tree.counts[0] - 1)
-        nodes, first = np.unique(idx, return_index=True)
-        at.append(first)
-        order.append(np.full(len(first), levels - 1 - level))  # the root (top level) first
-        where.append(np.array([node_addr[(level, int(n))] for n in nodes], np.int64))
-        length.append(np.full(len(first), tree.node_size))
-    misses = np.flatnonzero(missed)  # the chunk reads that reach the file
-    at.append(misses)
-    order.append(np.full(len(misses), levels))  # the chunk after its nodes
-    where.append(offsets[lins[misses]].astype(np.int64))
-    length.append(sizes[lins[misses]].astype(np.int64))
-    n_index = sum(len(a) for a in at[:-1])
-    is_index = np.zeros(n_index + len(misses), bool)
-    is_index[:n_index] = True
-    at_all, order_all = np.concatenate(at), np.concatenate(order)
-    sequence = np.lexsort((order_all, at_all))  # by access, then root ... leaf, chunk
+    grid = tuple(int(g) for g in grid)
+    tree = btree(len(sizes), len(grid))
+    offsets, node_addr, eof = placement(tree, sizes, root, sizes_key)
+    access = access_order(tree, lins, wanted, grid, chunk_bytes)
+    where = np.concatenate([*(a[n] for a, n in zip(node_addr, access.nodes, strict=True)),
+                            offsets[access.chunks]])[access.sequence]
+    length = np.concatenate([np.full(access.n_index, tree.node_size, np.int64),
+                             sizes[access.chunks].astype(np.int64)])[access.sequence]
     fobj: Readahead | Remfile = Readahead(eof) if mode == "readahead" else Remfile(eof)
-    index_requests = 0
-    for offset, size, index in zip(np.concatenate(where)[sequence].tolist(),
-                                   np.concatenate(length)[sequence].tolist(),
-                                   is_index[sequence].tolist(), strict=True):
-        n = fobj.requests
-        fobj.read(offset, size)
-        index_requests += (fobj.requests - n) if index else 0
-    chunks_read = int(missed.sum())
+    index_requests = fobj.replay(where.tolist(), length.tolist(), access.is_index)
+    chunks_read = len(access.chunks)
     return {"chunks_read": chunks_read, "requests": fobj.requests,
             "index_requests": index_requests, "bytes_transferred": fobj.nbytes,
             "bytes_decoded": chunks_read * chunk_bytes, "rounds": fobj.requests,
             "serial_bytes": fobj.nbytes}
+
+
+class AccessOrder(NamedTuple):
+    """The file reads of a sequence of chunk reads, before knowing where anything lies.
+
+    ``nodes[level]`` are the B-tree nodes of that level (leaves first) read for the first time,
+    ``chunks`` the chunks read from the file (the chunk cache missed them), and ``sequence``
+    orders the concatenation of the nodes (level by level) and the chunks as h5py reads them:
+    by access, then root ... leaf, then the chunk. ``is_index`` says, in that order, which
+    reads are of nodes.
+    """
+
+    nodes: tuple[np.ndarray, ...]
+    chunks: np.ndarray
+    sequence: np.ndarray
+    n_index: int
+    is_index: list[bool]
+
+
+#: Memoised :func:`access_order` and :func:`placement` results; each is emptied when it holds
+#: this many (the entries of one dataset's search fit many times over).
+_MEMO_LIMIT = 2048
+_ACCESS_MEMO: dict[tuple[object, ...], AccessOrder] = {}
+_PLACEMENT_MEMO: dict[tuple[object, ...], tuple[np.ndarray, list[np.ndarray], int]] = {}
+
+
+def access_order(tree: BTree, lins: np.ndarray, wanted: np.ndarray, grid: tuple[int, ...],
+                 chunk_bytes: int) -> AccessOrder:
+    """The :class:`AccessOrder` of chunk reads ``lins`` (wanting ``wanted`` bytes of each) in a
+    grid whose B-tree is ``tree``, memoised: it is the same for every codec of a chunk shape."""
+    lins = np.asarray(lins, np.int64)
+    key = (lins.tobytes(), np.asarray(wanted, np.int64).tobytes(), grid, int(chunk_bytes))
+    found = _ACCESS_MEMO.get(key)
+    if found is None:
+        if len(_ACCESS_MEMO) >= _MEMO_LIMIT:
+            _ACCESS_MEMO.clear()
+        found = _ACCESS_MEMO[key] = _access_order(tree, lins, wanted, grid, chunk_bytes)
+    return found
+
+
+def _access_order(tree: BTree, lins: np.ndarray, wanted: np.ndarray, grid: tuple[int, ...],
+                  chunk_bytes: int) -> AccessOrder:
+    # reads in increasing chunk order (one selection's, the common case) read no chunk twice:
+    # every read misses the cache, and each level's nodes first appear where its index changes
+    increasing = len(lins) < 2 or bool(np.all(lins[1:] > lins[:-1]))
+    missed = np.ones(len(lins), bool) if increasing else cache_misses(lins, wanted, grid,
+                                                                       chunk_bytes)
+    # file reads as (position in the access sequence, order within it): a lookup reads the
+    # nodes on its path it has not read before, root first, then the chunk if the cache
+    # missed it
+    at, order, nodes = [], [], []
+    levels = len(tree.counts)
+    idx = lins
+    for level in range(levels):
+        idx = np.minimum(idx // BTREE_KEEP, tree.counts[level] - 1)
+        if increasing:
+            first = np.flatnonzero(np.concatenate(([True], idx[1:] != idx[:-1])))[:len(idx)]
+            unique = idx[first]
+        else:
+            unique, first = np.unique(idx, return_index=True)
+        nodes.append(unique)
+        at.append(first)
+        order.append(np.full(len(first), levels - 1 - level))  # the root (top level) first
+    misses = np.flatnonzero(missed)  # the chunk reads that reach the file
+    at.append(misses)
+    order.append(np.full(len(misses), levels))  # the chunk after its nodes
+    n_index = sum(len(a) for a in at[:-1])
+    is_index = np.zeros(n_index + len(misses), bool)
+    is_index[:n_index] = True
+    sequence = np.lexsort((np.concatenate(order), np.concatenate(at)))
+    return AccessOrder(tuple(nodes), lins[misses], sequence, n_index,
+                       is_index[sequence].tolist())
+
+
+def placement(tree: BTree, sizes: np.ndarray, root: int, sizes_key: object = None
+              ) -> tuple[np.ndarray, list[np.ndarray], int]:
+    """(chunk offsets, node addresses per level, end of file) of :meth:`BTree.place`,
+    memoised: the sessions of a workload read one layout, whose stored sizes are the same.
+    ``sizes_key`` identifies the sizes when given (hashing ~10^5 sizes each time costs)."""
+    sizes = np.asarray(sizes, np.int64)
+    which = ("key", sizes_key) if sizes_key is not None else ("bytes", sizes.tobytes())
+    key = (which, len(sizes), tree.node_size, int(root))
+    found = _PLACEMENT_MEMO.get(key)
+    if found is None:
+        if len(_PLACEMENT_MEMO) >= _MEMO_LIMIT // 8:  # these hold a whole grid each
+            _PLACEMENT_MEMO.clear()
+        found = _PLACEMENT_MEMO[key] = tree.place(sizes, root)
+    return found
 
 
 def cache_misses(lins: np.ndarray, wanted: np.ndarray, grid: tuple[int, ...],
@@ -132,6 +208,13 @@ def cache_misses(lins: np.ndarray, wanted: np.ndarray, grid: tuple[int, ...],
 def btree_groups(n: int) -> int:
     """Nodes needed for ``n`` entries appended in order: a full node (64) splits 57 + 7."""
     return 1 if n <= BTREE_ENTRIES else -(-(n - BTREE_ENTRIES) // BTREE_KEEP) + 1
+
+
+@functools.lru_cache(maxsize=256)
+def btree(n: int, ndim: int) -> BTree:
+    """The :class:`BTree` of ``n`` chunks of ``ndim`` axes, built once: its shape depends on
+    nothing else, and a search asks for it for every candidate and every session."""
+    return BTree(n, ndim)
 
 
 class BTree:
@@ -174,6 +257,20 @@ class BTree:
         self.event_chunks = np.array([j for j, _ in self.events], np.int64)
         # nodes allocated up to and including each event (0 first, for chunks before any)
         self.nodes_through = np.cumsum([0] + [len(a) for _, a in self.events], dtype=np.int64)
+        self._allocation()
+
+    def _allocation(self) -> None:
+        """Per level, which event allocated each node and its place in that event's nodes
+        (event -1: the root, which lies where it was given). :meth:`place` turns these into
+        addresses with array arithmetic once chunk sizes are known."""
+        made = {(len(self.counts) - 1, 0): (-1, 0)}
+        for e, (_, alloc) in enumerate(self.events):
+            for i, node in enumerate(alloc):
+                made[node] = (e, i)
+        self.node_event = [np.full(c, -2, np.int64) for c in self.counts]
+        self.node_slot = [np.zeros(c, np.int64) for c in self.counts]
+        for (level, idx), (e, i) in made.items():
+            self.node_event[level][idx], self.node_slot[level][idx] = e, i
 
     def path(self, lin: int) -> list[tuple[int, int]]:
         """(level, index) of the nodes a lookup of chunk ``lin`` visits, root first."""
@@ -201,6 +298,31 @@ class BTree:
         eof = int(offsets[-1] + sizes[-1])
         eof += self.node_size * len(last[1]) if last[0] == len(sizes) - 1 else 0
         return offsets, addr, eof
+
+
+    def place(self, sizes: np.ndarray, root: int) -> tuple[np.ndarray, list[np.ndarray], int]:
+        """:meth:`layout` with the node addresses as one array per level (indexed by node)
+        instead of a dict: the same addresses, computed without a loop over the nodes."""
+        offsets, eof = self._offsets(sizes, root)
+        # where each event's nodes start: right after the chunk whose insertion made them
+        ends = offsets[self.event_chunks] + np.asarray(sizes)[self.event_chunks]
+        starts = np.concatenate((np.array([root], np.int64), ends.astype(np.int64)))
+        addr = [starts[ev + 1] + slot * self.node_size
+                for ev, slot in zip(self.node_event, self.node_slot, strict=True)]
+        return offsets, addr, eof
+
+    def _offsets(self, sizes: np.ndarray, root: int) -> tuple[np.ndarray, int]:
+        """(chunk offsets, end of file): chunks in C order after the root, each preceded by the
+        nodes allocated before it."""
+        first = root + self.node_size
+        before = np.concatenate(([0], np.cumsum(sizes)[:-1])) if len(sizes) else sizes
+        nodes_before = self.nodes_through[np.searchsorted(self.event_chunks,
+                                                          np.arange(len(sizes)), side="left")]
+        offsets = first + before + self.node_size * nodes_before
+        last = self.events[-1] if self.events else (-1, [])
+        eof = int(offsets[-1] + sizes[-1])
+        eof += self.node_size * len(last[1]) if last[0] == len(sizes) - 1 else 0
+        return offsets, eof
 
 
 class ChunkCache:
@@ -319,6 +441,30 @@ class Readahead:
         self.nbytes += stop - start
         self.start, self.end = start, stop
 
+    def replay(self, starts: list[int], lengths: list[int], flags: list[bool]) -> int:
+        """:meth:`read` of every ``(start, length)`` in turn; returns the requests made by the
+        reads flagged (B-tree nodes). The same steps as :meth:`read`, with the state in local
+        variables: a search replays hundreds of thousands of reads."""
+        size, lo, hi = self.size, self.start, self.end
+        requests, nbytes, flagged = self.requests, self.nbytes, 0
+        for start, length, flag in zip(starts, lengths, flags, strict=True):
+            end = start + length
+            if end > size:
+                end = size
+            if start >= size or start >= end or (lo <= start and end <= hi):
+                continue
+            if lo <= start < hi:
+                start = hi
+            stop = end + READAHEAD_BLOCK
+            if stop > size:
+                stop = size
+            requests += 1
+            nbytes += stop - start
+            lo, hi = start, stop
+            flagged += flag
+        self.requests, self.nbytes, self.start, self.end = requests, nbytes, lo, hi
+        return flagged
+
 
 class Remfile:
     """remfile.File: the file in 100 KiB blocks, every block kept once loaded. A load fetches at
@@ -336,6 +482,17 @@ class Remfile:
         first, last = start // REMFILE_BLOCK, (start + length - 1) // REMFILE_BLOCK
         for block in range(first, last + 1):
             self.visit(block, last - block + 1)
+
+    def replay(self, starts: list[int], lengths: list[int], flags: list[bool]) -> int:
+        """:meth:`read` of every ``(start, length)`` in turn; returns the requests made by the
+        reads flagged (B-tree nodes)."""
+        flagged = 0
+        for start, length, flag in zip(starts, lengths, flags, strict=True):
+            before = self.requests
+            self.read(start, length)
+            if flag:
+                flagged += self.requests - before
+        return flagged
 
     def visit(self, block: int, needed: int) -> None:
         """One block of a read, ``needed`` blocks of the read from it on."""
