@@ -231,3 +231,15 @@ def test_the_workload_weighs_patterns_as_the_recommendation_does() -> None:
     assert evidence.workload(runs, [{"name": "ophys-patch", "weight": 1.0}]).empty
     assert evidence.workload(runs, [{"name": "ophys-patch", "weight": 1.0},
                                     {"name": "volume-planes", "weight": 1.0}]).empty
+
+
+def test_rho_is_shown_only_over_enough_cases() -> None:
+    from layoutbench.reporting.figures import RHO_MIN_CASES, prediction_figure
+
+    points = evidence.prediction_points(results_frame(), [recommendation()])
+    assert len(points) >= RHO_MIN_CASES
+    _, rho = prediction_figure(points, {}, "all")
+    assert rho == pytest.approx(1.0)
+    # four cases agreeing perfectly happen by chance one time in 24: no coefficient
+    fig, rho = prediction_figure(points.head(RHO_MIN_CASES - 1), {}, "few")
+    assert math.isnan(rho) and "n/a (fewer than 5 cases" in fig.layout.title.text

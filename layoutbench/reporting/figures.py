@@ -206,12 +206,18 @@ def requests_figure(group: pd.DataFrame, colors: Mapping[str, str], title: str) 
     return _base_layout(fig, title, height=420)
 
 
+#: Fewest cases for which Spearman's rho is shown: below it, a perfect rank agreement is
+#: likely by chance (1 in 6 with 3 cases, 1 in 24 with 4, 1 in 120 with 5).
+RHO_MIN_CASES = 5
+
+
 def prediction_figure(points: pd.DataFrame, colors: Mapping[str, str], title: str
                       ) -> tuple[go.Figure, float]:
     """Measured against predicted seconds, the diagonal where they agree, and Spearman's rho
     (whether the model ranks layouts as the measurements do; that is what the recommender
-    needs). Returns the figure and rho."""
-    rho = spearman(points["predicted_seconds"], points["measured_seconds"])
+    needs), NaN below :data:`RHO_MIN_CASES` cases. Returns the figure and rho."""
+    rho = (spearman(points["predicted_seconds"], points["measured_seconds"])
+           if len(points) >= RHO_MIN_CASES else math.nan)
     fig = go.Figure()
     symbols = {"recommend --measure": "diamond", "sweep": "circle"}
     for (reader, origin), rows in points.groupby(["reader", "origin"], sort=True):
@@ -236,7 +242,8 @@ def prediction_figure(points: pd.DataFrame, colors: Mapping[str, str], title: st
         lo, hi = float(vals.min()) / 1.2, float(vals.max()) * 1.2
         fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="measured = predicted",
                                  hoverinfo="skip", line={"color": "#888", "dash": "dot"}))
-    rho_text = "n/a (fewer than 3 cases)" if math.isnan(rho) else f"{rho:.2f}"
+    rho_text = (f"n/a (fewer than {RHO_MIN_CASES} cases, or nothing to rank)"
+                if math.isnan(rho) else f"{rho:.2f}")
     fig.update_xaxes(type="log", title_text="predicted seconds (log)")
     fig.update_yaxes(type="log", title_text="measured seconds (log)")
     _base_layout(fig, f"{title} — Spearman ρ = {rho_text} over {len(points)} cases", 440)
