@@ -154,3 +154,19 @@ def test_a_sweep_cleans_what_killed_runs_left_anywhere_in_its_cache(s3, ophys: P
               layouts=[Layout("hdf5", (120, 32, 32), "zstd", shuffle=True)],
               patterns=[parse_spec("ophys-frames")], cache_dir=cache)
     assert not stale.exists() and mine.exists()
+
+
+@pytest.mark.parametrize(("pattern", "timed"), [
+    ("ophys-patch", 1.05),  # a data pattern: its run and the open before it are timed
+    ("open", 1.0),          # opening is the pattern: its seconds hold the open already
+])
+def test_the_sweep_counts_its_timed_reads(pattern: str, timed: float) -> None:
+    from report_data import BASE, row
+
+    from layoutbench.run.sweep import overhead, timed_seconds
+
+    m = Measurement.from_dict(row(BASE, "h5py-fsspec", pattern, seconds=1.0, requests=1,
+                                  sent=1, chunks=1, stored=1))  # open_seconds 0.05
+    assert timed_seconds([m, m]) == pytest.approx(2 * timed)
+    assert overhead([m, m], 4 * timed) == (f"2 cases in {4 * timed:.1f} s, {2 * timed:.1f} s of "
+                                           "them timed reads: 2.00x the timed reads")

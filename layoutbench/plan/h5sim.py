@@ -95,14 +95,11 @@ def plan_hdf5(lins: np.ndarray, wanted: np.ndarray, sizes: np.ndarray,
 
 
 class AccessOrder(NamedTuple):
-    """The file reads of a sequence of chunk reads, before knowing where anything lies.
-
-    ``nodes[level]`` are the B-tree nodes of that level (leaves first) read for the first time,
-    ``chunks`` the chunks read from the file (the chunk cache missed them), and ``sequence``
-    orders the concatenation of the nodes (level by level) and the chunks as h5py reads them:
-    by access, then root ... leaf, then the chunk. ``is_index`` says, in that order, which
-    reads are of nodes.
-    """
+    """The file reads of a sequence of chunk reads, before knowing where anything lies:
+    ``nodes[level]``, the B-tree nodes of each level (leaves first) read for the first time;
+    ``chunks``, those the chunk cache missed; ``sequence``, the order h5py reads the nodes
+    (level by level) and chunks concatenated in (by access, then root ... leaf, chunk), and
+    ``is_index`` in that order, which reads are of nodes."""
 
     nodes: tuple[np.ndarray, ...]
     chunks: np.ndarray
@@ -284,19 +281,12 @@ class BTree:
     def layout(self, sizes: np.ndarray, root: int) -> tuple[np.ndarray, dict[tuple[int, int], int],
                                                              int]:
         """(chunk offsets, node addresses, end of file) for chunks of the given stored sizes."""
-        first = root + self.node_size
-        before = np.concatenate(([0], np.cumsum(sizes)[:-1])) if len(sizes) else sizes
-        nodes_before = self.nodes_through[np.searchsorted(self.event_chunks,
-                                                          np.arange(len(sizes)), side="left")]
-        offsets = first + before + self.node_size * nodes_before
+        offsets, eof = self._offsets(sizes, root)
         addr = {(len(self.counts) - 1, 0): root}
         for j, alloc in self.events:
             end = int(offsets[j] + sizes[j])
             for i, node in enumerate(alloc):
                 addr[node] = end + i * self.node_size
-        last = self.events[-1] if self.events else (-1, [])
-        eof = int(offsets[-1] + sizes[-1])
-        eof += self.node_size * len(last[1]) if last[0] == len(sizes) - 1 else 0
         return offsets, addr, eof
 
 
