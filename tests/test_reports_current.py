@@ -18,8 +18,6 @@ REPORTS = sorted((ROOT / "reports").glob("*.md"))
 
 #: Reports that are not current, and the command that makes them so.
 STALE = {
-    "faults.md": "measured with zarr 3.1.6, without zarr-obstore: python -m benchmarks.faults "
-                 "(about an hour)",
     "reader_constants.md": "records no versions (its table, plan/reader_table.py, does, and "
                            "tests/test_tables.py checks them): python -m "
                            "benchmarks.reader_constants",
