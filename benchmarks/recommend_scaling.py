@@ -46,25 +46,44 @@ def movie(size_gb: float) -> Path:
     return path
 
 
+#: The child: ``layoutbench`` itself, reporting its peak resident set (VmHWM) on stderr as it
+#: exits. The kernel's ``ru_maxrss`` would not do: it keeps the high-water mark of the process
+#: before ``exec``, which is this script's own.
+CHILD = """
+import atexit, sys
+def _peak():
+    with open("/proc/self/status") as f:
+        kb = [line.split()[1] for line in f if line.startswith("VmHWM:")]
+    sys.stderr.write(f"\\nPEAK_RSS_KB {kb[0] if kb else 'nan'}\\n")
+atexit.register(_peak)
+from layoutbench.cli import main
+main(prog_name="layoutbench")
+"""
+
+
 def run_once(path: Path, code: Path | None) -> dict[str, float | str]:
     """``recommend`` on ``path`` in a fresh interpreter: its CPU seconds, wall seconds, peak
     resident memory and the digest of the JSON it printed."""
     env = dict(os.environ)
     if code is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
-    cmd = [sys.executable, "-m", "layoutbench", "-q", "recommend", str(path), "--format", "json"]
-    with tempfile.TemporaryFile() as out:
+    cmd = [sys.executable, "-c", CHILD, "-q", "recommend", str(path), "--format", "json"]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, env=env, cwd=code or ROOT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=code or ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        err.seek(0)
+        messages = err.read().decode(errors="replace")
         if proc.returncode:
-            raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}")
+            raise RuntimeError(f"recommend {path} exited with {proc.returncode}: {messages}")
         out.seek(0)
         digest = hashlib.sha256(out.read()).hexdigest()[:16]
+    peak = [line.split()[1] for line in messages.splitlines() if line.startswith("PEAK_RSS_KB")]
     return {"cpu_s": usage.ru_utime + usage.ru_stime, "user_s": usage.ru_utime,
-            "sys_s": usage.ru_stime, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
+            "sys_s": usage.ru_stime, "wall_s": wall,
+            "peak_rss_mb": float(peak[-1]) / 1024 if peak else float("nan"),
             "json_sha256": digest}
 
 

@@ -24,6 +24,7 @@ from layoutbench.plan.geometry import (
 )
 from layoutbench.plan.h5sim import (
     BTREE_KEEP,
+    REMFILE_BLOCK,
     BTree,
     Readahead,
     Remfile,
@@ -66,13 +67,23 @@ def reference_plan(lins: np.ndarray, wanted: np.ndarray, sizes: np.ndarray,
                                    np.concatenate(length)[sequence].tolist(),
                                    is_index[sequence].tolist(), strict=True):
         n = fobj.requests
-        fobj.read(offset, size)
+        read_block_by_block(fobj, offset, size)
         index_requests += (fobj.requests - n) if index else 0
     chunks_read = int(missed.sum())
     return {"chunks_read": chunks_read, "requests": fobj.requests,
             "index_requests": index_requests, "bytes_transferred": fobj.nbytes,
             "bytes_decoded": chunks_read * chunk_bytes, "rounds": fobj.requests,
             "serial_bytes": fobj.nbytes}
+
+
+def read_block_by_block(fobj: Readahead | Remfile, start: int, length: int) -> None:
+    """A read as it was: remfile visits every block of it (loaded or not)."""
+    if isinstance(fobj, Readahead):
+        fobj.read(start, length)
+        return
+    first, last = start // REMFILE_BLOCK, (start + length - 1) // REMFILE_BLOCK
+    for block in range(first, last + 1):
+        fobj.visit(block, last - block + 1)
 
 
 def reference_accesses(sel: tuple[slice, ...], chunks: tuple[int, ...], grid: tuple[int, ...],
@@ -174,7 +185,7 @@ def test_place_is_layout(n: int, ndim: int, seed: int) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3_000_000), st.integers(1, 400_000)), max_size=60),
+@given(st.lists(st.tuples(st.integers(0, 3_000_000), st.integers(1, 4_000_000)), max_size=60),
        st.lists(st.booleans(), min_size=60, max_size=60), st.integers(1, 4_000_000))
 def test_replay_is_read_by_read(reads: list, flags: list, size: int) -> None:
     """The file objects' replay counts what their reads one by one count."""
@@ -184,7 +195,7 @@ def test_replay_is_read_by_read(reads: list, flags: list, size: int) -> None:
         flagged = 0
         for (start, length), flag in zip(reads, flags, strict=True):
             before = one.requests
-            one.read(start, length)
+            read_block_by_block(one, start, length)
             flagged += (one.requests - before) if flag else 0
         got = many.replay([s for s, _ in reads], [n for _, n in reads], flags)
         assert (got, many.requests, many.nbytes) == (flagged, one.requests, one.nbytes)
@@ -236,8 +247,23 @@ def test_memoised_sizes_are_sizes(shape: tuple, layout: Layout, nbytes: object) 
 
 def test_memos_stay_bounded() -> None:
     """A long run empties the memos instead of growing without end."""
-    for i in range(h5sim._MEMO_LIMIT + 5):
-        plan_hdf5(np.array([i % 64], np.int64), np.array([1], np.int64), _sizes(64, 0), (64,),
+    for i in range(h5sim._MEMO_SIZES["access"] + 5):
+        plan_hdf5(np.array([i], np.int64), np.array([1], np.int64), _sizes(3000, 0), (3000,),
                   1000, 3464 + i, "readahead")
-    assert len(h5sim._ACCESS_MEMO) <= h5sim._MEMO_LIMIT
-    assert len(h5sim._PLACEMENT_MEMO) <= h5sim._MEMO_LIMIT
+    for name, size in h5sim._MEMO_SIZES.items():
+        assert 0 < len(h5sim._MEMOS[name]) <= size
+
+
+@pytest.mark.parametrize("seed", [0, 1])  # two random walks over a 3 GB file
+def test_remfile_skips_loaded_blocks_exactly(seed: int) -> None:
+    """Reads of up to 100 MB across a file larger than remfile's 1 GB of blocks, so that it
+    drops its oldest half several times: skipping loaded blocks changes nothing."""
+    rng = np.random.default_rng(seed)
+    fast, slow = Remfile(3 * 10**9), Remfile(3 * 10**9)
+    for _ in range(150):
+        start, length = int(rng.integers(0, 3 * 10**9)), int(rng.integers(1, 10**8))
+        fast.read(start, length)
+        read_block_by_block(slow, start, length)
+        assert (fast.requests, fast.nbytes, fast.last, fast.run) == (
+            slow.requests, slow.nbytes, slow.last, slow.run)
+    assert fast.loaded == slow.loaded and fast.order == slow.order

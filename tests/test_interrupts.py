@@ -20,6 +20,11 @@ from report_data import results_frame
 
 from layoutbench.synthetic import generate_ophys
 
+#: How soon a stopped command must have exited. Well under 1 s on an idle machine; a signal
+#: that arrives inside a long C call (HDF5 compressing a 32 MB block) waits for it to return,
+#: which takes over 2 s when other work loads both cores.
+PROMPT_S = 3.0
+
 DETERMINISTIC = ["layout", "reader", "pattern", "requests", "bytes_transferred", "bytes_needed",
                  "chunks_touched", "stored_bytes", "digest"]
 
@@ -228,7 +233,7 @@ def test_an_error_raised_while_a_signal_is_delivered_is_the_interrupt() -> None:
 
 def test_recommend_is_interrupted_at_any_point(tmp_path: Path) -> None:
     """Signals at eight points of a recommendation's run (opening, sampling, and densely over
-    the search, its last part): each stops it within 2 s with 130 or 143, never a 0 and a
+    the search, its last part): each stops it within PROMPT_S with 130 or 143, never a 0 and a
     full answer (a signal swallowed by a finaliser during the search once was: 4 of 9)."""
     movie = tmp_path / "a.nwb"  # the movie of `generate ophys --size 60MB`, on which it was
     generate_ophys(movie, shape=(457, 256, 256), seed=0)
@@ -262,7 +267,7 @@ def test_recommend_is_interrupted_at_any_point(tmp_path: Path) -> None:
         err = proc.stderr.read()
         if first_out and first_out[0] < sent:  # it had finished and was printing its answer
             continue
-        assert time.monotonic() - sent < 2, (i, err[-500:])
+        assert time.monotonic() - sent < PROMPT_S, (i, err[-500:])
         assert proc.returncode == 128 + sig, (i, proc.returncode, err[-1000:])
         assert "Traceback" not in err
 
@@ -294,7 +299,7 @@ POINTS = (0.15, 0.4, 0.65, 0.9)
 ])
 def test_every_command_is_interrupted_at_many_points(movie: Path, small_movie: Path,
                                                      tmp_path: Path, command: list[str]) -> None:
-    """Each command gets SIGINT or SIGTERM at four points of its run: it stops within 2 s
+    """Each command gets SIGINT or SIGTERM at four points of its run: it stops within PROMPT_S
     with 130 or 143, and leaves no output (a sweep's journal excepted) and no temporary."""
     rec, zrec = _recommendations(tmp_path)
     env = _env(tmp_path)
@@ -327,7 +332,7 @@ def test_every_command_is_interrupted_at_many_points(movie: Path, small_movie: P
         # handled (130/143), or, arriving while the interpreter exits after the work, the
         # signal's own default action: killed by it, which a shell shows as 128 + N too
         assert rc in (128 + sig, -sig), (at, rc, run.stderr[-1500:])
-        assert took < 2, (at, took, run.stderr[-500:])
+        assert took < PROMPT_S, (at, took, run.stderr[-500:])
         assert "Traceback" not in run.stderr, (at, run.stderr[-1500:])
         # an output is there only if it was committed (renamed into place, whole) before the
         # signal came: then it is as complete as the uninterrupted run's

@@ -275,7 +275,7 @@ class _ChunkSizes:
             return self._all()
         found = _SIZES_MEMO.get(self.key)
         if found is None:
-            if len(_SIZES_MEMO) >= _MEMO_LIMIT:
+            if len(_SIZES_MEMO) >= _MEMO_SIZES["sizes"]:
                 _SIZES_MEMO.clear()
             found = _SIZES_MEMO[self.key] = self._all()
             found.flags.writeable = False
@@ -292,8 +292,10 @@ class _ChunkSizes:
         return np.maximum(1, np.round(self.mean * frac)).astype(np.int64)
 
 
-#: Memoised chunk sizes and chunk accesses, each emptied when it holds this many entries.
-_MEMO_LIMIT = 256
+#: Memoised chunk sizes (a whole grid each, reused by the sessions of one layout's workload,
+#: scored in a row) and chunk accesses (reused across the codecs of a chunk shape); each is
+#: emptied when it holds this many entries.
+_MEMO_SIZES = {"sizes": 16, "accesses": 4096}
 _SIZES_MEMO: dict[tuple[Any, ...], np.ndarray] = {}
 _ACCESSES_MEMO: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -460,34 +462,52 @@ def _all_chunk_accesses(sels: list[Selection], chunks: tuple[int, ...], grid: tu
         parts = [_chunk_accesses(sel, chunks, grid, itemsize) for sel in sels]
         lins = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
         wanted = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
-        if len(_ACCESSES_MEMO) >= 16 * _MEMO_LIMIT:
+        if len(_ACCESSES_MEMO) >= _MEMO_SIZES["accesses"]:
             _ACCESSES_MEMO.clear()
         found = _ACCESSES_MEMO[key] = (lins, wanted)
     return found
+
+
+#: Up to this many chunks, a selection's chunk accesses are listed in Python: quicker than the
+#: dozen numpy calls of the outer products (most selections touch a handful of chunks).
+_FEW_CHUNKS = 64
 
 
 def _chunk_accesses(sel: Selection, chunks: Sequence[int], grid: Sequence[int], itemsize: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(linear chunk indices, bytes of each the selection wants), the chunks in C order: the
     overlap of a box with a chunk is the product of the per-axis overlaps, computed per axis
-    and combined as outer sums (indices) and outer products (bytes), last axis first. An axis
-    along which the selection stays in one chunk only shifts the indices and scales the bytes
-    (most selections cut across few chunks, and a search plans thousands of them)."""
+    and combined as outer sums (indices) and outer products (bytes), or, for a few chunks,
+    one by one (a search plans thousands of selections)."""
+    axes = []
+    for s, c in zip(sel, chunks, strict=True):
+        if s.stop <= s.start:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        axes.append(range(s.start // c, (s.stop - 1) // c + 1))
+    if math.prod(len(r) for r in axes) <= _FEW_CHUNKS:
+        return _few_chunk_accesses(sel, chunks, grid, itemsize, axes)
     lins = np.zeros(1, np.int64)
     wanted = np.full(1, itemsize, np.int64)
     stride = 1
-    for s, c, g in zip(reversed(sel), reversed(list(chunks)), reversed(list(grid)),
-                       strict=True):
-        if s.stop <= s.start:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        first, last = s.start // c, (s.stop - 1) // c
-        if first == last:
-            lins = lins + first * stride
-            wanted = wanted * (s.stop - s.start)
-        else:
-            i = np.arange(first, last + 1, dtype=np.int64)
-            overlap = np.minimum(s.stop, (i + 1) * c) - np.maximum(s.start, i * c)
-            lins = np.add.outer(i * stride, lins).ravel()
-            wanted = np.multiply.outer(overlap, wanted).ravel()
+    for s, c, r, g in zip(reversed(sel), reversed(list(chunks)), reversed(axes),
+                          reversed(list(grid)), strict=True):
+        i = np.arange(r.start, r.stop, dtype=np.int64)
+        overlap = np.minimum(s.stop, (i + 1) * c) - np.maximum(s.start, i * c)
+        lins = np.add.outer(i * stride, lins).ravel()
+        wanted = np.multiply.outer(overlap, wanted).ravel()
         stride *= g
     return lins, wanted
+
+
+def _few_chunk_accesses(sel: Selection, chunks: Sequence[int], grid: Sequence[int],
+                        itemsize: int, axes: list[range]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_chunk_accesses` chunk by chunk (``axes``: the chunk indices along each axis)."""
+    lins, wanted = [0], [itemsize]
+    stride = 1
+    for s, c, r, g in zip(reversed(sel), reversed(list(chunks)), reversed(axes),
+                          reversed(list(grid)), strict=True):
+        steps = [(i * stride, min(s.stop, (i + 1) * c) - max(s.start, i * c)) for i in r]
+        lins = [at + lin for at, _ in steps for lin in lins]
+        wanted = [n * w for _, n in steps for w in wanted]
+        stride *= g
+    return np.array(lins, np.int64), np.array(wanted, np.int64)

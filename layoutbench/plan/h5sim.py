@@ -20,7 +20,8 @@ counts are checked against logs of the readers' reads and the gateway's counts
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -108,11 +109,21 @@ class AccessOrder(NamedTuple):
     is_index: list[bool]
 
 
-#: Memoised :func:`access_order` and :func:`placement` results; each is emptied when it holds
-#: this many (the entries of one dataset's search fit many times over).
-_MEMO_LIMIT = 2048
-_ACCESS_MEMO: dict[tuple[object, ...], AccessOrder] = {}
-_PLACEMENT_MEMO: dict[tuple[object, ...], tuple[np.ndarray, list[np.ndarray], int]] = {}
+#: Memoised :func:`access_order` and :func:`placement` results, emptied when they hold this
+#: many: orders are reused across the codecs of a chunk shape, placements (a whole grid each)
+#: only across the sessions of one layout's workload, scored in a row.
+_MEMO_SIZES = {"access": 2048, "placement": 16}
+_MEMOS: dict[str, dict[tuple[object, ...], Any]] = {name: {} for name in _MEMO_SIZES}
+
+
+def _memoised[T](name: str, key: tuple[object, ...], make: Callable[[], T]) -> T:
+    """``make()``, or what it gave for ``key`` before (memo ``name``)."""
+    memo = _MEMOS[name]
+    if key not in memo:
+        if len(memo) >= _MEMO_SIZES[name]:
+            memo.clear()
+        memo[key] = make()
+    return memo[key]
 
 
 def access_order(tree: BTree, lins: np.ndarray, wanted: np.ndarray, grid: tuple[int, ...],
@@ -121,18 +132,13 @@ def access_order(tree: BTree, lins: np.ndarray, wanted: np.ndarray, grid: tuple[
     grid whose B-tree is ``tree``, memoised: it is the same for every codec of a chunk shape."""
     lins = np.asarray(lins, np.int64)
     key = (lins.tobytes(), np.asarray(wanted, np.int64).tobytes(), grid, int(chunk_bytes))
-    found = _ACCESS_MEMO.get(key)
-    if found is None:
-        if len(_ACCESS_MEMO) >= _MEMO_LIMIT:
-            _ACCESS_MEMO.clear()
-        found = _ACCESS_MEMO[key] = _access_order(tree, lins, wanted, grid, chunk_bytes)
-    return found
+    return _memoised("access", key, lambda: _access_order(tree, lins, wanted, grid, chunk_bytes))
 
 
 def _access_order(tree: BTree, lins: np.ndarray, wanted: np.ndarray, grid: tuple[int, ...],
                   chunk_bytes: int) -> AccessOrder:
-    # reads in increasing chunk order (one selection's, the common case) read no chunk twice:
-    # every read misses the cache, and each level's nodes first appear where its index changes
+    """:func:`access_order`, computed. Reads in increasing chunk order (one selection's, the
+    common case) read no chunk twice, so every read misses the cache: no replay needed."""
     increasing = len(lins) < 2 or bool(np.all(lins[1:] > lins[:-1]))
     missed = np.ones(len(lins), bool) if increasing else cache_misses(lins, wanted, grid,
                                                                        chunk_bytes)
@@ -144,11 +150,7 @@ def _access_order(tree: BTree, lins: np.ndarray, wanted: np.ndarray, grid: tuple
     idx = lins
     for level in range(levels):
         idx = np.minimum(idx // BTREE_KEEP, tree.counts[level] - 1)
-        if increasing:
-            first = np.flatnonzero(np.concatenate(([True], idx[1:] != idx[:-1])))[:len(idx)]
-            unique = idx[first]
-        else:
-            unique, first = np.unique(idx, return_index=True)
+        unique, first = np.unique(idx, return_index=True)
         nodes.append(unique)
         at.append(first)
         order.append(np.full(len(first), levels - 1 - level))  # the root (top level) first
@@ -171,12 +173,7 @@ def placement(tree: BTree, sizes: np.ndarray, root: int, sizes_key: object = Non
     sizes = np.asarray(sizes, np.int64)
     which = ("key", sizes_key) if sizes_key is not None else ("bytes", sizes.tobytes())
     key = (which, len(sizes), tree.node_size, int(root))
-    found = _PLACEMENT_MEMO.get(key)
-    if found is None:
-        if len(_PLACEMENT_MEMO) >= _MEMO_LIMIT // 8:  # these hold a whole grid each
-            _PLACEMENT_MEMO.clear()
-        found = _PLACEMENT_MEMO[key] = tree.place(sizes, root)
-    return found
+    return _memoised("placement", key, lambda: tree.place(sizes, root))
 
 
 def cache_misses(lins: np.ndarray, wanted: np.ndarray, grid: tuple[int, ...],
@@ -470,7 +467,11 @@ class Remfile:
 
     def read(self, start: int, length: int) -> None:
         first, last = start // REMFILE_BLOCK, (start + length - 1) // REMFILE_BLOCK
+        loaded = self.loaded
         for block in range(first, last + 1):
+            if block in loaded:  # what visit does with a loaded block (a chunk spans ~100)
+                self.last = block
+                continue
             self.visit(block, last - block + 1)
 
     def replay(self, starts: list[int], lengths: list[int], flags: list[bool]) -> int:
