@@ -49,8 +49,10 @@ def install() -> Callable[[], None]:
 
     def quiet(unraisable: Any) -> None:
         """An interrupt raised inside a finaliser is not lost (checkpoint() raises it again):
-        do not print it as an ignored exception."""
-        if not isinstance(unraisable.exc_value, Interrupted):
+        do not print it as an ignored exception. Once the command is stopping, neither are
+        the errors of what the stop cut short (a coroutine that lost its endpoint): the
+        command says it was interrupted, in one line."""
+        if not isinstance(unraisable.exc_value, Interrupted) and _requested is None:
             hook(unraisable)
 
     sys.unraisablehook = quiet
