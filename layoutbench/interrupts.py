@@ -52,16 +52,22 @@ def install() -> Callable[[], None]:
         do not print it as an ignored exception. Once the command is stopping, neither are
         the errors of what the stop cut short (a coroutine that lost its endpoint): the
         command says it was interrupted, in one line."""
-        if not isinstance(unraisable.exc_value, Interrupted) and _requested is None:
+        if not isinstance(unraisable.exc_value, Interrupted) and _requested is None \
+                and not stopped:
             hook(unraisable)
 
     sys.unraisablehook = quiet
+    stopped = False
 
     def restore() -> None:
         global _requested
+        nonlocal stopped
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        sys.unraisablehook = hook
+        if _requested is None:
+            sys.unraisablehook = hook
+        else:  # interrupted: stay quiet while the process ends (the coroutines the stop cut
+            stopped = True  # short are finalised at exit)
         _requested = None
 
     return restore
