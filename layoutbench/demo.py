@@ -13,7 +13,6 @@ recommends (``recommender/``), so it sits above both, beside the API.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from layoutbench.atomic import write_json
 from layoutbench.errors import UserError
 from layoutbench.plan.layout import default_grid
 from layoutbench.plan.profiles import NetworkProfile
@@ -94,7 +94,7 @@ def run_demo(out_dir: Path, profile: NetworkProfile, *, grid: str = "default",
     with EmbeddedS3() as s3:
         for kind, path in samples:
             rec = recommend(path, dataset=DATASET_PATHS[kind], profile=profile).to_dict()
-            _write_json(out_dir / f"{path.stem}.recommendation.json", rec)
+            write_json(out_dir / f"{path.stem}.recommendation.json", rec, indent=1)
             chosen = rec["datasets"][0]
             info = dataset_info(path, chosen["path"])
             layouts = default_grid(kind, info.shape, info.itemsize, grid,
@@ -108,7 +108,3 @@ def run_demo(out_dir: Path, profile: NetworkProfile, *, grid: str = "default",
             write_results(results, out_dir / f"{path.stem}.parquet")
             done.append(DemoResult(path.stem, path, rec, to_frame(results), spent))
     return done
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=1) + "\n")
